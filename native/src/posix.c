@@ -1,0 +1,316 @@
+/*
+ * POSIX calls Node's fs lacks. Paths and xattr names are Buffers (any bytes but NUL) or strings
+ * (UTF-8). Failures throw Errors shaped like Node's fs errors (code, errno, syscall, path).
+ *
+ *   utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, followSymlinks)
+ *   llistxattr(path) -> Buffer[]          lgetxattr(path, name) -> Buffer
+ *   lsetxattr(path, name, value, flags?)  lremovexattr(path, name)
+ *   mkfifo(path, mode)                    mknod(path, mode, dev)
+ *   makedev(major, minor) -> bigint       major(dev) -> number     minor(dev) -> number
+ */
+#include "posix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/sysmacros.h>
+#endif
+
+#include "util.h"
+
+#define GET_ARGS(N)                                                        \
+  size_t argc = (N);                                                       \
+  napi_value argv[(N)];                                                    \
+  SNAP_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));    \
+  if (argc < (N)) {                                                        \
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "expected " #N " arguments"); \
+    return NULL;                                                           \
+  }
+
+static napi_value undefined(napi_env env) {
+  napi_value u = NULL;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* xattr calls that never follow a symlink at the end of the path. */
+static ssize_t x_list(const char *path, char *buf, size_t size) {
+#ifdef __APPLE__
+  return listxattr(path, buf, size, XATTR_NOFOLLOW);
+#else
+  return llistxattr(path, buf, size);
+#endif
+}
+static ssize_t x_get(const char *path, const char *name, void *buf, size_t size) {
+#ifdef __APPLE__
+  return getxattr(path, name, buf, size, 0, XATTR_NOFOLLOW);
+#else
+  return lgetxattr(path, name, buf, size);
+#endif
+}
+static int x_set(const char *path, const char *name, const void *value, size_t size, int flags) {
+#ifdef __APPLE__
+  return setxattr(path, name, value, size, 0, flags | XATTR_NOFOLLOW);
+#else
+  return lsetxattr(path, name, value, size, flags);
+#endif
+}
+static int x_remove(const char *path, const char *name) {
+#ifdef __APPLE__
+  return removexattr(path, name, XATTR_NOFOLLOW);
+#else
+  return lremovexattr(path, name);
+#endif
+}
+
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  GET_ARGS(6)
+  int64_t asec, ansec, msec, mnsec;
+  bool follow;
+  if (!snap_get_int64(env, argv[1], "atimeSec", INT64_MIN, INT64_MAX, &asec)) return NULL;
+  if (!snap_get_int64(env, argv[2], "atimeNsec", 0, 999999999, &ansec)) return NULL;
+  if (!snap_get_int64(env, argv[3], "mtimeSec", INT64_MIN, INT64_MAX, &msec)) return NULL;
+  if (!snap_get_int64(env, argv[4], "mtimeNsec", 0, 999999999, &mnsec)) return NULL;
+  if (!snap_get_bool(env, argv[5], "followSymlinks", &follow)) return NULL;
+  if ((int64_t)(time_t)asec != asec || (int64_t)(time_t)msec != msec) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "time is out of range for time_t");
+    return NULL;
+  }
+  char *path;
+  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
+  struct timespec ts[2];
+  ts[0].tv_sec = (time_t)asec;
+  ts[0].tv_nsec = (long)ansec;
+  ts[1].tv_sec = (time_t)msec;
+  ts[1].tv_nsec = (long)mnsec;
+  if (utimensat(AT_FDCWD, path, ts, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
+    snap_throw_errno(env, errno, "utimensat", path);
+    free(path);
+    return NULL;
+  }
+  free(path);
+  return undefined(env);
+}
+
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  GET_ARGS(1)
+  char *path;
+  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
+  char *buf = NULL;
+  ssize_t n;
+  for (;;) {
+    n = x_list(path, NULL, 0);
+    if (n < 0) break;
+    if (n == 0) break;
+    free(buf);
+    buf = malloc((size_t)n);
+    if (!buf) {
+      errno = ENOMEM;
+      n = -1;
+      break;
+    }
+    n = x_list(path, buf, (size_t)n);
+    if (n >= 0 || errno != ERANGE) break; /* ERANGE: the list grew meanwhile; ask again */
+  }
+  if (n < 0) {
+    snap_throw_errno(env, errno, "llistxattr", path);
+    free(path);
+    free(buf);
+    return NULL;
+  }
+  free(path);
+  napi_value result;
+  napi_status st = napi_create_array(env, &result);
+  uint32_t count = 0;
+  for (ssize_t i = 0; st == napi_ok && i < n;) {
+    size_t len = strnlen(buf + i, (size_t)(n - i));
+    if (len > 0) {
+      napi_value name;
+      st = napi_create_buffer_copy(env, len, buf + i, NULL, &name);
+      if (st == napi_ok) st = napi_set_element(env, result, count++, name);
+    }
+    i += (ssize_t)len + 1;
+  }
+  free(buf);
+  SNAP_CALL(env, st);
+  return result;
+}
+
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  GET_ARGS(2)
+  char *path, *name;
+  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
+  if (!snap_get_cstring(env, argv[1], "name", &name)) {
+    free(path);
+    return NULL;
+  }
+  char *buf = NULL;
+  ssize_t n;
+  for (;;) {
+    n = x_get(path, name, NULL, 0);
+    if (n <= 0) break;
+    free(buf);
+    buf = malloc((size_t)n);
+    if (!buf) {
+      errno = ENOMEM;
+      n = -1;
+      break;
+    }
+    n = x_get(path, name, buf, (size_t)n);
+    if (n >= 0 || errno != ERANGE) break;
+  }
+  free(name);
+  if (n < 0) {
+    snap_throw_errno(env, errno, "lgetxattr", path);
+    free(path);
+    free(buf);
+    return NULL;
+  }
+  free(path);
+  napi_value result;
+  napi_status st = napi_create_buffer_copy(env, (size_t)n, n ? buf : "", NULL, &result);
+  free(buf);
+  SNAP_CALL(env, st);
+  return result;
+}
+
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  SNAP_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "lsetxattr(path, name, value, flags?)");
+    return NULL;
+  }
+  uint8_t *value;
+  size_t len;
+  int64_t flags = 0;
+  if (!snap_get_bytes(env, argv[2], "value", &value, &len)) return NULL;
+  if (argc >= 4) {
+    napi_valuetype t;
+    SNAP_CALL(env, napi_typeof(env, argv[3], &t));
+    if (t != napi_undefined && !snap_get_int64(env, argv[3], "flags", 0, 0x7fffffff, &flags))
+      return NULL;
+  }
+  char *path, *name;
+  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
+  if (!snap_get_cstring(env, argv[1], "name", &name)) {
+    free(path);
+    return NULL;
+  }
+  int r = x_set(path, name, len ? (const void *)value : "", len, (int)flags);
+  int err = errno;
+  free(name);
+  if (r != 0) {
+    snap_throw_errno(env, err, "lsetxattr", path);
+    free(path);
+    return NULL;
+  }
+  free(path);
+  return undefined(env);
+}
+
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  GET_ARGS(2)
+  char *path, *name;
+  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
+  if (!snap_get_cstring(env, argv[1], "name", &name)) {
+    free(path);
+    return NULL;
+  }
+  int r = x_remove(path, name);
+  int err = errno;
+  free(name);
+  if (r != 0) {
+    snap_throw_errno(env, err, "lremovexattr", path);
+    free(path);
+    return NULL;
+  }
+  free(path);
+  return undefined(env);
+}
+
+static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
+  GET_ARGS(2)
+  int64_t mode;
+  if (!snap_get_int64(env, argv[1], "mode", 0, 07777, &mode)) return NULL;
+  char *path;
+  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
+  if (mkfifo(path, (mode_t)mode) != 0) {
+    snap_throw_errno(env, errno, "mkfifo", path);
+    free(path);
+    return NULL;
+  }
+  free(path);
+  return undefined(env);
+}
+
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  GET_ARGS(3)
+  int64_t mode;
+  uint64_t dev;
+  if (!snap_get_int64(env, argv[1], "mode", 0, 0xffffffffLL, &mode)) return NULL;
+  if (!snap_get_uint64(env, argv[2], "dev", &dev)) return NULL;
+  if ((uint64_t)(dev_t)dev != dev) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "dev is out of range for dev_t");
+    return NULL;
+  }
+  char *path;
+  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
+  if (mknod(path, (mode_t)mode, (dev_t)dev) != 0) {
+    snap_throw_errno(env, errno, "mknod", path);
+    free(path);
+    return NULL;
+  }
+  free(path);
+  return undefined(env);
+}
+
+static napi_value js_makedev(napi_env env, napi_callback_info info) {
+  GET_ARGS(2)
+  int64_t maj, min;
+  if (!snap_get_int64(env, argv[0], "major", 0, 0xffffffffLL, &maj)) return NULL;
+  if (!snap_get_int64(env, argv[1], "minor", 0, 0xffffffffLL, &min)) return NULL;
+  napi_value result;
+  SNAP_CALL(env, napi_create_bigint_uint64(
+                     env, (uint64_t)makedev((unsigned int)maj, (unsigned int)min), &result));
+  return result;
+}
+
+static napi_value major_minor(napi_env env, napi_callback_info info, bool want_major) {
+  GET_ARGS(1)
+  uint64_t dev;
+  if (!snap_get_uint64(env, argv[0], "dev", &dev)) return NULL;
+  napi_value result;
+  SNAP_CALL(env, napi_create_double(
+                     env, want_major ? (double)major((dev_t)dev) : (double)minor((dev_t)dev),
+                     &result));
+  return result;
+}
+static napi_value js_major(napi_env env, napi_callback_info info) {
+  return major_minor(env, info, true);
+}
+static napi_value js_minor(napi_env env, napi_callback_info info) {
+  return major_minor(env, info, false);
+}
+
+napi_value snap_init_posix(napi_env env, napi_value exports) {
+#define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+  napi_property_descriptor props[] = {
+      FN("utimensat", js_utimensat), FN("llistxattr", js_llistxattr),
+      FN("lgetxattr", js_lgetxattr), FN("lsetxattr", js_lsetxattr),
+      FN("lremovexattr", js_lremovexattr), FN("mkfifo", js_mkfifo),
+      FN("mknod", js_mknod), FN("makedev", js_makedev),
+      FN("major", js_major), FN("minor", js_minor),
+  };
+#undef FN
+  SNAP_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}

@@ -1,0 +1,46 @@
+/* Argument parsing and error helpers shared by the N-API bindings. */
+#ifndef SNAP_UTIL_H
+#define SNAP_UTIL_H
+
+#include <node_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Evaluates an N-API call; on failure throws (unless an exception is already pending) and makes
+ * the enclosing function return NULL. */
+#define SNAP_CALL(env, call)                                      \
+  do {                                                            \
+    napi_status snap_status_ = (call);                            \
+    if (snap_status_ != napi_ok) {                                \
+      snap_throw_status((env), snap_status_, #call);              \
+      return NULL;                                                \
+    }                                                             \
+  } while (0)
+
+void snap_throw_status(napi_env env, napi_status status, const char *what);
+
+/* Throws an Error like Node's fs errors: message "CODE: description, syscall 'path'", and the
+ * properties code ('ENOENT', ...), errno (negative, as in Node), syscall and path. */
+void snap_throw_errno(napi_env env, int err, const char *syscall, const char *path);
+
+/* The symbolic name of an errno value ("ENOTSUP" for EOPNOTSUPP on Linux, as libuv names it). */
+const char *snap_errno_name(int err);
+
+/* The following return true on success; on failure they have thrown a TypeError/RangeError that
+ * names the argument, and the caller must return NULL. */
+
+/* An integer given as a Number (a safe integer) or a BigInt, within [lo, hi]. */
+bool snap_get_int64(napi_env env, napi_value v, const char *name, int64_t lo, int64_t hi,
+                    int64_t *out);
+/* A non-negative integer given as a Number (a safe integer) or a BigInt (up to 2^64 - 1). */
+bool snap_get_uint64(napi_env env, napi_value v, const char *name, uint64_t *out);
+/* A boolean. */
+bool snap_get_bool(napi_env env, napi_value v, const char *name, bool *out);
+/* The bytes of a Uint8Array (Buffer) without copying. */
+bool snap_get_bytes(napi_env env, napi_value v, const char *name, uint8_t **data, size_t *len);
+/* A path or name given as a Buffer/Uint8Array (any bytes but NUL) or a string (encoded as UTF-8),
+ * returned as a malloc'ed NUL-terminated string the caller frees. */
+bool snap_get_cstring(napi_env env, napi_value v, const char *name, char **out);
+
+#endif
