@@ -1,0 +1,147 @@
+// Content-defined chunking: FastCDC-2020 (fastcdc-rs v2020 compatible, optionally seeded), native
+// by default with a bit-identical TypeScript fallback, over whole buffers or streams.
+
+import { nativeCutterClass, type NativeCutter } from '../native/binding.js';
+import { UsageError } from '../errors.js';
+import { JsFastCdc } from './fastcdc.js';
+import { validateChunkerParams, type ChunkerParams } from './params.js';
+
+export type { ChunkerParams } from './params.js';
+export { validateChunkerParams } from './params.js';
+
+export interface Cut {
+  /** Chunk length in bytes. */
+  length: number;
+  /** The 64-bit gear hash at the cut (0 for a final chunk no longer than min). */
+  hash: bigint;
+}
+
+export interface Cutter {
+  readonly params: ChunkerParams;
+  /**
+   * The next chunk of buf[offset, offset + length), which must hold at least params.max bytes
+   * unless it is the end of the input. Returns length 0 only for length 0.
+   */
+  cut(buf: Uint8Array, offset: number, length: number): Cut;
+}
+
+class NativeCutterImpl implements Cutter {
+  readonly params: ChunkerParams;
+  private readonly inner: NativeCutter;
+  constructor(params: ChunkerParams) {
+    this.params = Object.freeze({ ...params });
+    const Ctor = nativeCutterClass();
+    this.inner = new Ctor(params.min, params.avg, params.max, params.normalization, params.seed);
+  }
+  cut(buf: Uint8Array, offset: number, length: number): Cut {
+    const [n, hash] = this.inner.cut(buf, offset, length);
+    return { length: n, hash };
+  }
+}
+
+class JsCutterImpl implements Cutter {
+  readonly params: ChunkerParams;
+  private readonly inner: JsFastCdc;
+  constructor(params: ChunkerParams) {
+    this.inner = new JsFastCdc(params);
+    this.params = Object.freeze({ ...params });
+  }
+  cut(buf: Uint8Array, offset: number, length: number): Cut {
+    return this.inner.cut(buf, offset, length);
+  }
+}
+
+/**
+ * A FastCDC-2020 cutter. Throws UsageError for bad parameters; with impl 'native' (the default)
+ * throws an Error when the native addon is not built.
+ */
+export function createCutter(params: ChunkerParams, impl: 'native' | 'js' = 'native'): Cutter {
+  validateChunkerParams(params);
+  if (impl === 'native') return new NativeCutterImpl(params);
+  if (impl === 'js') return new JsCutterImpl(params);
+  throw new UsageError(`unknown chunker implementation ${String(impl)} (expected 'native' or 'js')`);
+}
+
+/** Reads into buf[offset, offset + length); resolves to the bytes read, 0 at end of input. */
+export type ReadFn = (buf: Uint8Array, offset: number, length: number) => Promise<number>;
+
+export interface Chunk {
+  /** The chunk's bytes: a fresh copy the consumer may keep. */
+  data: Buffer;
+  /** Offset of the chunk in the stream. */
+  offset: number;
+  /** Gear hash at the cut (see Cut.hash). */
+  hash: bigint;
+}
+
+export const DEFAULT_READ_SIZE = 4 * 1024 * 1024;
+
+/**
+ * Chunks a stream with exactly the cuts of chunking the whole input at once (fastcdc-rs StreamCDC
+ * semantics: at least params.max bytes are buffered before each cut unless at end of input).
+ * Memory: one buffer of params.max + readSize bytes, compacted in place, plus the yielded copies.
+ * Reads ask for at most readSize bytes. An empty input yields nothing.
+ */
+export async function* chunkStream(
+  read: ReadFn,
+  cutter: Cutter,
+  opts?: { readSize?: number; signal?: AbortSignal },
+): AsyncGenerator<Chunk> {
+  const readSize = opts?.readSize ?? DEFAULT_READ_SIZE;
+  const signal = opts?.signal;
+  if (!Number.isSafeInteger(readSize) || readSize < 1) {
+    throw new UsageError(`chunkStream readSize must be a positive integer, got ${String(readSize)}`);
+  }
+  const max = cutter.params.max;
+  const buf = Buffer.allocUnsafe(max + readSize);
+  let start = 0; // first unconsumed byte in buf
+  let end = 0; // end of valid data in buf
+  let eof = false;
+  let streamOffset = 0; // stream offset of buf[start]
+
+  for (;;) {
+    // Fill until max bytes are available or the input ends.
+    while (!eof && end - start < max) {
+      if (end === buf.length) {
+        // No room left: move the unconsumed tail (< max bytes) to the front.
+        buf.copy(buf, 0, start, end);
+        end -= start;
+        start = 0;
+      }
+      signal?.throwIfAborted();
+      const want = Math.min(readSize, buf.length - end);
+      const n = await read(buf, end, want);
+      if (!Number.isInteger(n) || n < 0 || n > want) {
+        throw new RangeError(`chunkStream: read returned ${String(n)} for a request of ${want} bytes`);
+      }
+      if (n === 0) eof = true;
+      else end += n;
+    }
+    // Cut while a full window (or the rest of the input) is available.
+    while (end - start >= max || (eof && end > start)) {
+      const { length, hash } = cutter.cut(buf, start, end - start);
+      if (length <= 0) throw new Error(`chunker returned an empty chunk at offset ${streamOffset}`);
+      const data = Buffer.allocUnsafe(length);
+      buf.copy(data, 0, start, start + length);
+      const offset = streamOffset;
+      start += length;
+      streamOffset += length;
+      signal?.throwIfAborted();
+      yield { data, offset, hash };
+    }
+    if (eof) return;
+  }
+}
+
+/** All cuts of a whole buffer, in order (their lengths sum to buf.length). */
+export function chunkBuffer(buf: Uint8Array, cutter: Cutter): Cut[] {
+  const cuts: Cut[] = [];
+  let offset = 0;
+  while (offset < buf.length) {
+    const cut = cutter.cut(buf, offset, buf.length - offset);
+    if (cut.length <= 0) throw new Error(`chunker returned an empty chunk at offset ${offset}`);
+    cuts.push(cut);
+    offset += cut.length;
+  }
+  return cuts;
+}

@@ -1,0 +1,176 @@
+// Typed access to snap's native addon (native/, built by `node-gyp rebuild --directory native`).
+// The addon is loaded on first use, so modules that only import types (or use the JS chunker)
+// work without it; calling any function here without the addon throws a clear Error.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A file system path: a string (UTF-8) or raw bytes (any bytes but NUL, e.g. non-UTF-8 names). */
+export type NativePath = string | Uint8Array;
+
+/** The addon's FastCDC-2020 cutter (see native/src/cutter.c). */
+export interface NativeCutter {
+  /** Next chunk of buf[offset, offset + length): [chunk length, gear hash at the cut (u64)]. */
+  cut(buf: Uint8Array, offset: number, length: number): [number, bigint];
+}
+export interface NativeCutterConstructor {
+  new (min: number, avg: number, max: number, level: number, seed: bigint): NativeCutter;
+}
+
+interface NativeAddon {
+  Cutter: NativeCutterConstructor;
+  utimensat(
+    path: NativePath,
+    atimeSec: number | bigint,
+    atimeNsec: number,
+    mtimeSec: number | bigint,
+    mtimeNsec: number,
+    followSymlinks: boolean,
+  ): void;
+  llistxattr(path: NativePath): Buffer[];
+  lgetxattr(path: NativePath, name: NativePath): Buffer;
+  lsetxattr(path: NativePath, name: NativePath, value: Uint8Array, flags?: number): void;
+  lremovexattr(path: NativePath, name: NativePath): void;
+  mkfifo(path: NativePath, mode: number): void;
+  mknod(path: NativePath, mode: number, dev: bigint | number): void;
+  makedev(major: number, minor: number): bigint;
+  major(dev: bigint | number): number;
+  minor(dev: bigint | number): number;
+}
+
+/** The Error thrown by the POSIX helpers, shaped like Node's fs errors. */
+export interface NativeFsError extends Error {
+  /** errno name: 'ENOENT', 'ENOTSUP', 'EPERM', 'ENODATA', ... */
+  code: string;
+  /** Negative errno, as in Node's fs errors. */
+  errno: number;
+  syscall: string;
+  /** The path, decoded as UTF-8 for display (invalid bytes become U+FFFD). */
+  path?: string;
+}
+
+export const NATIVE_NOT_BUILT_MESSAGE =
+  "snap's native addon is not built: run `npm ci` (or `npm run build`)";
+
+const ADDON_RELATIVE = ['native/build/Release/snap_native.node', 'native/build/Debug/snap_native.node'];
+
+/**
+ * The package root: the nearest ancestor of this module holding package.json and native/. Works
+ * from src/native/ (vitest, tsx) and from dist/src/native/ (compiled).
+ */
+function packageRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  let firstWithPackageJson: string | undefined;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) {
+      firstWithPackageJson ??= dir;
+      if (existsSync(join(dir, 'native', 'binding.gyp'))) return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return firstWithPackageJson;
+    dir = parent;
+  }
+}
+
+let addon: NativeAddon | undefined;
+let loadError: Error | undefined;
+
+/** The loaded addon; throws a clear Error when it has not been built. */
+export function loadNative(): NativeAddon {
+  if (addon) return addon;
+  if (loadError) throw loadError;
+  const root = packageRoot();
+  const file = root && ADDON_RELATIVE.map((rel) => join(root, rel)).find((p) => existsSync(p));
+  if (!file) {
+    loadError = new Error(NATIVE_NOT_BUILT_MESSAGE);
+    throw loadError;
+  }
+  try {
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (cause) {
+    loadError = new Error(`${NATIVE_NOT_BUILT_MESSAGE} (loading ${file} failed: ${String(cause)})`, {
+      cause,
+    });
+    throw loadError;
+  }
+  return addon;
+}
+
+/** True when the addon can be loaded. */
+export function isNativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The native FastCDC-2020 cutter class; src/chunker wraps it. */
+export function nativeCutterClass(): NativeCutterConstructor {
+  return loadNative().Cutter;
+}
+
+/**
+ * Sets access and modification times with nanosecond precision (utimensat(2)). With
+ * followSymlinks false a symlink's own times are set. Seconds may be negative (before 1970).
+ */
+export function utimensat(
+  path: NativePath,
+  atimeSec: number | bigint,
+  atimeNsec: number,
+  mtimeSec: number | bigint,
+  mtimeNsec: number,
+  followSymlinks: boolean,
+): void {
+  loadNative().utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, followSymlinks);
+}
+
+/** Extended attribute names of path itself (never follows a final symlink), as raw bytes. */
+export function llistxattr(path: NativePath): Buffer[] {
+  return loadNative().llistxattr(path);
+}
+
+/** The value of one extended attribute (ENODATA when absent). */
+export function lgetxattr(path: NativePath, name: NativePath): Buffer {
+  return loadNative().lgetxattr(path, name);
+}
+
+/** XATTR_CREATE / XATTR_REPLACE flags for lsetxattr (Linux values). */
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
+
+/** Sets one extended attribute (ENOTSUP when the file system does not support it). */
+export function lsetxattr(path: NativePath, name: NativePath, value: Uint8Array, flags = 0): void {
+  loadNative().lsetxattr(path, name, value, flags);
+}
+
+/** Removes one extended attribute (ENODATA when absent). */
+export function lremovexattr(path: NativePath, name: NativePath): void {
+  loadNative().lremovexattr(path, name);
+}
+
+/** Creates a FIFO (mode: permission bits, subject to the umask). */
+export function mkfifo(path: NativePath, mode: number): void {
+  loadNative().mkfifo(path, mode);
+}
+
+/** Creates a device node or other special file; mode includes the type (fs.constants.S_IFCHR...). */
+export function mknod(path: NativePath, mode: number, dev: bigint | number): void {
+  loadNative().mknod(path, mode, dev);
+}
+
+/** Device number from major and minor numbers (the platform's encoding). */
+export function makedev(major: number, minor: number): bigint {
+  return loadNative().makedev(major, minor);
+}
+
+export function major(dev: bigint | number): number {
+  return loadNative().major(dev);
+}
+
+export function minor(dev: bigint | number): number {
+  return loadNative().minor(dev);
+}
