@@ -1,0 +1,225 @@
+// The native POSIX helpers: nanosecond times, xattrs, FIFOs and device nodes, error shape, and
+// raw (non-UTF-8) Buffer paths.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  llistxattr,
+  lgetxattr,
+  lremovexattr,
+  lsetxattr,
+  major,
+  makedev,
+  minor,
+  mkfifo,
+  mknod,
+  utimensat,
+  type NativeFsError,
+} from '../../src/native/binding.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snap-native-'));
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** The error thrown by fn (fails the test when nothing is thrown). */
+function thrown(fn: () => unknown): NativeFsError {
+  try {
+    fn();
+  } catch (e) {
+    return e as NativeFsError;
+  }
+  throw new Error('expected an error');
+}
+
+const NS = 1_000_000_000n;
+
+describe('utimensat', () => {
+  it('sets atime and mtime to the nanosecond', () => {
+    const f = path.join(dir, 'times');
+    fs.writeFileSync(f, 'x');
+    utimensat(f, 1_600_000_000, 123_456_789, 1_234_567_890, 987_654_321, true);
+    let st = fs.lstatSync(f, { bigint: true });
+    expect(st.atimeNs).toBe(1_600_000_000n * NS + 123_456_789n);
+    expect(st.mtimeNs).toBe(1_234_567_890n * NS + 987_654_321n);
+    // bigint seconds, odd nanoseconds, and 0 / 999999999 edges
+    utimensat(f, 1_700_000_001n, 999_999_999, 1_700_000_002n, 1, true);
+    st = fs.lstatSync(f, { bigint: true });
+    expect(st.atimeNs).toBe(1_700_000_001n * NS + 999_999_999n);
+    expect(st.mtimeNs).toBe(1_700_000_002n * NS + 1n);
+  });
+
+  it('sets a symlink\'s own times with followSymlinks=false, the target\'s with true', () => {
+    const target = path.join(dir, 'target');
+    const link = path.join(dir, 'link');
+    fs.writeFileSync(target, 'x');
+    fs.symlinkSync(target, link);
+    utimensat(target, 1_500_000_000, 0, 1_500_000_000, 0, true);
+    utimensat(link, 1_400_000_000, 11, 1_400_000_000, 22, false);
+    expect(fs.lstatSync(link, { bigint: true }).mtimeNs).toBe(1_400_000_000n * NS + 22n);
+    expect(fs.statSync(link, { bigint: true }).mtimeNs).toBe(1_500_000_000n * NS);
+    utimensat(link, 1_300_000_000, 33, 1_300_000_000, 44, true);
+    expect(fs.statSync(target, { bigint: true }).mtimeNs).toBe(1_300_000_000n * NS + 44n);
+    expect(fs.lstatSync(link, { bigint: true }).mtimeNs).toBe(1_400_000_000n * NS + 22n);
+  });
+
+  it('rejects bad arguments before calling the system', () => {
+    const f = path.join(dir, 'times');
+    expect(() => utimensat(f, 1, 1_000_000_000, 1, 0, true)).toThrow(RangeError);
+    expect(() => utimensat(f, 1, -1, 1, 0, true)).toThrow(RangeError);
+    expect(() => utimensat(f, 1.5, 0, 1, 0, true)).toThrow(RangeError);
+    expect(() => utimensat(f, 1, 0, 1, 0, 1 as unknown as boolean)).toThrow(TypeError);
+    expect(() => utimensat(42 as unknown as string, 1, 0, 1, 0, true)).toThrow(TypeError);
+    expect(() => utimensat(f + '\0x', 1, 0, 1, 0, true)).toThrow(/NUL/);
+  });
+});
+
+describe('extended attributes', () => {
+  it('set, list, get and remove on a file; l* calls do not follow symlinks', () => {
+    const f = path.join(dir, 'xattrs');
+    fs.writeFileSync(f, 'x');
+    const value = Buffer.from([0, 1, 2, 0xff, 0xfe, 0, 0x41]);
+    try {
+      lsetxattr(f, 'user.snap.test', value);
+    } catch (e) {
+      // The temporary file system does not support user xattrs: that must be reported as ENOTSUP.
+      expect((e as NativeFsError).code).toBe('ENOTSUP');
+      expect((e as NativeFsError).syscall).toBe('lsetxattr');
+      return;
+    }
+    const rawName = Buffer.concat([Buffer.from('user.'), Buffer.from([0xff, 0x80, 0x01])]);
+    lsetxattr(f, rawName, Buffer.alloc(0));
+    const names = llistxattr(f);
+    expect(names.every((n) => Buffer.isBuffer(n))).toBe(true);
+    expect(names.map((n) => n.toString('hex')).sort()).toEqual(
+      [Buffer.from('user.snap.test'), rawName].map((n) => n.toString('hex')).sort(),
+    );
+    expect(lgetxattr(f, 'user.snap.test').equals(value)).toBe(true);
+    expect(lgetxattr(f, Buffer.from('user.snap.test')).equals(value)).toBe(true);
+    expect(lgetxattr(f, rawName).length).toBe(0);
+
+    // A large value (larger than any initial guess) round-trips.
+    const big = Buffer.alloc(3000, 0xab);
+    lsetxattr(f, 'user.snap.big', big);
+    expect(lgetxattr(f, 'user.snap.big').equals(big)).toBe(true);
+
+    const missing = thrown(() => lgetxattr(f, 'user.snap.absent'));
+    expect(missing.code).toBe('ENODATA');
+    expect(missing.syscall).toBe('lgetxattr');
+    expect(missing.path).toBe(f);
+
+    // XATTR_CREATE fails on an existing attribute.
+    expect(thrown(() => lsetxattr(f, 'user.snap.test', value, 1)).code).toBe('EEXIST');
+
+    lremovexattr(f, 'user.snap.test');
+    expect(thrown(() => lgetxattr(f, 'user.snap.test')).code).toBe('ENODATA');
+    expect(llistxattr(f).map(String)).not.toContain('user.snap.test');
+
+    // The symlink's own (empty) list, not the target's.
+    const link = path.join(dir, 'xattr-link');
+    fs.symlinkSync(f, link);
+    expect(llistxattr(link).map(String)).not.toContain('user.snap.big');
+    expect(thrown(() => lgetxattr(link, 'user.snap.big')).code).toBe('ENODATA');
+  });
+
+  it('lists nothing for a file without xattrs and reports ENOENT for a missing file', () => {
+    const f = path.join(dir, 'no-xattrs');
+    fs.writeFileSync(f, 'x');
+    expect(llistxattr(f).filter((n) => n.toString().startsWith('user.'))).toEqual([]);
+    const e = thrown(() => llistxattr(path.join(dir, 'missing')));
+    expect(e.code).toBe('ENOENT');
+    expect(e.syscall).toBe('llistxattr');
+  });
+});
+
+describe('special files', () => {
+  it('mkfifo creates a FIFO with the given permissions', () => {
+    const f = path.join(dir, 'fifo');
+    mkfifo(f, 0o600);
+    const st = fs.lstatSync(f);
+    expect(st.isFIFO()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(thrown(() => mkfifo(f, 0o600)).code).toBe('EEXIST');
+  });
+
+  it('makedev, major and minor round-trip and agree with stat', () => {
+    const dev = makedev(8, 17);
+    expect(typeof dev).toBe('bigint');
+    expect(major(dev)).toBe(8);
+    expect(minor(dev)).toBe(17);
+    expect(major(Number(dev))).toBe(8);
+    const large = makedev(4095, 1_048_575);
+    expect([major(large), minor(large)]).toEqual([4095, 1_048_575]);
+    if (fs.existsSync('/dev/null')) {
+      const rdev = fs.statSync('/dev/null', { bigint: true }).rdev;
+      expect([major(rdev), minor(rdev)]).toEqual([1, 3]);
+      expect(makedev(1, 3)).toBe(rdev);
+    }
+  });
+
+  it('mknod creates a character device as root and fails with EPERM otherwise', () => {
+    const f = path.join(dir, 'null-dev');
+    const dev = makedev(1, 3);
+    const isRoot = process.getuid?.() === 0;
+    let err: NativeFsError | undefined;
+    try {
+      mknod(f, fs.constants.S_IFCHR | 0o600, dev);
+    } catch (e) {
+      err = e as NativeFsError;
+    }
+    if (!isRoot || err) {
+      // Unprivileged (or in a container that forbids device nodes): the refusal is reported.
+      expect(err?.code).toBe('EPERM');
+      expect(err?.syscall).toBe('mknod');
+      return;
+    }
+    const st = fs.lstatSync(f, { bigint: true });
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(dev);
+  });
+
+  it('mknod makes a FIFO for S_IFIFO without privileges', () => {
+    const f = path.join(dir, 'fifo-by-mknod');
+    mknod(f, fs.constants.S_IFIFO | 0o644, 0n);
+    expect(fs.lstatSync(f).isFIFO()).toBe(true);
+  });
+});
+
+describe('errors and paths', () => {
+  it('errors look like Node fs errors', () => {
+    const p = path.join(dir, 'missing', 'x');
+    const e = thrown(() => utimensat(p, 0, 0, 0, 0, true));
+    expect(e).toBeInstanceOf(Error);
+    expect(e.code).toBe('ENOENT');
+    expect(e.errno).toBe(-2);
+    expect(e.syscall).toBe('utimensat');
+    expect(e.path).toBe(p);
+    expect(e.message).toBe(`ENOENT: no such file or directory, utimensat '${p}'`);
+    const notDir = thrown(() => mkfifo(path.join(dir, 'times', 'sub'), 0o600));
+    expect(notDir.code).toBe('ENOTDIR');
+  });
+
+  it('accepts non-UTF-8 Buffer paths', () => {
+    const raw = Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x66, 0xff, 0xfe, 0x80])]);
+    fs.writeFileSync(raw, 'x');
+    utimensat(raw, 1_000_000_000, 5, 1_000_000_000, 6, false);
+    expect(fs.lstatSync(raw, { bigint: true }).mtimeNs).toBe(1_000_000_000n * NS + 6n);
+
+    const rawFifo = Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0xc3, 0x28])]);
+    mkfifo(rawFifo, 0o600);
+    expect(fs.lstatSync(rawFifo).isFIFO()).toBe(true);
+    const names = fs.readdirSync(dir, { encoding: 'buffer' }).map((n) => n.toString('hex'));
+    expect(names).toContain('66fffe80');
+    expect(names).toContain('c328');
+
+    // Uint8Array (not Buffer) works too, and the error path is readable.
+    const missing = new Uint8Array(Buffer.concat([Buffer.from(dir + '/nope-'), Buffer.from([0xff])]));
+    const e = thrown(() => utimensat(missing, 0, 0, 0, 0, true));
+    expect(e.code).toBe('ENOENT');
+    expect(e.path).toBe(`${dir}/nope-\ufffd`);
+  });
+});
