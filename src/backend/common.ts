@@ -51,7 +51,12 @@ export function resolveRange(h: Handle, size: number, opts: LoadOptions | undefi
   checkRangeArgs(h, opts);
   const start = opts?.offset ?? 0;
   const end = opts?.length === undefined ? size : start + opts.length;
-  if (start > size || end > size) {
+  if (start > size) {
+    throw new BackendError(`${objectPath(h)}: offset ${start} is past the end of the ${size}-byte object`, {
+      transient: false,
+    });
+  }
+  if (end > size) {
     throw new BackendError(
       `${objectPath(h)}: range ${start}-${end} is past the end of the ${size}-byte object`,
       { transient: false },
