@@ -1,7 +1,14 @@
 // FastCDC-2020 in TypeScript: the twin of native/src/fastcdc.c, bit for bit the `v2020` module of
 // fastcdc-rs (nlfiedler/fastcdc-rs, MIT). Used when the native addon is unavailable and to
-// cross-check it. 64-bit gear hashes are kept as two 32-bit halves (int32 arithmetic, no BigInt
-// in the loop); a BigInt is built only for the hash returned at a cut.
+// cross-check it.
+//
+// Speed: no BigInt in the scan. The scan loop keeps only bits 0..55 of the 64-bit gear hash, as a
+// 24-bit low part and a 32-bit high part (bits 24..55) in int32 arithmetic, where the carry is
+// simply `low >>> 24` (a full 32/32 split needs an unsigned compare per add, which V8 runs about
+// 3x slower). The masks only test bits below 49, and carries only move upwards, so the dropped
+// bits 56..63 never influence a cut. The exact 64-bit hash at the cut is recomputed afterwards
+// from the last 64 bytes scanned: every step shifts the hash left by 2 bits per byte pair, so
+// older bytes have left the 64-bit window.
 
 import { logarithm2, validateChunkerParams, type ChunkerParams } from './params.js';
 
@@ -104,8 +111,12 @@ const GEAR_HEX: readonly string[] = [
 ];
 
 const U64 = (1n << 64n) - 1n;
+const M24 = 0xffffff;
 const hi32 = (v: bigint): number => Number((v >> 32n) & 0xffffffffn) | 0;
 const lo32 = (v: bigint): number => Number(v & 0xffffffffn) | 0;
+/** Bits 24..55 of v as an int32. */
+const mid32 = (v: bigint): number => Number((v >> 24n) & 0xffffffffn) | 0;
+const lo24 = (v: bigint): number => Number(v & 0xffffffn);
 
 /** The published GEAR table, parsed once. */
 const GEAR: readonly bigint[] = GEAR_HEX.map((h) => BigInt('0x' + h));
@@ -115,23 +126,25 @@ export interface JsCut {
   hash: bigint;
 }
 
+/** Mask halves for the scan loop: [ls mid, ls low, mid, low] (see the header comment). */
+type Masks = readonly [number, number, number, number];
+
 /** A FastCDC-2020 cutter with fixed parameters (the tables are built once). */
 export class JsFastCdc {
   readonly params: ChunkerParams;
-  // Seeded gear tables split into 32-bit halves (int32 values).
+  // Seeded gear tables for the scan loop: bits 0..23 and 24..55.
+  private readonly gLo24 = new Int32Array(256);
+  private readonly gMid = new Int32Array(256);
+  private readonly gLsLo24 = new Int32Array(256);
+  private readonly gLsMid = new Int32Array(256);
+  // The same tables as exact 32-bit halves, for recomputing the full hash at a cut.
   private readonly gHi = new Int32Array(256);
   private readonly gLo = new Int32Array(256);
   private readonly gLsHi = new Int32Array(256);
   private readonly gLsLo = new Int32Array(256);
-  private readonly mSHi: number;
-  private readonly mSLo: number;
-  private readonly mLHi: number;
-  private readonly mLLo: number;
-  private readonly mSLsHi: number;
-  private readonly mSLsLo: number;
-  private readonly mLLsHi: number;
-  private readonly mLLsLo: number;
-  // The hash at the last cut, as halves (avoids an allocation per cut in cutLength()).
+  private readonly masksS: Masks;
+  private readonly masksL: Masks;
+  /** The hash at the last cut (cutLength), as 32-bit halves. */
   hashHi = 0;
   hashLo = 0;
 
@@ -141,22 +154,24 @@ export class JsFastCdc {
     const bits = logarithm2(params.avg);
     const maskS = MASKS[bits + params.normalization]!;
     const maskL = MASKS[bits - params.normalization]!;
-    const maskSLs = (maskS << 1n) & U64;
-    const maskLLs = (maskL << 1n) & U64;
-    this.mSHi = hi32(maskS);
-    this.mSLo = lo32(maskS);
-    this.mLHi = hi32(maskL);
-    this.mLLo = lo32(maskL);
-    this.mSLsHi = hi32(maskSLs);
-    this.mSLsLo = lo32(maskSLs);
-    this.mLLsHi = hi32(maskLLs);
-    this.mLLsLo = lo32(maskLLs);
+    // The loop tests bits 0..55 only; every mask (and mask << 1) lies below bit 49.
+    const split = (m: bigint): Masks => {
+      const ls = (m << 1n) & U64;
+      if (ls >> 56n !== 0n) throw new Error('FastCDC mask outside bits 0..55');
+      return [mid32(ls), lo24(ls), mid32(m), lo24(m)];
+    };
+    this.masksS = split(maskS);
+    this.masksL = split(maskL);
     // with_level_and_seed: gear[i] ^ seed, gear_ls[i] ^ (seed << 1), u64 wrapping.
     const seed = params.seed & U64;
     const seedLs = (seed << 1n) & U64;
     for (let i = 0; i < 256; i++) {
       const g = GEAR[i]! ^ seed;
       const gls = ((GEAR[i]! << 1n) & U64) ^ seedLs;
+      this.gLo24[i] = lo24(g);
+      this.gMid[i] = mid32(g);
+      this.gLsLo24[i] = lo24(gls);
+      this.gLsMid[i] = mid32(gls);
       this.gHi[i] = hi32(g);
       this.gLo[i] = lo32(g);
       this.gLsHi[i] = hi32(gls);
@@ -190,49 +205,82 @@ export class JsFastCdc {
     if (remaining > max) remaining = max;
     else if (remaining < center) center = remaining;
 
-    const gHi = this.gHi, gLo = this.gLo, gLsHi = this.gLsHi, gLsLo = this.gLsLo;
-    // Pairs of bytes at (a, a + 1), a = 2 * index, as in fastcdc-rs; positions relative to offset.
-    let a = (min >>> 1) << 1;
-    const ends = [(center >>> 1) << 1, (remaining >>> 1) << 1];
-    const masks = [
-      [this.mSLsHi, this.mSLsLo, this.mSHi, this.mSLo],
-      [this.mLLsHi, this.mLLsLo, this.mLHi, this.mLLo],
-    ];
-    let hi = 0, lo = 0;
-    for (let phase = 0; phase < 2; phase++) {
-      const m = masks[phase]!;
-      const mLsHi = m[0]!, mLsLo = m[1]!, mHi = m[2]!, mLo = m[3]!;
-      const end = offset + ends[phase]!;
-      let p = offset + a;
-      while (p < end) {
-        // hash = (hash << 2) + gear_ls[src[a]]
-        let x = buf[p]!;
-        let sHi = (hi << 2) | (lo >>> 30);
-        let sLo = lo << 2;
-        lo = (sLo + gLsLo[x]!) | 0;
-        hi = (sHi + gLsHi[x]! + ((lo >>> 0) < (sLo >>> 0) ? 1 : 0)) | 0;
-        if (((hi & mLsHi) | (lo & mLsLo)) === 0) {
-          this.hashHi = hi;
-          this.hashLo = lo;
-          return p - offset;
-        }
-        // hash += gear[src[a + 1]]
-        x = buf[p + 1]!;
-        sLo = lo;
-        lo = (lo + gLo[x]!) | 0;
-        hi = (hi + gHi[x]! + ((lo >>> 0) < (sLo >>> 0) ? 1 : 0)) | 0;
-        if (((hi & mHi) | (lo & mLo)) === 0) {
-          this.hashHi = hi;
-          this.hashLo = lo;
-          return p + 1 - offset;
-        }
-        p += 2;
-      }
-      a = p - offset;
+    // Byte pairs at (a, a + 1), a = 2 * index from 2 * floor(min / 2), as in fastcdc-rs; small
+    // masks up to 2 * floor(center / 2), then large masks up to 2 * floor(remaining / 2).
+    const scanStart = offset + ((min >>> 1) << 1);
+    const end1 = offset + ((center >>> 1) << 1);
+    const end2 = offset + ((remaining >>> 1) << 1);
+    let p = this.scan(buf, scanStart, end1, this.masksS);
+    if (p < 0) p = this.scan(buf, end1, end2, this.masksL, true);
+    if (p < 0) {
+      // No cut point (e.g. all zeroes): the largest chunk allowed.
+      this.fullHash(buf, scanStart, end2);
+      return remaining;
     }
-    // No cut point (e.g. all zeroes): the largest chunk allowed.
+    this.fullHash(buf, scanStart, p + 1);
+    return p - offset;
+  }
+
+  // Scan state carried from the first scan() into the second.
+  private mid = 0;
+  private low = 0;
+
+  /**
+   * Scans byte pairs in buf[from, to). Returns the absolute position p of the cut (chunk length
+   * p - offset: a cut after the first byte of a pair is at its index, as in fastcdc-rs), or -1.
+   */
+  private scan(buf: Uint8Array, from: number, to: number, masks: Masks, resume = false): number {
+    const gLo24 = this.gLo24, gMid = this.gMid, gLsLo24 = this.gLsLo24, gLsMid = this.gLsMid;
+    const mLsMid = masks[0], mLsLo = masks[1], mMid = masks[2], mLo = masks[3];
+    let mid = resume ? this.mid : 0;
+    let low = resume ? this.low : 0;
+    for (let p = from; p < to; p += 2) {
+      // hash = (hash << 2) + gear_ls[src[a]]
+      let x = buf[p]!;
+      let l = (low << 2) + gLsLo24[x]!;
+      mid = ((mid << 2) + gLsMid[x]! + (l >>> 24)) | 0; // l holds low << 2: its bits 24.. carry
+      low = l & M24;
+      if (((mid & mLsMid) | (low & mLsLo)) === 0) return p;
+      // hash += gear[src[a + 1]]
+      x = buf[p + 1]!;
+      l = low + gLo24[x]!;
+      mid = (mid + gMid[x]! + (l >>> 24)) | 0;
+      low = l & M24;
+      if (((mid & mMid) | (low & mLo)) === 0) return p + 1;
+    }
+    this.mid = mid;
+    this.low = low;
+    return -1;
+  }
+
+  /**
+   * Sets hashHi/hashLo to the exact 64-bit gear hash after hashing buf[scanStart, end) in pairs
+   * (end - scanStart may be odd: then the last byte went through gear_ls only). Only the last
+   * 64 bytes matter: each pair shifts the hash left by 2 bits.
+   */
+  private fullHash(buf: Uint8Array, scanStart: number, end: number): void {
+    const gHi = this.gHi, gLo = this.gLo, gLsHi = this.gLsHi, gLsLo = this.gLsLo;
+    let p = Math.max(scanStart, end - 64);
+    if ((p - scanStart) & 1) p--; // stay on the pair grid
+    let hi = 0, lo = 0;
+    // 64-bit add of (ah, al) into (hi, lo), with the carry from an unsigned compare.
+    for (; p < end; p++) {
+      const x = buf[p]!;
+      let ah: number, al: number;
+      if (((p - scanStart) & 1) === 0) {
+        hi = (hi << 2) | (lo >>> 30);
+        lo <<= 2;
+        ah = gLsHi[x]!;
+        al = gLsLo[x]!;
+      } else {
+        ah = gHi[x]!;
+        al = gLo[x]!;
+      }
+      const before = lo;
+      lo = (lo + al) | 0;
+      hi = (hi + ah + ((lo >>> 0) < (before >>> 0) ? 1 : 0)) | 0;
+    }
     this.hashHi = hi;
     this.hashLo = lo;
-    return remaining;
   }
 }

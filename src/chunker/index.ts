@@ -78,9 +78,9 @@ export const DEFAULT_READ_SIZE = 4 * 1024 * 1024;
 
 /**
  * Chunks a stream with exactly the cuts of chunking the whole input at once (fastcdc-rs StreamCDC
- * semantics: at least params.max bytes are buffered before each cut unless at end of input).
- * Memory: one buffer of params.max + readSize bytes, compacted in place, plus the yielded copies.
- * Reads ask for at most readSize bytes. An empty input yields nothing.
+ * semantics: a cut sees params.max bytes, or the rest of the input, from its start; a FastCDC cut
+ * found strictly inside a shorter window is the same, which keeps compaction copies small). Memory: one buffer of params.max + readSize bytes, compacted in place,
+ * plus the yielded copies. Reads ask for at most readSize bytes. An empty input yields nothing.
  */
 export async function* chunkStream(
   read: ReadFn,
@@ -92,18 +92,38 @@ export async function* chunkStream(
   if (!Number.isSafeInteger(readSize) || readSize < 1) {
     throw new UsageError(`chunkStream readSize must be a positive integer, got ${String(readSize)}`);
   }
-  const max = cutter.params.max;
+  const { avg, max } = cutter.params;
   const buf = Buffer.allocUnsafe(max + readSize);
   let start = 0; // first unconsumed byte in buf
   let end = 0; // end of valid data in buf
   let eof = false;
   let streamOffset = 0; // stream offset of buf[start]
 
+  const take = (length: number, hash: bigint): Chunk => {
+    const data = Buffer.allocUnsafe(length);
+    buf.copy(data, 0, start, start + length);
+    const chunk = { data, offset: streamOffset, hash };
+    start += length;
+    streamOffset += length;
+    return chunk;
+  };
+
   for (;;) {
     // Fill until max bytes are available or the input ends.
     while (!eof && end - start < max) {
       if (end === buf.length) {
-        // No room left: move the unconsumed tail (< max bytes) to the front.
+        // No room left. Before moving the unconsumed tail (< max bytes) to the front, cut what
+        // can already be cut, so that less is copied. A cut found strictly inside a window
+        // shorter than max is the cut the whole input gets: the scan of a shorter window is a
+        // prefix of the full scan, with the same mask at every position. A cut at the window's
+        // end only means "no cut point yet"; it is retried after the refill. (Windows under avg
+        // are left alone: a cut point is unlikely there, so scanning them is mostly wasted.)
+        while (end - start >= avg) {
+          const { length, hash } = cutter.cut(buf, start, end - start);
+          if (length <= 0 || length >= end - start) break;
+          signal?.throwIfAborted();
+          yield take(length, hash);
+        }
         buf.copy(buf, 0, start, end);
         end -= start;
         start = 0;
@@ -121,13 +141,8 @@ export async function* chunkStream(
     while (end - start >= max || (eof && end > start)) {
       const { length, hash } = cutter.cut(buf, start, end - start);
       if (length <= 0) throw new Error(`chunker returned an empty chunk at offset ${streamOffset}`);
-      const data = Buffer.allocUnsafe(length);
-      buf.copy(data, 0, start, start + length);
-      const offset = streamOffset;
-      start += length;
-      streamOffset += length;
       signal?.throwIfAborted();
-      yield { data, offset, hash };
+      yield take(length, hash);
     }
     if (eof) return;
   }
