@@ -3,7 +3,10 @@
 import { UsageError } from '../errors.js';
 
 export interface ChunkerParams {
-  /** Smallest chunk, bytes (the last chunk of an input may be shorter). */
+  /**
+   * Smallest chunk, bytes (the last chunk of an input may be shorter). As in fastcdc-rs, scanning
+   * starts at 2 * floor(min / 2), so with an odd min a chunk can be min - 1 bytes long.
+   */
   min: number;
   /** Target average chunk size, bytes. */
   avg: number;
@@ -11,7 +14,11 @@ export interface ChunkerParams {
   max: number;
   /** Normalized chunking level: higher levels give chunk sizes closer to avg. */
   normalization: 0 | 1 | 2 | 3;
-  /** XORed into the gear tables (u64); 0 = the published FastCDC-2020 tables. */
+  /**
+   * XORed into the gear tables (u64); 0 = the published FastCDC-2020 tables. Only bits 0..48
+   * can move cut points (the masks test bits below 49 and carries run upwards); higher bits
+   * change only the reported hash.
+   */
   seed: bigint;
 }
 
