@@ -1,0 +1,67 @@
+// XChaCha20-Poly1305 (format-spec ch. 2.1): HChaCha20 from @noble/ciphers derives a per-message
+// subkey, then node:crypto's native ChaCha20-Poly1305 does the bulk work at ~1 GB/s.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { hchacha } from '@noble/ciphers/chacha.js';
+
+export const KEY_SIZE = 32;
+export const NONCE_SIZE = 24;
+export const TAG_SIZE = 16;
+/** Bytes a sealed message adds to its plaintext. */
+export const SEAL_OVERHEAD = NONCE_SIZE + TAG_SIZE;
+
+// "expand 32-byte k" as little-endian words.
+const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+
+function words(bytes: Uint8Array): Uint32Array {
+  const out = new Uint32Array(bytes.length / 4);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = view.getUint32(i * 4, true);
+  return out;
+}
+
+function subkey(key: Uint8Array, nonce: Uint8Array): Buffer {
+  const out = new Uint32Array(8);
+  hchacha(SIGMA, words(key), words(nonce.subarray(0, 16)), out);
+  const bytes = Buffer.alloc(32);
+  for (let i = 0; i < 8; i++) bytes.writeUInt32LE(out[i]!, i * 4);
+  return bytes;
+}
+
+function innerNonce(nonce: Uint8Array): Buffer {
+  const n = Buffer.alloc(12);
+  n.set(nonce.subarray(16, 24), 4);
+  return n;
+}
+
+/** Seals with a fresh random nonce, or the given one (test vectors only). */
+export function seal(key: Uint8Array, plaintext: Uint8Array, fixedNonce?: Uint8Array): Buffer {
+  const nonce = fixedNonce ?? randomBytes(NONCE_SIZE);
+  const cipher = createCipheriv('chacha20-poly1305', subkey(key, nonce), innerNonce(nonce), {
+    authTagLength: TAG_SIZE,
+  });
+  const out = Buffer.allocUnsafe(NONCE_SIZE + plaintext.length + TAG_SIZE);
+  out.set(nonce, 0);
+  let n = NONCE_SIZE;
+  n += cipher.update(plaintext).copy(out, n);
+  n += cipher.final().copy(out, n);
+  cipher.getAuthTag().copy(out, n);
+  return out;
+}
+
+/** Returns the plaintext, or null when the message is not authentic (wrong key, tampered, truncated). */
+export function open(key: Uint8Array, sealed: Uint8Array): Buffer | null {
+  if (sealed.length < SEAL_OVERHEAD) return null;
+  const nonce = sealed.subarray(0, NONCE_SIZE);
+  const decipher = createDecipheriv('chacha20-poly1305', subkey(key, nonce), innerNonce(nonce), {
+    authTagLength: TAG_SIZE,
+  });
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+  const out = Buffer.allocUnsafe(sealed.length - SEAL_OVERHEAD);
+  try {
+    let n = decipher.update(sealed.subarray(NONCE_SIZE, sealed.length - TAG_SIZE)).copy(out, 0);
+    n += decipher.final().copy(out, n);
+    return out;
+  } catch {
+    return null;
+  }
+}

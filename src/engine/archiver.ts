@@ -1,0 +1,416 @@
+// Backup: walk the given paths, store new file contents as data blobs and every directory as a tree
+// blob, then write the snapshot (after the packs and index: format-spec ch. 10). A file whose size,
+// mtime, ctime and inode equal those in the parent snapshot reuses the parent's content list unread.
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { type BigIntStats } from 'node:fs';
+import { hostname as osHostname, userInfo } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import { chunkStream, createCutter, type Cutter, type ReadFn } from '../chunker/index.js';
+import { encodeTree } from '../format/tree.js';
+import type { Snapshot, SnapshotEntry, SnapshotSummary } from '../model/snapshot.js';
+import type { Tree, TreeNode } from '../model/tree.js';
+import { InterruptedError, NoSuchItemError, UsageError } from '../errors.js';
+import { PathMatcher } from '../fs/glob.js';
+import { joinPath, nodeFromStat, nodeType, pathText, READ_FLAGS, readXattrs } from '../fs/metadata.js';
+import { userName } from '../fs/users.js';
+import type { Repository } from '../repository/repository.js';
+import { BlobWriter } from '../repository/writer.js';
+import { programVersion } from '../paths.js';
+
+export interface BackupProgress {
+  files: number;
+  dirs: number;
+  bytes: number;
+  bytesAdded: number;
+  errors: number;
+  current?: string;
+}
+
+export interface BackupOptions {
+  paths: string[];
+  excludes?: string[];
+  oneFileSystem?: boolean;
+  tags?: string[];
+  host?: string;
+  time?: Date;
+  /** Snapshot to compare against: an ID, null for none, undefined to pick the latest of the same host and paths. */
+  parent?: string | null;
+  /** Back up a stream (e.g. process.stdin) as one file instead of paths. */
+  stdin?: { read: ReadFn; filename: string };
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface BackupResult {
+  /** Undefined in a dry run. */
+  id?: string;
+  snapshot: Snapshot;
+  parent?: string;
+  /** True when some files could not be read (exit code 3). */
+  incomplete: boolean;
+}
+
+interface Counters {
+  files_new: number;
+  files_changed: number;
+  files_unchanged: number;
+  dirs_new: number;
+  dirs_changed: number;
+  dirs_unchanged: number;
+  total_files_processed: number;
+  total_bytes_processed: number;
+  errors: number;
+}
+
+/** A directory on the way from / to the backed-up paths: only its listed children are backed up. */
+interface PathTrie {
+  children: Map<string, PathTrie>;
+  /** This path itself was named on the command line: back up all of it. */
+  whole: boolean;
+}
+
+function byName(tree: Tree | undefined): Map<string, TreeNode> {
+  const m = new Map<string, TreeNode>();
+  for (const n of tree?.nodes ?? []) m.set(n.name.toString('latin1'), n);
+  return m;
+}
+
+export class Archiver {
+  private readonly cutter: Cutter;
+  private readonly writer: BlobWriter;
+  private readonly excludes: PathMatcher;
+  private readonly counters: Counters = {
+    files_new: 0, files_changed: 0, files_unchanged: 0, dirs_new: 0, dirs_changed: 0, dirs_unchanged: 0,
+    total_files_processed: 0, total_bytes_processed: 0, errors: 0,
+  };
+  private readonly progress: BackupProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, errors: 0 };
+  private lastProgress = 0;
+  private rootDevices = new Set<bigint>();
+
+  constructor(private readonly repo: Repository, private readonly opts: BackupOptions) {
+    this.cutter = createCutter(repo.config.chunker);
+    this.writer = new BlobWriter(repo, { dryRun: opts.dryRun === true });
+    this.excludes = new PathMatcher(opts.excludes ?? []);
+  }
+
+  async run(): Promise<BackupResult> {
+    const start = new Date();
+    try {
+      const { paths, parent } = await this.prepare();
+      let rootId: string;
+      if (this.opts.stdin) rootId = await this.stdinTree(this.opts.stdin);
+      else {
+        const parentTree = parent ? await this.repo.loadTree(parent.snapshot.tree) : undefined;
+        rootId = await this.saveTrie(Buffer.from('/'), buildTrie(paths), parentTree);
+      }
+      this.checkAbort();
+      await this.writer.flush();
+      const snapshot = this.snapshotDoc(start, rootId, paths, parent?.id);
+      const id = this.opts.dryRun ? undefined : await this.repo.saveMetadata('snapshot', snapshot);
+      const result: BackupResult = { snapshot, incomplete: this.counters.errors > 0 };
+      if (id) result.id = id;
+      if (parent) result.parent = parent.id;
+      return result;
+    } finally {
+      await this.writer.close();
+    }
+  }
+
+  private async prepare(): Promise<{ paths: string[]; parent?: SnapshotEntry }> {
+    let paths: string[];
+    if (this.opts.stdin) {
+      if (!this.opts.stdin.filename || this.opts.stdin.filename.includes('/')) throw new UsageError('--stdin-filename must be a plain file name');
+      paths = ['/' + this.opts.stdin.filename];
+    } else {
+      if (this.opts.paths.length === 0) throw new UsageError('nothing to back up: give at least one path');
+      paths = [...new Set(this.opts.paths.map((p) => resolvePath(p)))].sort();
+      for (const p of paths) {
+        try {
+          const st = await lstat(p, { bigint: true });
+          this.rootDevices.add(st.dev);
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          throw new NoSuchItemError(`backup path ${p}: ${code === 'ENOENT' ? 'does not exist' : (e as Error).message}`);
+        }
+      }
+    }
+    const hostname = this.opts.host ?? osHostname();
+    let parent: SnapshotEntry | undefined;
+    if (typeof this.opts.parent === 'string') parent = await this.repo.findSnapshot(this.opts.parent);
+    else if (this.opts.parent === undefined) {
+      const key = paths.join('\0');
+      const all = await this.repo.listSnapshots();
+      parent = all.filter((e) => e.snapshot.hostname === hostname && e.snapshot.paths.join('\0') === key).pop();
+    }
+    return parent ? { paths, parent } : { paths };
+  }
+
+  private snapshotDoc(start: Date, tree: string, paths: string[], parent: string | undefined): Snapshot {
+    const end = new Date();
+    const uid = process.getuid?.() ?? 0;
+    const st = this.writer.stats;
+    const summary: SnapshotSummary = {
+      backup_start: start.toISOString(),
+      backup_end: end.toISOString(),
+      duration_ms: end.getTime() - start.getTime(),
+      ...this.counters,
+      data_blobs: st.dataBlobs,
+      tree_blobs: st.treeBlobs,
+      data_added: st.dataAdded,
+      data_added_packed: st.dataAddedPacked,
+    };
+    const { files_new, files_changed, files_unchanged, dirs_new, dirs_changed, dirs_unchanged, data_blobs, tree_blobs, data_added, data_added_packed, total_files_processed, total_bytes_processed, errors } = summary;
+    const snap: Snapshot = {
+      version: 1,
+      time: (this.opts.time ?? start).toISOString(),
+      tree,
+      paths,
+      hostname: this.opts.host ?? osHostname(),
+      username: safeUsername(uid),
+      uid,
+      gid: process.getgid?.() ?? 0,
+      tags: [...new Set(this.opts.tags ?? [])].sort(),
+      excludes: [...(this.opts.excludes ?? [])],
+      program_version: programVersion(),
+      // Field order as in format-spec ch. 8.
+      summary: {
+        backup_start: summary.backup_start, backup_end: summary.backup_end, duration_ms: summary.duration_ms,
+        files_new, files_changed, files_unchanged, dirs_new, dirs_changed, dirs_unchanged, data_blobs, tree_blobs,
+        data_added, data_added_packed, total_files_processed, total_bytes_processed, errors,
+      },
+    };
+    if (parent) snap.parent = parent;
+    return snap;
+  }
+
+  private checkAbort(): void {
+    if (this.opts.signal?.aborted) throw new InterruptedError('backup interrupted; no snapshot was written');
+  }
+
+  private warn(path: Buffer | string, e: unknown): void {
+    this.counters.errors++;
+    this.progress.errors++;
+    const p = typeof path === 'string' ? path : pathText(path);
+    const code = (e as { code?: string }).code;
+    const what = code === 'ENOENT' ? 'vanished during backup' : (e as Error).message;
+    this.opts.onWarning?.(`${p}: ${what}`);
+  }
+
+  private report(current?: Buffer): void {
+    if (!this.opts.onProgress) return;
+    const now = Date.now();
+    if (now - this.lastProgress < 100) return;
+    this.lastProgress = now;
+    this.progress.bytesAdded = this.writer.stats.dataAdded;
+    if (current) this.progress.current = pathText(current);
+    this.opts.onProgress({ ...this.progress });
+  }
+
+  // ---- trees -------------------------------------------------------------------------------
+
+  private async saveTree(nodes: TreeNode[]): Promise<string> {
+    const { id } = await this.writer.save('tree', encodeTree({ nodes }));
+    return id;
+  }
+
+  /** The root and the directories on the way to the backed-up paths. */
+  private async saveTrie(path: Buffer, trie: PathTrie, parentTree: Tree | undefined): Promise<string> {
+    if (trie.whole) return this.saveDir(path, parentTree);
+    const parentNodes = byName(parentTree);
+    const nodes: TreeNode[] = [];
+    for (const [nameKey, child] of trie.children) {
+      const name = Buffer.from(nameKey, 'latin1');
+      const childPath = joinPath(path, name);
+      const st = await lstat(childPath, { bigint: true });
+      const type = nodeType(st);
+      const prev = parentNodes.get(nameKey);
+      if (child.whole && type !== 'dir') {
+        const node = await this.entryNode(childPath, name, st, prev);
+        if (node) nodes.push(node);
+        continue;
+      }
+      if (type !== 'dir') throw new UsageError(`${pathText(childPath)} is not a directory`);
+      const node = nodeFromStat(name, st, 'dir');
+      node.xattrs = this.xattrs(childPath);
+      const prevTree = prev?.type === 'dir' && prev.subtree ? await this.repo.loadTree(prev.subtree) : undefined;
+      node.subtree = child.whole ? await this.saveDir(childPath, prevTree, prev?.subtree) : await this.saveTrie(childPath, child, prevTree);
+      nodes.push(node);
+    }
+    return this.saveTree(nodes);
+  }
+
+  private xattrs(path: Buffer): TreeNode['xattrs'] {
+    try {
+      return readXattrs(path);
+    } catch (e) {
+      this.opts.onWarning?.(`${pathText(path)}: cannot read extended attributes: ${(e as Error).message}`);
+      return [];
+    }
+  }
+
+  /** A whole directory, recursively. */
+  private async saveDir(path: Buffer, parentTree: Tree | undefined, parentId?: string): Promise<string> {
+    this.checkAbort();
+    let names: Buffer[];
+    try {
+      names = await readdir(path, { encoding: 'buffer' });
+    } catch (e) {
+      this.warn(path, e);
+      names = [];
+    }
+    names.sort(Buffer.compare);
+    const parentNodes = byName(parentTree);
+    const nodes: TreeNode[] = [];
+    for (const name of names) {
+      const childPath = joinPath(path, name);
+      if (!this.excludes.empty && this.excludes.matches(pathText(childPath))) continue;
+      let st: BigIntStats;
+      try {
+        st = await lstat(childPath, { bigint: true });
+      } catch (e) {
+        this.warn(childPath, e);
+        continue;
+      }
+      const node = await this.entryNode(childPath, name, st, parentNodes.get(name.toString('latin1')));
+      if (node) nodes.push(node);
+    }
+    const id = await this.saveTree(nodes);
+    this.progress.dirs++;
+    if (parentId === undefined) this.counters.dirs_new++;
+    else if (parentId === id) this.counters.dirs_unchanged++;
+    else this.counters.dirs_changed++;
+    return id;
+  }
+
+  /** The node for one directory entry, or undefined when it is skipped (unreadable, unsupported). */
+  private async entryNode(path: Buffer, name: Buffer, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+    const type = nodeType(st);
+    if (!type) return undefined;
+    const node = nodeFromStat(name, st, type);
+    node.xattrs = this.xattrs(path);
+    try {
+      switch (type) {
+        case 'file':
+          await this.fileContent(path, node, prev);
+          break;
+        case 'dir': {
+          if (this.opts.oneFileSystem && !this.rootDevices.has(st.dev)) {
+            node.subtree = await this.saveTree([]);
+            break;
+          }
+          const prevTree = prev?.type === 'dir' && prev.subtree ? await this.repo.loadTree(prev.subtree) : undefined;
+          node.subtree = await this.saveDir(path, prevTree, prev?.type === 'dir' ? prev.subtree : undefined);
+          break;
+        }
+        case 'symlink':
+          node.target = await readlink(path, { encoding: 'buffer' });
+          break;
+        default:
+          break;
+      }
+    } catch (e) {
+      if (e instanceof InterruptedError) throw e;
+      if ((e as { code?: string }).code === undefined) throw e;
+      this.warn(path, e);
+      return undefined;
+    }
+    return node;
+  }
+
+  private async fileContent(path: Buffer, node: TreeNode, prev: TreeNode | undefined): Promise<void> {
+    this.counters.total_files_processed++;
+    this.progress.files++;
+    const size = node.size ?? 0;
+    if (
+      prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === node.mtimeNs &&
+      prev.ctimeNs === node.ctimeNs && prev.inode === node.inode && prev.content.every((id) => this.writer.known(id))
+    ) {
+      node.content = prev.content;
+      this.counters.files_unchanged++;
+      this.counters.total_bytes_processed += size;
+      this.progress.bytes += size;
+      this.report(path);
+      return;
+    }
+    const fh = await openForRead(path);
+    try {
+      node.content = await this.chunkInto((buf, off, len) => fh.read(buf, off, len, null).then((r) => r.bytesRead), path);
+    } finally {
+      await fh.close();
+    }
+    if (prev?.type === 'file') this.counters.files_changed++;
+    else this.counters.files_new++;
+  }
+
+  private async chunkInto(read: ReadFn, path?: Buffer): Promise<string[]> {
+    const ids: string[] = [];
+    let total = 0;
+    for await (const chunk of chunkStream(read, this.cutter, this.opts.signal ? { signal: this.opts.signal } : {})) {
+      this.checkAbort();
+      total += chunk.data.length;
+      const { id } = await this.writer.save('data', chunk.data);
+      ids.push(id);
+      this.counters.total_bytes_processed += chunk.data.length;
+      this.progress.bytes += chunk.data.length;
+      this.report(path);
+    }
+    return total === 0 ? [] : ids;
+  }
+
+  private async stdinTree(stdin: { read: ReadFn; filename: string }): Promise<string> {
+    this.counters.total_files_processed++;
+    this.counters.files_new++;
+    const content = await this.chunkInto(stdin.read);
+    const size = this.counters.total_bytes_processed;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const node: TreeNode = { name: Buffer.from(stdin.filename), type: 'file', mode: 0o644, uid, gid, mtimeNs: now, ctimeNs: now, inode: 0n, device: 0n, size, nlink: 1, content };
+    const user = userName(uid);
+    if (user) node.user = user;
+    return this.saveTree([node]);
+  }
+}
+
+async function openForRead(path: Buffer) {
+  try {
+    return await open(path, READ_FLAGS);
+  } catch (e) {
+    // O_NOATIME is refused (EPERM) for files the process does not own.
+    if ((e as { code?: string }).code === 'EPERM' && READ_FLAGS !== 0) return open(path, 'r');
+    throw e;
+  }
+}
+
+function safeUsername(uid: number): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return userName(uid) ?? String(uid);
+  }
+}
+
+function buildTrie(paths: string[]): PathTrie {
+  const root: PathTrie = { children: new Map(), whole: false };
+  for (const p of paths) {
+    if (p === '/') {
+      root.whole = true;
+      continue;
+    }
+    let t = root;
+    for (const part of p.split('/').filter(Boolean)) {
+      const key = Buffer.from(part, 'utf8').toString('latin1');
+      let c = t.children.get(key);
+      if (!c) t.children.set(key, (c = { children: new Map(), whole: false }));
+      t = c;
+    }
+    t.whole = true;
+  }
+  return root;
+}
+
+export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
+  return new Archiver(repo, opts).run();
+}

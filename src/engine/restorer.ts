@@ -1,0 +1,449 @@
+// Restore: plan which blobs each file needs, read every needed pack once (one ranged read covering
+// its needed blobs), write blobs into files at their offsets, then set metadata. Files are written
+// under a temporary name and renamed when complete, so an interrupted restore never leaves a
+// partial file under the real name; a re-run finds the temporary file and fetches only the blobs
+// whose bytes are not already correct in it.
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, lstat, mkdir, open, readlink, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import { mkfifo, mknod } from '../native/binding.js';
+import { applyMetadata, joinPath, pathText } from '../fs/metadata.js';
+import { PathMatcher } from '../fs/glob.js';
+import type { TreeNode } from '../model/tree.js';
+import type { Repository } from '../repository/repository.js';
+import type { BlobLocation } from '../repository/index.js';
+import { InterruptedError, LocalIOError, SnapError } from '../errors.js';
+import { mapLimit } from '../util/concurrency.js';
+import { lookupPath, walkTree } from './walk.js';
+import type { PackType } from '../format/index.js';
+
+export type OverwriteMode = 'always' | 'if-changed' | 'never';
+
+export interface RestoreProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface RestoreOptions {
+  /** Tree to restore from (a snapshot's root tree). */
+  tree: string;
+  /** Path inside the snapshot to restore ("/" for all). */
+  subpath?: string;
+  target: string;
+  include?: string[];
+  exclude?: string[];
+  overwrite?: OverwriteMode;
+  sparse?: boolean;
+  verify?: boolean;
+  dryRun?: boolean;
+  /** Parallel pack reads. */
+  readers?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: RestoreProgress) => void;
+  onWarning?: (message: string) => void;
+  /**
+   * Decides which packs may be read now (cold-storage support): receives the packs the plan needs
+   * and returns those readable now. Default: all.
+   */
+  readablePacks?: (packs: PackNeed[]) => Promise<Set<string>>;
+}
+
+export interface PackNeed {
+  id: string;
+  type: PackType;
+  size: number;
+}
+
+export interface RestoreResult {
+  filesRestored: number;
+  filesSkipped: number;
+  dirs: number;
+  otherNodes: number;
+  bytesWritten: number;
+  packsRead: number;
+  /** Packs the plan needs, with sizes (also in dry runs). */
+  packsNeeded: PackNeed[];
+  /** Packs that could not be read yet (cold); their files are left for a later run. */
+  packsPending: string[];
+  verifyErrors: number;
+  warnings: number;
+}
+
+interface FileJob {
+  node: TreeNode;
+  /** Final path on disk. */
+  dest: Buffer;
+  /** Temporary path written to until the file is complete. */
+  temp: Buffer;
+  /** Blob index -> file offset. */
+  offsets: number[];
+  /** Blobs still to write. */
+  remaining: number;
+  fh?: FileHandle;
+  /** A hard link to the first file of the same inode, restored after that file. */
+  linkTo?: FileJob;
+}
+
+interface Write {
+  job: FileJob;
+  offset: number;
+}
+
+const TEMP_SUFFIX = '.snap-restore';
+
+function tempName(dest: Buffer): Buffer {
+  const slash = dest.lastIndexOf(0x2f);
+  const dir = dest.subarray(0, slash);
+  const name = dest.subarray(slash + 1);
+  const h = createHash('sha256').update(name).digest('hex').slice(0, 16);
+  return joinPath(dir, Buffer.from(`.${h}${TEMP_SUFFIX}`));
+}
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function localError(path: Buffer, e: unknown): SnapError {
+  if (e instanceof SnapError) return e;
+  const code = (e as { code?: string }).code;
+  const reason = code === 'ENOSPC' ? 'no space left on device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (e as Error).message;
+  return new LocalIOError(`cannot write ${pathText(path)}: ${reason}`, { cause: e });
+}
+
+export class Restorer {
+  private readonly result: RestoreResult = {
+    filesRestored: 0, filesSkipped: 0, dirs: 0, otherNodes: 0, bytesWritten: 0, packsRead: 0, packsNeeded: [], packsPending: [], verifyErrors: 0, warnings: 0,
+  };
+  private readonly progress: RestoreProgress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
+  private readonly owner = process.getuid?.() === 0;
+  private readonly include: PathMatcher;
+  private readonly exclude: PathMatcher;
+
+  constructor(private readonly repo: Repository, private readonly opts: RestoreOptions) {
+    this.include = new PathMatcher(opts.include ?? []);
+    this.exclude = new PathMatcher(opts.exclude ?? []);
+  }
+
+  private warn(msg: string): void {
+    this.result.warnings++;
+    this.opts.onWarning?.(msg);
+  }
+
+  private checkAbort(): void {
+    if (this.opts.signal?.aborted) throw new InterruptedError('restore interrupted; run the same command again to continue');
+  }
+
+  private selected(path: string, isDir: boolean): boolean {
+    if (!this.exclude.empty && this.exclude.matches(path)) return false;
+    if (this.include.empty || isDir) return true;
+    return this.include.matches(path);
+  }
+
+  async run(): Promise<RestoreResult> {
+    const target = Buffer.from(resolvePath(this.opts.target));
+    const sub = await lookupPath(this.repo, this.opts.tree, this.opts.subpath ?? '/');
+    // Collect what to restore: [snapshot path, node, destination].
+    const entries: { spath: string; node: TreeNode; dest: Buffer }[] = [];
+    const base = sub.path.length === 1 ? 1 : sub.path.length + 1;
+    const destFor = (p: Buffer) => (p.length < base ? target : joinPath(target, p.subarray(base)));
+    if (sub.node.type === 'dir') {
+      for await (const e of walkTree(this.repo, sub.node.subtree!, sub.path)) {
+        const spath = pathText(e.path);
+        if (this.selected(spath, e.node.type === 'dir')) entries.push({ spath, node: e.node, dest: destFor(e.path) });
+      }
+    } else {
+      entries.push({ spath: pathText(sub.path), node: sub.node, dest: joinPath(target, sub.node.name) });
+    }
+    // With --include, drop directories that hold nothing included.
+    const keptDirs = new Set<string>();
+    if (!this.include.empty) {
+      for (const e of entries) {
+        if (e.node.type === 'dir' && !this.include.matches(e.spath)) continue;
+        for (let p = e.spath; p.length > 1; p = p.slice(0, p.lastIndexOf('/')) || '/') keptDirs.add(p);
+      }
+    }
+    const selected = this.include.empty ? entries : entries.filter((e) => e.node.type !== 'dir' || keptDirs.has(e.spath));
+
+    const files: FileJob[] = [];
+    const byInode = new Map<string, FileJob>();
+    for (const e of selected) {
+      if (e.node.type !== 'file') continue;
+      const job: FileJob = { node: e.node, dest: e.dest, temp: tempName(e.dest), offsets: [], remaining: 0 };
+      if ((e.node.nlink ?? 1) > 1) {
+        const key = `${e.node.device}:${e.node.inode}`;
+        const first = byInode.get(key);
+        if (first) job.linkTo = first;
+        else byInode.set(key, job);
+      }
+      files.push(job);
+    }
+    this.progress.filesTotal = files.length;
+    this.progress.bytesTotal = files.reduce((s, f) => s + (f.linkTo ? 0 : f.node.size ?? 0), 0);
+
+    // Which blobs each file needs, grouped by pack.
+    const byPack = new Map<string, Map<string, Write[]>>();
+    const need = (id: string, w: Write) => {
+      const loc = this.repo.locate(id, 'data');
+      let blobs = byPack.get(loc.pack);
+      if (!blobs) byPack.set(loc.pack, (blobs = new Map()));
+      let ws = blobs.get(id);
+      if (!ws) blobs.set(id, (ws = []));
+      ws.push(w);
+    };
+
+    if (!this.opts.dryRun) {
+      try {
+        await mkdir(target, { recursive: true });
+      } catch (e) {
+        throw localError(target, e);
+      }
+      for (const e of selected) if (e.node.type === 'dir') await this.mkdirSafe(e.dest);
+    }
+
+    const toWrite: FileJob[] = [];
+    for (const job of files) {
+      if (job.linkTo) continue;
+      const existing = this.opts.dryRun ? undefined : await this.existing(job);
+      if (existing === 'skip') {
+        this.result.filesSkipped++;
+        this.progress.filesDone++;
+        continue;
+      }
+      const content = job.node.content ?? [];
+      let offset = 0;
+      for (let i = 0; i < content.length; i++) {
+        const id = content[i]!;
+        const loc = this.repo.locate(id, 'data');
+        job.offsets.push(offset);
+        if (!(existing instanceof Set && existing.has(i))) {
+          need(id, { job, offset });
+          job.remaining++;
+        }
+        offset += loc.rawLength;
+      }
+      toWrite.push(job);
+    }
+
+    this.result.packsNeeded = [...byPack.keys()].map((id) => {
+      const p = this.repo.index.pack(id)!;
+      return { id, type: p.type, size: p.size };
+    });
+    if (this.opts.dryRun) {
+      this.result.filesRestored = toWrite.length;
+      return this.result;
+    }
+
+    // Files that need no blobs (empty, or already complete in their temp file) finish at once.
+    for (const job of toWrite) if (job.remaining === 0) await this.finishFile(job);
+
+    const readable = this.opts.readablePacks ? await this.opts.readablePacks(this.result.packsNeeded) : undefined;
+    const packs = [...byPack.entries()].filter(([id]) => !readable || readable.has(id));
+    this.result.packsPending = [...byPack.keys()].filter((id) => readable && !readable.has(id));
+    await mapLimit(packs, this.opts.readers ?? 4, async ([pack, blobs]) => {
+      this.checkAbort();
+      await this.restorePack(pack, blobs);
+    });
+
+    // Hard links, special files, then directory metadata deepest first.
+    for (const job of files) if (job.linkTo) await this.restoreLink(job);
+    for (const e of selected) {
+      if (e.node.type !== 'file' && e.node.type !== 'dir') await this.restoreSpecial(e.dest, e.node);
+    }
+    const dirs = selected.filter((e) => e.node.type === 'dir').reverse();
+    for (const d of dirs) {
+      await this.applyMeta(d.dest, d.node);
+      this.result.dirs++;
+    }
+    if (sub.node.type === 'dir' && sub.path.length > 1 && this.include.empty && this.exclude.empty) {
+      await this.applyMeta(target, sub.node);
+    }
+    if (this.opts.verify) await this.verify(files);
+    return this.result;
+  }
+
+  private async mkdirSafe(path: Buffer): Promise<void> {
+    try {
+      await mkdir(path, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw localError(path, e);
+    }
+  }
+
+  /**
+   * What is already on disk for a file: 'skip' when the final file is already right (per the
+   * overwrite mode), or the set of blob indexes already correct in a leftover temp file.
+   */
+  private async existing(job: FileJob): Promise<'skip' | Set<number> | undefined> {
+    const mode = this.opts.overwrite ?? 'always';
+    const st = await lstat(job.dest, { bigint: true }).catch(() => undefined);
+    if (st) {
+      if (mode === 'never') return 'skip';
+      if (st.isFile() && Number(st.size) === job.node.size && st.mtimeNs === job.node.mtimeNs && (mode === 'if-changed' || (await this.matchingBlobs(job.dest, job)).size === (job.node.content ?? []).length)) {
+        return 'skip';
+      }
+    }
+    const tst = await lstat(job.temp).catch(() => undefined);
+    if (tst?.isFile()) return this.matchingBlobs(job.temp, job);
+    return undefined;
+  }
+
+  /** Indexes of the blobs whose bytes are already correct in a file on disk. */
+  private async matchingBlobs(path: Buffer, job: FileJob): Promise<Set<number>> {
+    const ok = new Set<number>();
+    const content = job.node.content ?? [];
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(path, 'r');
+      let offset = 0;
+      for (let i = 0; i < content.length; i++) {
+        const len = this.repo.locate(content[i]!, 'data').rawLength;
+        const buf = Buffer.allocUnsafe(len);
+        const { bytesRead } = await fh.read(buf, 0, len, offset);
+        if (bytesRead === len && this.repo.blobIdOf(buf) === content[i]) ok.add(i);
+        offset += len;
+      }
+    } catch {
+      // Unreadable: treat as nothing usable.
+    } finally {
+      await fh?.close();
+    }
+    return ok;
+  }
+
+  private async restorePack(pack: string, blobs: Map<string, Write[]>): Promise<void> {
+    const locs: [string, BlobLocation][] = [...blobs.keys()].map((id) => [id, this.repo.locate(id, 'data')]);
+    locs.sort((a, b) => a[1].offset - b[1].offset);
+    const start = locs[0]![1].offset;
+    const last = locs[locs.length - 1]![1];
+    const bytes = await this.repo.backend.load({ type: last.packType, name: pack }, { offset: start, length: last.offset + last.length - start });
+    this.result.packsRead++;
+    for (const [id, loc] of locs) {
+      this.checkAbort();
+      const data = this.repo.openBlob(id, loc, bytes.subarray(loc.offset - start, loc.offset - start + loc.length));
+      const hole = this.opts.sparse === true && isZero(data);
+      for (const w of blobs.get(id)!) {
+        const fh = await this.handle(w.job);
+        if (!hole) {
+          try {
+            await fh.write(data, 0, data.length, w.offset);
+          } catch (e) {
+            throw localError(w.job.temp, e);
+          }
+        }
+        this.result.bytesWritten += data.length;
+        this.progress.bytesDone += data.length;
+        if (--w.job.remaining === 0) await this.finishFile(w.job);
+      }
+      this.opts.onProgress?.({ ...this.progress });
+    }
+  }
+
+  private async handle(job: FileJob): Promise<FileHandle> {
+    if (job.fh) return job.fh;
+    try {
+      // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
+      job.fh = await open(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
+      // The full length up front: holes stay holes with --sparse, and the disk space is claimed early.
+      await job.fh.truncate(job.node.size ?? 0);
+    } catch (e) {
+      throw localError(job.temp, e);
+    }
+    return job.fh;
+  }
+
+  private async finishFile(job: FileJob): Promise<void> {
+    try {
+      const fh = await this.handle(job);
+      await fh.truncate(job.node.size ?? 0);
+      await fh.sync();
+      await fh.close();
+      job.fh = undefined;
+      await rm(job.dest, { force: true, recursive: false }).catch(() => undefined);
+      await rename(job.temp, job.dest);
+    } catch (e) {
+      throw localError(job.dest, e);
+    }
+    await this.applyMeta(job.dest, job.node);
+    this.result.filesRestored++;
+    this.progress.filesDone++;
+    this.opts.onProgress?.({ ...this.progress });
+  }
+
+  private async restoreLink(job: FileJob): Promise<void> {
+    await rm(job.dest, { force: true }).catch(() => undefined);
+    try {
+      await link(job.linkTo!.dest, job.dest);
+    } catch (e) {
+      throw localError(job.dest, e);
+    }
+    this.result.filesRestored++;
+    this.progress.filesDone++;
+  }
+
+  private async restoreSpecial(dest: Buffer, node: TreeNode): Promise<void> {
+    const exists = await lstat(dest).catch(() => undefined);
+    if (exists) {
+      if ((this.opts.overwrite ?? 'always') === 'never') return;
+      if (node.type === 'symlink' && exists.isSymbolicLink() && (await readlink(dest, { encoding: 'buffer' })).equals(node.target!)) {
+        await this.applyMeta(dest, node);
+        return;
+      }
+      await rm(dest, { force: true, recursive: exists.isDirectory() });
+    }
+    try {
+      switch (node.type) {
+        case 'symlink':
+          await symlink(node.target!, dest);
+          break;
+        case 'fifo':
+          mkfifo(dest, node.mode);
+          break;
+        case 'chardev':
+        case 'blockdev':
+          if (!this.owner) {
+            this.warn(`${pathText(dest)}: device files can only be restored as root; skipped`);
+            return;
+          }
+          mknod(dest, node.mode | (node.type === 'chardev' ? 0o020000 : 0o060000), node.rdev ?? 0n);
+          break;
+        case 'socket':
+          // Sockets belong to a running program; like restic, snap does not recreate them.
+          return;
+        default:
+          return;
+      }
+    } catch (e) {
+      throw localError(dest, e);
+    }
+    await this.applyMeta(dest, node);
+    this.result.otherNodes++;
+  }
+
+  private async applyMeta(path: Buffer, node: TreeNode): Promise<void> {
+    try {
+      await applyMetadata(path, node, { owner: this.owner, warn: (m) => this.warn(m) });
+    } catch (e) {
+      this.warn(`${pathText(path)}: cannot restore metadata: ${(e as Error).message}`);
+    }
+  }
+
+  private async verify(files: FileJob[]): Promise<void> {
+    for (const job of files) {
+      const content = job.node.content ?? [];
+      const ok = await this.matchingBlobs(job.dest, job);
+      const st = await lstat(job.dest).catch(() => undefined);
+      if (ok.size !== content.length || !st || st.size !== job.node.size) {
+        this.result.verifyErrors++;
+        this.warn(`${pathText(job.dest)}: verification failed: restored content differs from the snapshot`);
+      }
+    }
+  }
+}
+
+export async function restore(repo: Repository, opts: RestoreOptions): Promise<RestoreResult> {
+  return new Restorer(repo, opts).run();
+}

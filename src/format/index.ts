@@ -1,0 +1,64 @@
+// Index objects (format-spec ch. 6).
+import { isId, type BlobType } from '../model/ids.js';
+import { FLAG_ZSTD } from './pack.js';
+
+export type PackType = 'data' | 'meta';
+
+export interface IndexBlob {
+  id: string;
+  type: BlobType;
+  offset: number;
+  length: number;
+  rawLength: number;
+  compressed: boolean;
+}
+
+export interface IndexPack {
+  id: string;
+  type: PackType;
+  size: number;
+  blobs: IndexBlob[];
+}
+
+export interface IndexFile {
+  supersedes: string[];
+  packs: IndexPack[];
+}
+
+export function indexToJson(f: IndexFile): unknown {
+  return {
+    version: 1,
+    supersedes: f.supersedes,
+    packs: f.packs.map((p) => ({
+      id: p.id,
+      type: p.type,
+      size: p.size,
+      blobs: p.blobs.map((b) => [b.id, b.type === 'data' ? 0 : 1, b.offset, b.length, b.rawLength, b.compressed ? FLAG_ZSTD : 0]),
+    })),
+  };
+}
+
+/** Throws Error with a reason on a malformed document; the caller names the object. */
+export function indexFromJson(doc: Record<string, unknown>): IndexFile {
+  const supersedes = doc.supersedes ?? [];
+  if (!Array.isArray(supersedes) || !supersedes.every(isId)) throw new Error('bad supersedes list');
+  if (!Array.isArray(doc.packs)) throw new Error('no packs list');
+  const packs = doc.packs.map((p: Record<string, unknown>): IndexPack => {
+    if (!isId(p.id) || (p.type !== 'data' && p.type !== 'meta') || typeof p.size !== 'number' || !Array.isArray(p.blobs)) {
+      throw new Error('bad pack entry');
+    }
+    return {
+      id: p.id,
+      type: p.type,
+      size: p.size,
+      blobs: p.blobs.map((b: unknown[]): IndexBlob => {
+        const [id, type, offset, length, rawLength, flags] = b as [unknown, unknown, unknown, unknown, unknown, unknown];
+        if (!isId(id) || (type !== 0 && type !== 1) || typeof offset !== 'number' || typeof length !== 'number' || typeof rawLength !== 'number' || typeof flags !== 'number') {
+          throw new Error(`bad blob entry in pack ${String(p.id)}`);
+        }
+        return { id, type: type === 0 ? 'data' : 'tree', offset, length, rawLength, compressed: (flags & FLAG_ZSTD) !== 0 };
+      }),
+    };
+  });
+  return { supersedes, packs };
+}

@@ -1,0 +1,36 @@
+// Metadata objects (format-spec ch. 3.3): seal(format byte || JSON or zstd(JSON)).
+import { open, seal } from '../crypto/aead.js';
+import { zstdCompress, zstdDecompress } from '../compress/zstd.js';
+import { IntegrityError, UnsupportedFormatError } from '../errors.js';
+
+const RAW = 0x00;
+const ZSTD = 0x01;
+
+export function encodeMetadata(key: Uint8Array, doc: unknown, compressed = false, nonce?: Uint8Array): Buffer {
+  const json = Buffer.from(JSON.stringify(doc), 'utf8');
+  const payload = compressed ? zstdCompress(json, 3) : json;
+  const plain = Buffer.allocUnsafe(1 + payload.length);
+  plain[0] = compressed ? ZSTD : RAW;
+  payload.copy(plain, 1);
+  return seal(key, plain, nonce);
+}
+
+/** Opens and parses a metadata object; `what` names it in errors (e.g. "snapshots/3fa1…"). */
+export function decodeMetadata(key: Uint8Array, stored: Uint8Array, what: string): Record<string, unknown> {
+  const plain = open(key, stored);
+  if (!plain) throw new IntegrityError(what, 'authentication failed (corrupt or tampered object, or another repository key)');
+  let json: Buffer;
+  try {
+    if (plain[0] === RAW) json = plain.subarray(1);
+    else if (plain[0] === ZSTD) json = zstdDecompress(plain.subarray(1));
+    else throw new IntegrityError(what, `unknown metadata format byte ${plain[0]}`);
+    const doc: unknown = JSON.parse(json.toString('utf8'));
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('not a JSON object');
+    const version = (doc as { version?: unknown }).version;
+    if (version !== undefined && version !== 1) throw new UnsupportedFormatError(`${what}: format version ${String(version)} is not supported by this snap (knows 1)`);
+    return doc as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof IntegrityError || e instanceof UnsupportedFormatError) throw e;
+    throw new IntegrityError(what, `cannot decode: ${(e as Error).message}`);
+  }
+}

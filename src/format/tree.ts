@@ -1,0 +1,120 @@
+// Deterministic tree encoding (format-spec ch. 7.1): same directory -> same bytes -> same blob ID.
+import { NODE_TYPES, type NodeType, type Tree, type TreeNode, compareNames } from '../model/tree.js';
+import { isId } from '../model/ids.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function textOrNull(b: Buffer): string | null {
+  try {
+    return utf8.decode(b);
+  } catch {
+    return null;
+  }
+}
+
+/** Encodes with keys in spec order; nodes are sorted by raw name bytes. */
+export function encodeTree(tree: Tree): Buffer {
+  const nodes = [...tree.nodes].sort(compareNames);
+  const parts = nodes.map(encodeNode);
+  return Buffer.from(`{"nodes":[${parts.join(',')}]}`, 'utf8');
+}
+
+function encodeNode(n: TreeNode): string {
+  const o: Record<string, unknown> = {};
+  const name = textOrNull(n.name);
+  if (name !== null) o.name = name;
+  else o.name_b64 = n.name.toString('base64');
+  o.type = n.type;
+  o.mode = n.mode;
+  o.uid = n.uid;
+  o.gid = n.gid;
+  if (n.user !== undefined) o.user = n.user;
+  if (n.group !== undefined) o.group = n.group;
+  o.mtime = n.mtimeNs.toString();
+  o.ctime = n.ctimeNs.toString();
+  if (n.size !== undefined) o.size = n.size;
+  o.inode = n.inode.toString();
+  o.device = n.device.toString();
+  if (n.nlink !== undefined) o.nlink = n.nlink;
+  if (n.rdev !== undefined) o.rdev = n.rdev.toString();
+  if (n.target !== undefined) {
+    const t = textOrNull(n.target);
+    if (t !== null) o.target = t;
+    else o.target_b64 = n.target.toString('base64');
+  }
+  if (n.content !== undefined) o.content = n.content;
+  if (n.subtree !== undefined) o.subtree = n.subtree;
+  if (n.xattrs !== undefined && n.xattrs.length > 0) {
+    o.xattrs = [...n.xattrs]
+      .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
+      .map((x) => ({ name: x.name, value: x.value.toString('base64') }));
+  }
+  return JSON.stringify(o);
+}
+
+/** Parses a tree blob; throws Error with a reason on malformed input (callers name the blob). */
+export function decodeTree(bytes: Uint8Array): Tree {
+  const doc = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as { nodes?: unknown };
+  if (!doc || !Array.isArray(doc.nodes)) throw new Error('tree has no nodes array');
+  return { nodes: doc.nodes.map(decodeNode) };
+}
+
+function big(v: unknown, field: string): bigint {
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new Error(`bad ${field}`);
+  return BigInt(v);
+}
+
+function int(v: unknown, field: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`bad ${field}`);
+  return v;
+}
+
+function decodeNode(raw: unknown): TreeNode {
+  const o = raw as Record<string, unknown>;
+  if (typeof o !== 'object' || o === null) throw new Error('node is not an object');
+  let name: Buffer;
+  if (typeof o.name === 'string') name = Buffer.from(o.name, 'utf8');
+  else if (typeof o.name_b64 === 'string') name = Buffer.from(o.name_b64, 'base64');
+  else throw new Error('node without a name');
+  if (name.length === 0 || name.includes(0x2f) || name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) {
+    throw new Error(`invalid node name ${JSON.stringify(name.toString('utf8'))}`);
+  }
+  if (!NODE_TYPES.includes(o.type as NodeType)) throw new Error(`unknown node type ${String(o.type)}`);
+  const n: TreeNode = {
+    name,
+    type: o.type as NodeType,
+    mode: int(o.mode, 'mode') & 0o7777,
+    uid: int(o.uid, 'uid'),
+    gid: int(o.gid, 'gid'),
+    mtimeNs: big(o.mtime, 'mtime'),
+    ctimeNs: big(o.ctime, 'ctime'),
+    inode: big(o.inode, 'inode'),
+    device: big(o.device, 'device'),
+  };
+  if (typeof o.user === 'string') n.user = o.user;
+  if (typeof o.group === 'string') n.group = o.group;
+  if (o.size !== undefined) n.size = int(o.size, 'size');
+  if (o.nlink !== undefined) n.nlink = int(o.nlink, 'nlink');
+  if (o.rdev !== undefined) n.rdev = big(o.rdev, 'rdev');
+  if (typeof o.target === 'string') n.target = Buffer.from(o.target, 'utf8');
+  else if (typeof o.target_b64 === 'string') n.target = Buffer.from(o.target_b64, 'base64');
+  if (o.content !== undefined) {
+    if (!Array.isArray(o.content) || !o.content.every(isId)) throw new Error('bad content list');
+    n.content = o.content as string[];
+  }
+  if (o.subtree !== undefined) {
+    if (!isId(o.subtree)) throw new Error('bad subtree id');
+    n.subtree = o.subtree;
+  }
+  if (Array.isArray(o.xattrs)) {
+    n.xattrs = o.xattrs.map((x: { name?: unknown; value?: unknown }) => {
+      if (typeof x?.name !== 'string' || typeof x.value !== 'string') throw new Error('bad xattr');
+      return { name: x.name, value: Buffer.from(x.value, 'base64') };
+    });
+  }
+  if (n.type === 'file' && (n.content === undefined || n.size === undefined)) throw new Error('file node without content or size');
+  if (n.type === 'dir' && n.subtree === undefined) throw new Error('dir node without subtree');
+  if (n.type === 'symlink' && n.target === undefined) throw new Error('symlink node without target');
+  return n;
+}
+

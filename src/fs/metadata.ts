@@ -1,0 +1,108 @@
+// File metadata between the file system and tree nodes: reading it for backup, applying it on
+// restore. Paths are Buffers so that non-UTF-8 names survive.
+import { constants, type BigIntStats } from 'node:fs';
+import { chmod, lchown } from 'node:fs/promises';
+import type { NodeType, TreeNode, Xattr } from '../model/tree.js';
+import { lgetxattr, llistxattr, lsetxattr, utimensat } from '../native/binding.js';
+import { groupName, userName } from './users.js';
+
+export function nodeType(st: BigIntStats): NodeType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  return undefined;
+}
+
+/** The node for a stat result, without content, subtree, target or xattrs. */
+export function nodeFromStat(name: Buffer, st: BigIntStats, type: NodeType): TreeNode {
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  const n: TreeNode = {
+    name,
+    type,
+    mode: Number(st.mode) & 0o7777,
+    uid,
+    gid,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    inode: st.ino,
+    device: st.dev,
+  };
+  const user = userName(uid);
+  const group = groupName(gid);
+  if (user !== undefined) n.user = user;
+  if (group !== undefined) n.group = group;
+  if (type === 'file') {
+    n.size = Number(st.size);
+    n.nlink = Number(st.nlink);
+  }
+  if (type === 'chardev' || type === 'blockdev') n.rdev = st.rdev;
+  return n;
+}
+
+const XATTR_UNSUPPORTED = new Set(['ENOTSUP', 'EOPNOTSUPP', 'ENODATA', 'ENOSYS']);
+
+/** Extended attributes with UTF-8 names; unsupported file systems give none. */
+export function readXattrs(path: Buffer): Xattr[] {
+  let names: Buffer[];
+  try {
+    names = llistxattr(path);
+  } catch (e) {
+    if (XATTR_UNSUPPORTED.has((e as { code?: string }).code ?? '')) return [];
+    throw e;
+  }
+  const out: Xattr[] = [];
+  for (const raw of names) {
+    const name = raw.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(raw)) continue;
+    try {
+      out.push({ name, value: lgetxattr(path, raw) });
+    } catch (e) {
+      if (!XATTR_UNSUPPORTED.has((e as { code?: string }).code ?? '')) throw e;
+    }
+  }
+  return out;
+}
+
+export interface ApplyOptions {
+  /** Restore numeric ownership (only root can). */
+  owner: boolean;
+  /** Called for metadata that could not be applied (e.g. xattrs on a file system without them). */
+  warn: (message: string) => void;
+}
+
+function split(ns: bigint): [bigint, number] {
+  return [ns / 1_000_000_000n, Number(ns % 1_000_000_000n)];
+}
+
+/** Applies ownership, mode, xattrs and times (in that order: chown clears setuid bits, times last). */
+export async function applyMetadata(path: Buffer, node: TreeNode, opts: ApplyOptions): Promise<void> {
+  if (opts.owner) await lchown(path, node.uid, node.gid);
+  if (node.type !== 'symlink') await chmod(path, node.mode);
+  for (const x of node.xattrs ?? []) {
+    try {
+      lsetxattr(path, x.name, x.value);
+    } catch (e) {
+      opts.warn(`${path.toString('utf8')}: cannot restore extended attribute ${x.name}: ${(e as Error).message}`);
+    }
+  }
+  const [ms, mns] = split(node.mtimeNs);
+  // atime is not stored (format-spec ch. 7.1); mtime stands in for it.
+  utimensat(path, ms, mns, ms, mns, false);
+}
+
+/** O_NOATIME when the process may use it (file owner or root), so backups do not touch atimes. */
+export const READ_FLAGS = constants.O_RDONLY | (constants.O_NOATIME ?? 0);
+
+export function joinPath(dir: Buffer, name: Buffer): Buffer {
+  if (dir.length === 1 && dir[0] === 0x2f) return Buffer.concat([dir, name]);
+  return Buffer.concat([dir, Buffer.from('/'), name]);
+}
+
+export function pathText(p: Buffer): string {
+  return p.toString('utf8');
+}

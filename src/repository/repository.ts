@@ -1,0 +1,234 @@
+// A repository opened with a password: config, master keys, index; loading and verifying objects
+// and blobs. Writing new blobs goes through BlobWriter (writer.ts).
+import { randomBytes } from 'node:crypto';
+import { type Backend, type FileType, hasStorageClasses, objectPath } from '../backend/backend.js';
+import { open as openSealed } from '../crypto/aead.js';
+import { blobId, sha256Hex } from '../crypto/hash.js';
+import { zstdDecompress } from '../compress/zstd.js';
+import { validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
+import { decodeMetadata, encodeMetadata } from '../format/metadata.js';
+import { configFromJson, configToJson, type DataStorageClass, type RepoConfig } from '../format/config.js';
+import { indexFromJson, type IndexFile } from '../format/index.js';
+import { decodeTree } from '../format/tree.js';
+import type { Tree } from '../model/tree.js';
+import type { BlobType } from '../model/ids.js';
+import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
+import { IntegrityError, NoSuchItemError, NotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError } from '../errors.js';
+import { addKey, newMasterKeys, openKeys, type MasterKeys } from './keys.js';
+import { MasterIndex, type BlobLocation } from './index.js';
+import { mapLimit } from '../util/concurrency.js';
+
+export const DEFAULT_CHUNKER: Omit<ChunkerParams, 'seed'> = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024, normalization: 1 };
+
+export interface InitOptions {
+  chunker?: Partial<Omit<ChunkerParams, 'seed'>>;
+  compressionLevel?: number;
+  dataStorageClass?: DataStorageClass;
+  dataPackTarget?: number;
+  metaPackTarget?: number;
+  /** scrypt N for the first key file; lower only for tests. */
+  kdfN?: number;
+}
+
+type MetadataType = Extract<FileType, 'config' | 'index' | 'snapshot' | 'lock'>;
+
+export class Repository {
+  readonly index = new MasterIndex();
+  private readonly treeCache = new Map<string, Tree>();
+
+  private constructor(
+    readonly backend: Backend,
+    readonly keys: MasterKeys,
+    readonly config: RepoConfig,
+    readonly keyName: string,
+  ) {}
+
+  static async exists(backend: Backend): Promise<boolean> {
+    try {
+      await backend.stat({ type: 'config', name: '' });
+      return true;
+    } catch (e) {
+      if (e instanceof NotFoundError) return false;
+      throw e;
+    }
+  }
+
+  /** Throws RepositoryExistsError when there is a repository at the backend's location. */
+  static async ensureAbsent(backend: Backend): Promise<void> {
+    if (await Repository.exists(backend)) {
+      throw new RepositoryExistsError(`${backend.location}: a repository already exists there`, { hint: 'use it as it is, or choose another --repo' });
+    }
+  }
+
+  static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+    await Repository.ensureAbsent(backend);
+    if (password.length === 0) throw new UsageError('an empty password is not allowed');
+    const chunker: ChunkerParams = { ...DEFAULT_CHUNKER, ...opts.chunker, seed: randomBytes(8).readBigUInt64BE(0) };
+    validateChunkerParams(chunker);
+    const level = opts.compressionLevel ?? 3;
+    if (!Number.isInteger(level) || level < 1 || level > 19) throw new UsageError(`compression level must be 1..19, got ${level}`);
+    const config: RepoConfig = {
+      version: 1,
+      id: randomBytes(32).toString('hex'),
+      created: new Date().toISOString(),
+      chunker,
+      compressionLevel: level,
+      dataPackTarget: opts.dataPackTarget ?? 16 * 1024 * 1024,
+      metaPackTarget: opts.metaPackTarget ?? 4 * 1024 * 1024,
+      dataStorageClass: opts.dataStorageClass ?? 'STANDARD',
+    };
+    await backend.create();
+    const keys = newMasterKeys();
+    // Key first, config last: a repository "exists" once config does, and then it can be opened.
+    const keyName = await addKey(backend, keys, password, opts.kdfN);
+    await backend.save({ type: 'config', name: '' }, encodeMetadata(keys.encrypt, configToJson(config)));
+    return Repository.attach(backend, keys, config, keyName);
+  }
+
+  static async open(backend: Backend, password: string): Promise<Repository> {
+    if (!(await Repository.exists(backend))) {
+      throw new RepositoryNotFoundError(`${backend.location}: no repository there (no config object)`, { hint: 'check --repo / SNAP_REPOSITORY, or create one with `snap init`' });
+    }
+    const { keys, keyName } = await openKeys(backend, password);
+    const bytes = await backend.load({ type: 'config', name: '' });
+    const config = configFromJson(decodeMetadata(keys.encrypt, bytes, 'config'));
+    return Repository.attach(backend, keys, config, keyName);
+  }
+
+  private static attach(backend: Backend, keys: MasterKeys, config: RepoConfig, keyName: string): Repository {
+    if (hasStorageClasses(backend)) backend.setStorageClass('data', config.dataStorageClass);
+    return new Repository(backend, keys, config, keyName);
+  }
+
+  // ---- metadata objects --------------------------------------------------------------------
+
+  async saveMetadata(type: MetadataType, doc: unknown, compressed = false): Promise<string> {
+    const bytes = encodeMetadata(this.keys.encrypt, doc, compressed);
+    const name = sha256Hex(bytes);
+    await this.backend.save({ type, name }, bytes);
+    return name;
+  }
+
+  async loadMetadata(type: MetadataType, name: string): Promise<Record<string, unknown>> {
+    const h = { type, name };
+    const what = objectPath(h);
+    const bytes = await this.backend.load(h);
+    if (sha256Hex(bytes) !== name) throw new IntegrityError(what, 'content does not match its name (corrupt or tampered)');
+    return decodeMetadata(this.keys.encrypt, bytes, what);
+  }
+
+  async listNames(type: FileType): Promise<string[]> {
+    const out: string[] = [];
+    for await (const f of this.backend.list(type)) out.push(f.name);
+    return out;
+  }
+
+  // ---- index ---------------------------------------------------------------------------------
+
+  async loadIndexFile(name: string): Promise<IndexFile> {
+    const doc = await this.loadMetadata('index', name);
+    try {
+      return indexFromJson(doc);
+    } catch (e) {
+      throw new IntegrityError(`index/${name}`, (e as Error).message);
+    }
+  }
+
+  /** Loads every index object into the master index. */
+  async loadIndex(): Promise<void> {
+    const names = await this.listNames('index');
+    const files = new Map<string, IndexFile>();
+    await mapLimit(names, 8, async (n) => {
+      files.set(n, await this.loadIndexFile(n));
+    });
+    this.index.load(files);
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------
+
+  async loadSnapshot(id: string): Promise<Snapshot> {
+    const doc = await this.loadMetadata('snapshot', id);
+    if (typeof doc.tree !== 'string' || typeof doc.time !== 'string' || !Array.isArray(doc.paths)) {
+      throw new IntegrityError(`snapshots/${id}`, 'malformed snapshot');
+    }
+    return doc as unknown as Snapshot;
+  }
+
+  /** All snapshots, oldest first. */
+  async listSnapshots(): Promise<SnapshotEntry[]> {
+    const names = await this.listNames('snapshot');
+    const out: SnapshotEntry[] = [];
+    await mapLimit(names, 8, async (id) => {
+      out.push({ id, snapshot: await this.loadSnapshot(id) });
+    });
+    return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+  }
+
+  /** Resolves "latest", a full ID or a unique prefix (at least 4 hex digits). */
+  async findSnapshot(ref: string, filter?: (s: Snapshot) => boolean): Promise<SnapshotEntry> {
+    if (ref === 'latest') {
+      const all = (await this.listSnapshots()).filter((e) => !filter || filter(e.snapshot));
+      const last = all[all.length - 1];
+      if (!last) throw new NoSuchItemError('no snapshot found (the repository has none matching)');
+      return last;
+    }
+    if (!/^[0-9a-f]{4,64}$/i.test(ref)) throw new UsageError(`"${ref}" is not a snapshot ID (hex digits, at least 4) or "latest"`);
+    const matches = (await this.listNames('snapshot')).filter((n) => n.startsWith(ref.toLowerCase()));
+    if (matches.length === 0) throw new NoSuchItemError(`no snapshot with ID ${ref}`);
+    if (matches.length > 1) throw new NoSuchItemError(`snapshot ID ${ref} is ambiguous (${matches.length} matches); give more digits`);
+    return { id: matches[0]!, snapshot: await this.loadSnapshot(matches[0]!) };
+  }
+
+  // ---- blobs ---------------------------------------------------------------------------------
+
+  locate(id: string, type: BlobType): BlobLocation {
+    const loc = this.index.get(id);
+    if (!loc || loc.type !== type) throw new IntegrityError(`${type} blob ${id}`, 'not in the index (repository damaged; run `snap check`)');
+    return loc;
+  }
+
+  /** Decrypts, decompresses and verifies one stored blob; throws IntegrityError naming it. */
+  openBlob(id: string, loc: BlobLocation, sealed: Uint8Array): Buffer {
+    const where = `${loc.type} blob ${id} in ${objectPath({ type: loc.packType, name: loc.pack })}`;
+    const plain = openSealed(this.keys.encrypt, sealed);
+    if (!plain) throw new IntegrityError(where, 'authentication failed (corrupt or tampered)');
+    let data: Buffer;
+    try {
+      data = loc.compressed ? zstdDecompress(plain) : plain;
+    } catch (e) {
+      throw new IntegrityError(where, `cannot decompress: ${(e as Error).message}`);
+    }
+    if (data.length !== loc.rawLength) throw new IntegrityError(where, `length ${data.length} differs from the index (${loc.rawLength})`);
+    if (blobId(this.keys.id, data) !== id) throw new IntegrityError(where, 'content does not match its ID');
+    return data;
+  }
+
+  async loadBlob(id: string, type: BlobType): Promise<Buffer> {
+    const loc = this.locate(id, type);
+    const sealed = await this.backend.load({ type: loc.packType, name: loc.pack }, { offset: loc.offset, length: loc.length });
+    return this.openBlob(id, loc, sealed);
+  }
+
+  async loadTree(id: string): Promise<Tree> {
+    const cached = this.treeCache.get(id);
+    if (cached) return cached;
+    const data = await this.loadBlob(id, 'tree');
+    let tree: Tree;
+    try {
+      tree = decodeTree(data);
+    } catch (e) {
+      throw new IntegrityError(`tree ${id}`, `malformed tree: ${(e as Error).message}`);
+    }
+    if (this.treeCache.size >= 4096) this.treeCache.delete(this.treeCache.keys().next().value!);
+    this.treeCache.set(id, tree);
+    return tree;
+  }
+
+  blobIdOf(data: Uint8Array): string {
+    return blobId(this.keys.id, data);
+  }
+
+  async close(): Promise<void> {
+    await this.backend.close();
+  }
+}

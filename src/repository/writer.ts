@@ -1,0 +1,177 @@
+// Writing new blobs: deduplicate by ID, compress and seal (in worker threads for data), collect into
+// packs, upload packs, and write index objects once their packs are stored (format-spec ch. 10).
+import { seal } from '../crypto/aead.js';
+import { sha256Hex } from '../crypto/hash.js';
+import { compressIfSmaller } from '../compress/zstd.js';
+import { indexToJson, type IndexPack, type PackType } from '../format/index.js';
+import { packTrailer, type PackEntry } from '../format/pack.js';
+import type { BlobType } from '../model/ids.js';
+import { Semaphore } from '../util/concurrency.js';
+import type { Repository } from './repository.js';
+import { SealPool } from './seal-pool.js';
+
+/** Packs per index object written during a long backup: bounds what a crash can lose. */
+const PACKS_PER_INDEX = 64;
+
+export interface WriterStats {
+  dataBlobs: number;
+  treeBlobs: number;
+  /** Plaintext bytes of new blobs. */
+  dataAdded: number;
+  /** Stored (sealed) bytes of new blobs. */
+  dataAddedPacked: number;
+  packsWritten: number;
+}
+
+class OpenPack {
+  readonly parts: Buffer[] = [];
+  readonly entries: PackEntry[] = [];
+  size = 0;
+
+  add(id: string, type: BlobType, sealed: Buffer, rawLength: number, compressed: boolean): void {
+    this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength, compressed });
+    this.parts.push(sealed);
+    this.size += sealed.length;
+  }
+}
+
+export interface BlobWriterOptions {
+  /** Seal data blobs in worker threads (default true); false seals on the calling thread. */
+  workers?: boolean;
+  /** Concurrent pack uploads. */
+  uploads?: number;
+  /** Count what would be stored, store nothing (backup --dry-run). */
+  dryRun?: boolean;
+  /** Called after each pack is stored. */
+  onPack?: (packId: string, type: PackType, bytes: number) => void;
+}
+
+export class BlobWriter {
+  readonly stats: WriterStats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packsWritten: 0 };
+  /** IDs accepted by this writer but not yet in the repository's index. */
+  private readonly pendingIds = new Set<string>();
+  private readonly open: Record<PackType, OpenPack> = { data: new OpenPack(), meta: new OpenPack() };
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly uploadSlots: Semaphore;
+  private unindexed: IndexPack[] = [];
+  private readonly pool: SealPool | undefined;
+  private error: unknown;
+
+  constructor(private readonly repo: Repository, private readonly opts: BlobWriterOptions = {}) {
+    this.uploadSlots = new Semaphore(opts.uploads ?? 2);
+    if (opts.workers !== false && !opts.dryRun) this.pool = new SealPool(repo.keys.encrypt, repo.config.compressionLevel);
+  }
+
+  /** True when the blob is in the repository or already queued by this writer. */
+  known(id: string): boolean {
+    return this.pendingIds.has(id) || this.repo.index.has(id);
+  }
+
+  /**
+   * Queues a blob unless it is already known; returns its ID and whether it was new. `data` is
+   * handed over (it may be transferred to a worker): the caller must not use it afterwards.
+   */
+  async save(type: BlobType, data: Buffer, id = this.repo.blobIdOf(data)): Promise<{ id: string; added: boolean }> {
+    this.throwIfFailed();
+    if (this.known(id)) return { id, added: false };
+    this.pendingIds.add(id);
+    const rawLength = data.length;
+    if (this.opts.dryRun) {
+      this.count(type, rawLength, 0);
+      return { id, added: true };
+    }
+    if (type === 'data' && this.pool) {
+      await this.pool.reserve(rawLength);
+      this.track(
+        this.pool.seal(data, true).then((r) => this.addSealed(id, type, Buffer.from(r.sealed), rawLength, r.compressed)),
+      );
+    } else {
+      const z = compressIfSmaller(data, this.repo.config.compressionLevel);
+      await this.addSealed(id, type, seal(this.repo.keys.encrypt, z ?? data), rawLength, z !== null);
+    }
+    return { id, added: true };
+  }
+
+  private count(type: BlobType, rawLength: number, storedLength: number): void {
+    if (type === 'data') this.stats.dataBlobs++;
+    else this.stats.treeBlobs++;
+    this.stats.dataAdded += rawLength;
+    this.stats.dataAddedPacked += storedLength;
+  }
+
+  private track(p: Promise<void>): void {
+    const t = p.catch((e) => {
+      this.error ??= e;
+    }).finally(() => this.inFlight.delete(t));
+    this.inFlight.add(t);
+  }
+
+  private throwIfFailed(): void {
+    if (this.error !== undefined) throw this.error;
+  }
+
+  private async addSealed(id: string, type: BlobType, sealed: Buffer, rawLength: number, compressed: boolean): Promise<void> {
+    const packType: PackType = type === 'data' ? 'data' : 'meta';
+    const pack = this.open[packType];
+    pack.add(id, type, sealed, rawLength, compressed);
+    this.count(type, rawLength, sealed.length);
+    const target = packType === 'data' ? this.repo.config.dataPackTarget : this.repo.config.metaPackTarget;
+    if (pack.size >= target) await this.closePack(packType);
+  }
+
+  /** Finishes the open pack of a type and starts its upload (waits for an upload slot). */
+  private async closePack(packType: PackType): Promise<void> {
+    const pack = this.open[packType];
+    if (pack.entries.length === 0) return;
+    this.open[packType] = new OpenPack();
+    const bytes = Buffer.concat([...pack.parts, packTrailer(this.repo.keys.encrypt, pack.entries)]);
+    const name = sha256Hex(bytes);
+    await this.uploadSlots.acquire();
+    this.track(
+      (async () => {
+        try {
+          await this.repo.backend.save({ type: packType, name }, bytes);
+        } finally {
+          this.uploadSlots.release();
+        }
+        const entry: IndexPack = { id: name, type: packType, size: bytes.length, blobs: pack.entries };
+        this.stats.packsWritten++;
+        this.opts.onPack?.(name, packType, bytes.length);
+        this.unindexed.push(entry);
+        if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
+      })(),
+    );
+  }
+
+  /** Writes an index object for every stored pack not yet indexed, and adds them to the master index. */
+  private async writeIndex(): Promise<void> {
+    const packs = this.unindexed;
+    this.unindexed = [];
+    if (packs.length === 0) return;
+    const name = await this.repo.saveMetadata('index', indexToJson({ supersedes: [], packs }), true);
+    this.repo.index.indexNames.add(name);
+    for (const p of packs) {
+      this.repo.index.addPack(p);
+      for (const b of p.blobs) this.pendingIds.delete(b.id);
+    }
+  }
+
+  /**
+   * Stores everything queued: seals finish, open packs are closed and uploaded, then the index is
+   * written. After flush resolves, every blob saved so far is in the repository and its index.
+   */
+  async flush(): Promise<void> {
+    if (this.opts.dryRun) return;
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.throwIfFailed();
+    await this.closePack('data');
+    await this.closePack('meta');
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.throwIfFailed();
+    await this.writeIndex();
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+}
