@@ -1,0 +1,30 @@
+// Small parsers shared by commands.
+import { UsageError } from '../errors.js';
+
+/** "SNAPSHOT[:PATH]" as restic writes it. */
+export function splitSnapshotPath(s: string): { snapshot: string; path: string } {
+  const i = s.indexOf(':');
+  if (i < 0) return { snapshot: s, path: '/' };
+  const path = s.slice(i + 1) || '/';
+  return { snapshot: s.slice(0, i), path: path.startsWith('/') ? path : '/' + path };
+}
+
+export function parseSize(s: string | number, flag: string): number {
+  if (typeof s === 'number') return s;
+  const m = /^(\d+)\s*([KMGT]i?B?|B)?$/i.exec(s.trim());
+  if (!m) throw new UsageError(`${flag}: "${s}" is not a size (e.g. 4096, 512K, 1M)`);
+  const unit = (m[2] ?? '').toUpperCase()[0];
+  const mult = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : unit === 'T' ? 1024 ** 4 : 1;
+  return Number(m[1]) * mult;
+}
+
+export function parseTime(s: string, flag: string): Date {
+  const d = new Date(s);
+  if (Number.isNaN(d.getTime())) throw new UsageError(`${flag}: "${s}" is not a date/time (e.g. 2026-11-23T17:00:00Z or "2026-11-23 17:00")`);
+  return d;
+}
+
+export function asArray(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}

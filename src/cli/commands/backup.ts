@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { backup } from '../../engine/archiver.js';
+import type { ReadFn } from '../../chunker/index.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { shortId } from '../../model/snapshot.js';
+import { handle, type Register } from '../command.js';
+import { asArray, parseTime } from '../args.js';
+import { formatBytes, formatDuration } from '../output.js';
+
+interface BackupArgs {
+  paths: string[];
+  exclude?: string[];
+  excludeFile?: string[];
+  oneFileSystem: boolean;
+  tag?: string[];
+  host?: string;
+  time?: string;
+  parent?: string;
+  force: boolean;
+  stdin: boolean;
+  stdinFilename: string;
+  dryRun: boolean;
+}
+
+/** Adapts a readable stream (stdin) to the chunker's read function. */
+function streamReader(stream: Readable): ReadFn {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let pending: Buffer | undefined;
+  return async (buf, offset, length) => {
+    if (!pending || pending.length === 0) {
+      const n = await it.next();
+      if (n.done) return 0;
+      pending = n.value;
+    }
+    const take = Math.min(length, pending.length);
+    buf.set(pending.subarray(0, take), offset);
+    pending = pending.subarray(take);
+    return take;
+  };
+}
+
+function readExcludeFile(f: string): string[] {
+  try {
+    return readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  } catch (e) {
+    throw new UsageError(`cannot read --exclude-file ${f}: ${(e as { code?: string }).code ?? (e as Error).message}`);
+  }
+}
+
+export const registerBackup: Register = (y) =>
+  y.command(
+    'backup [paths..]',
+    'back up files and directories (incremental against the last snapshot of the same host and paths)',
+    (c) =>
+      c
+        .positional('paths', { type: 'string', array: true, default: [] as string[] })
+        .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'exclude paths matching GLOB (repeatable)' })
+        .option('exclude-file', { type: 'string', array: true, describe: 'read exclude patterns from a file, one per line' })
+        .option('one-file-system', { alias: 'x', type: 'boolean', default: false, describe: 'do not cross file system boundaries' })
+        .option('tag', { type: 'string', array: true, describe: 'add a tag to the snapshot (repeatable)' })
+        .option('host', { type: 'string', describe: 'host name to record (default: this host)' })
+        .option('time', { type: 'string', describe: 'snapshot time to record (default: now)' })
+        .option('parent', { type: 'string', describe: 'snapshot to compare against (default: latest of same host and paths)' })
+        .option('force', { type: 'boolean', default: false, describe: 'read every file, ignoring the parent snapshot' })
+        .option('stdin', { type: 'boolean', default: false, describe: 'back up standard input as one file' })
+        .option('stdin-filename', { type: 'string', default: 'stdin', describe: 'file name for --stdin' })
+        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be stored, store nothing' }),
+    handle<BackupArgs>(async (ctx, a) => {
+      if (a.stdin && a.paths.length > 0) throw new UsageError('--stdin takes no paths');
+      const excludes = [...asArray(a.exclude), ...asArray(a.excludeFile).flatMap(readExcludeFile)];
+      const repo = await ctx.repository();
+      const out = ctx.out;
+      const res = await backup(repo, {
+        paths: a.paths,
+        excludes,
+        oneFileSystem: a.oneFileSystem,
+        tags: asArray(a.tag),
+        ...(a.host ? { host: a.host } : {}),
+        ...(a.time ? { time: parseTime(a.time, '--time') } : {}),
+        parent: a.force ? null : a.parent,
+        ...(a.stdin ? { stdin: { read: streamReader(process.stdin), filename: a.stdinFilename } } : {}),
+        dryRun: a.dryRun,
+        signal: ctx.signal,
+        onWarning: (m) => out.warn(m),
+        onProgress: (p) => out.progress(`${p.files} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.bytesAdded)} new${p.errors ? `, ${p.errors} errors` : ''}${p.current ? `  ${p.current}` : ''}`),
+      });
+      out.clearProgress();
+      const s = res.snapshot.summary!;
+      if (res.parent) out.line(`using parent snapshot ${shortId(res.parent)}`);
+      out.line(`Files:       ${s.files_new} new, ${s.files_changed} changed, ${s.files_unchanged} unchanged`);
+      out.line(`Dirs:        ${s.dirs_new} new, ${s.dirs_changed} changed, ${s.dirs_unchanged} unchanged`);
+      out.line(`Added:       ${formatBytes(s.data_added)} (${formatBytes(s.data_added_packed)} stored)`);
+      out.line(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(s.duration_ms)}`);
+      if (res.id) out.line(`snapshot ${shortId(res.id)} saved`);
+      else out.line('dry run: nothing was stored');
+      if (res.incomplete) out.warn(`${s.errors} files or directories could not be read: the snapshot is incomplete`);
+      out.data({ message_type: 'summary', snapshot_id: res.id ?? null, parent: res.parent ?? null, dry_run: a.dryRun, incomplete: res.incomplete, ...s });
+      return res.incomplete ? ExitCode.incomplete : ExitCode.ok;
+    }),
+  );

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// snap's command line: parse flags, run one command, exit with its code.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ExitCode } from '../errors.js';
+import { programVersion } from '../paths.js';
+import { interrupt, outcome } from './command.js';
+import { Output } from './output.js';
+import { registerBackup } from './commands/backup.js';
+import { registerCat } from './commands/cat.js';
+import { registerDebug } from './commands/debug.js';
+import { registerInit } from './commands/init.js';
+import { registerKey } from './commands/key.js';
+import { registerLs } from './commands/ls.js';
+import { registerRestore } from './commands/restore.js';
+import { registerSnapshots } from './commands/snapshots.js';
+
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug];
+
+async function main(argv: string[]): Promise<number> {
+  let interrupted = 0;
+  process.on('SIGINT', () => {
+    // First ^C: stop cleanly (no snapshot is written for an unfinished backup). Second: now.
+    if (++interrupted > 1) process.exit(ExitCode.interrupted);
+    interrupt.abort();
+  });
+  process.on('SIGTERM', () => interrupt.abort());
+  const json = argv.includes('--json');
+  let parser = yargs(argv)
+    .scriptName('snap')
+    .usage('$0 <command> [options]\n\nDeduplicating, encrypted backups to a local directory or S3 (incl. Glacier / Deep Archive).')
+    .option('repo', { alias: 'r', type: 'string', describe: 'repository: a directory, s3:https://HOST/BUCKET[/PREFIX] or s3:BUCKET[/PREFIX] (env SNAP_REPOSITORY)' })
+    .option('password-file', { alias: 'p', type: 'string', describe: 'read the password from a file (env SNAP_PASSWORD otherwise)' })
+    .option('password-command', { type: 'string', describe: 'run a shell command that prints the password' })
+    .option('json', { type: 'boolean', default: false, describe: 'machine-readable output on stdout' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress output' })
+    .option('s3-region', { type: 'string', describe: 'S3 region (default: from the AWS environment/profile)' })
+    .option('limit-upload', { type: 'number', describe: 'limit uploads to KiB/s' })
+    .option('limit-download', { type: 'number', describe: 'limit downloads to KiB/s' })
+    .option('cache-dir', { type: 'string', describe: 'local cache and catalog directory (default $XDG_CACHE_HOME/snap)' })
+    .strict()
+    .demandCommand(1, 'name a command; see snap --help')
+    .recommendCommands()
+    .version(programVersion().replace('snap ', ''))
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .fail((msg, err) => {
+      throw err ?? new Error(msg);
+    });
+  for (const register of commands) parser = register(parser);
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    // Flag and command errors from yargs: a usage error, exit code 2.
+    new Output(json, false).error((e as Error).message, 'see snap --help');
+    return ExitCode.usage;
+  }
+  return outcome.exitCode;
+}
+
+main(hideBin(process.argv)).then(
+  (code) => {
+    process.exitCode = code;
+    // Worker threads and sockets are closed by the commands; exit promptly regardless.
+    setImmediate(() => process.exit(code));
+  },
+  (e) => {
+    process.stderr.write(`snap: internal error: ${(e as Error).message}\n`);
+    process.exit(ExitCode.error);
+  },
+);
