@@ -558,6 +558,7 @@ const TRANSIENT_S3_CODES = new Set([
   'RequestThrottled',
   'TooManyRequestsException',
   'BadDigest', // the body was damaged in transit: sending it again helps
+  'XAmzContentSHA256Mismatch', // (same, caught by the payload hash instead of Content-MD5)
   'IncompleteBody',
   'OperationAborted',
   'GlacierExpeditedRetrievalNotAvailable',
