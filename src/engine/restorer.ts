@@ -82,7 +82,8 @@ interface FileJob {
   offsets: number[];
   /** Blobs still to write. */
   remaining: number;
-  fh?: FileHandle;
+  /** The open temp file; a promise so concurrent pack readers share one open. */
+  fh?: Promise<FileHandle>;
   /** A hard link to the first file of the same inode, restored after that file. */
   linkTo?: FileJob;
 }
@@ -102,9 +103,20 @@ function tempName(dest: Buffer): Buffer {
   return joinPath(dir, Buffer.from(`.${h}${TEMP_SUFFIX}`));
 }
 
-function isZero(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
+const SPARSE_BLOCK = 4096;
+const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
+
+/** The [start, end) runs of `b` that are not all-zero 4 KiB blocks: what --sparse must write. */
+function dataRuns(b: Buffer): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < b.length; i += SPARSE_BLOCK) {
+    const end = Math.min(i + SPARSE_BLOCK, b.length);
+    if (b.compare(ZERO_BLOCK, 0, end - i, i, end) === 0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === i) last[1] = end;
+    else runs.push([i, end]);
+  }
+  return runs;
 }
 
 function localError(path: Buffer, e: unknown): SnapError {
@@ -324,15 +336,13 @@ export class Restorer {
     for (const [id, loc] of locs) {
       this.checkAbort();
       const data = this.repo.openBlob(id, loc, bytes.subarray(loc.offset - start, loc.offset - start + loc.length));
-      const hole = this.opts.sparse === true && isZero(data);
+      const runs: [number, number][] = this.opts.sparse ? dataRuns(data) : [[0, data.length]];
       for (const w of blobs.get(id)!) {
         const fh = await this.handle(w.job);
-        if (!hole) {
-          try {
-            await fh.write(data, 0, data.length, w.offset);
-          } catch (e) {
-            throw localError(w.job.temp, e);
-          }
+        try {
+          for (const [from, to] of runs) await fh.write(data, from, to - from, w.offset + from);
+        } catch (e) {
+          throw localError(w.job.temp, e);
         }
         this.result.bytesWritten += data.length;
         this.progress.bytesDone += data.length;
@@ -342,16 +352,18 @@ export class Restorer {
     }
   }
 
-  private async handle(job: FileJob): Promise<FileHandle> {
-    if (job.fh) return job.fh;
-    try {
-      // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
-      job.fh = await open(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
-      // The full length up front: holes stay holes with --sparse, and the disk space is claimed early.
-      await job.fh.truncate(job.node.size ?? 0);
-    } catch (e) {
-      throw localError(job.temp, e);
-    }
+  private handle(job: FileJob): Promise<FileHandle> {
+    job.fh ??= (async () => {
+      try {
+        // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
+        const fh = await open(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
+        // The full length up front, so holes stay holes with --sparse.
+        await fh.truncate(job.node.size ?? 0);
+        return fh;
+      } catch (e) {
+        throw localError(job.temp, e);
+      }
+    })();
     return job.fh;
   }
 

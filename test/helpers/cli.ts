@@ -1,0 +1,41 @@
+// Runs the compiled snap CLI as a user would, in a child process.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const SNAP = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function snapEnv(repo: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...(process.env as Record<string, string>), SNAP_REPOSITORY: repo, SNAP_PASSWORD: 'correct horse', ...extra };
+}
+
+/** Runs snap synchronously; `input` is fed to stdin. */
+export function snap(args: string[], env: Record<string, string>, input?: Buffer | string): RunResult {
+  const r = spawnSync(process.execPath, [SNAP, ...args], { env, input: input ?? '', maxBuffer: 256 << 20 });
+  return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** Runs snap asynchronously (for killing it mid-way). */
+export function snapAsync(args: string[], env: Record<string, string>) {
+  return spawn(process.execPath, [SNAP, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** A fresh repository with a fast KDF (tests only). */
+export function initRepo(repo: string, extraArgs: string[] = []): Record<string, string> {
+  const env = snapEnv(repo);
+  const r = snap(['init', '--kdf-n', '1024', ...extraArgs], env);
+  if (r.code !== 0) throw new Error(`snap init failed: ${r.stderr}`);
+  return env;
+}
+
+export function tempDir(prefix = 'snap-test-'): { path: string; cleanup(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
