@@ -33,9 +33,12 @@ export function encodeHeader(entries: readonly PackEntry[]): Buffer {
   return h;
 }
 
-/** Seals the header and appends the length trailer; returns the bytes that end the pack. */
-export function packTrailer(key: Uint8Array, entries: readonly PackEntry[]): Buffer {
-  const sealed = seal(key, encodeHeader(entries));
+/**
+ * Seals the header and appends the length trailer; returns the bytes that end the pack. `nonce` is
+ * for test vectors only (format-spec/vectors); writers always let seal() draw a random one.
+ */
+export function packTrailer(key: Uint8Array, entries: readonly PackEntry[], nonce?: Uint8Array): Buffer {
+  const sealed = seal(key, encodeHeader(entries), nonce);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(sealed.length, 0);
   return Buffer.concat([sealed, len]);
