@@ -68,7 +68,7 @@ describe('S3Backend through the cold proxy', () => {
   });
   beforeEach(async () => {
     bucket = `cold-${++bucketSeq}`;
-    proxy.setFaultRate(0, ['internal', 'slowdown', 'reset', 'latency']);
+    proxy.setFaultRate(0, ['internal', 'slowdown', 'reset', 'latency'], null);
     proxy.setStall(false);
     proxy.setThawDelay(300);
     await make().create();
@@ -91,6 +91,22 @@ describe('S3Backend through the cold proxy', () => {
     expect(proxy.stats.signaturesChecked).toBe(proxy.log.length);
     expect(proxy.log.every((r) => r.status < 300)).toBe(true);
     expect((await b.load(bigH)).equals(big)).toBe(true);
+  });
+
+  it('a failed multipart upload is aborted and leaves no object', async () => {
+    const b = make({ partSize: 5 * MiB, connections: 1 });
+    const target = h('data');
+    proxy.setFaultRate(1, ['internal'], (r) => r.method === 'PUT' && r.query.includes('partNumber=2'));
+    const err = (await b.save(target, randomBytes(16 * MiB)).catch((e: unknown) => e)) as BackendError;
+    expect(err).toBeInstanceOf(BackendError);
+    expect(err.transient).toBe(true);
+    expect(err.message).toMatch(/InternalError while trying to save s3:\/\/cold-\d+\/repo\/data\//);
+    // Part 1 went up, part 2 failed, parts 3 and 4 were never sent; then AbortMultipartUpload.
+    expect(proxy.count({ method: 'PUT', query: 'partNumber=' })).toBe(2);
+    expect(proxy.count({ method: 'DELETE', query: 'uploadId=' })).toBe(1);
+    expect(proxy.count({ method: 'POST', query: 'uploadId=' })).toBe(0); // never completed
+    proxy.setFaultRate(0, undefined, null);
+    await expect(b.stat(target)).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('a body damaged in transit is refused (BadDigest, transient) and a retry stores the right bytes', async () => {

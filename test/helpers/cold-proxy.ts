@@ -50,7 +50,12 @@ export interface ColdProxyOptions {
   latencyMs?: [number, number];
   /** accessKeyId -> secret: verify SigV4 signatures of signed requests. */
   credentials?: Record<string, string>;
+  /** Only requests this accepts are eligible for faults (default: all). */
+  faultFilter?: FaultFilter;
 }
+
+/** Decides which requests may get a fault, e.g. `(r) => r.method === 'PUT' && r.query.includes('partNumber=2')`. */
+export type FaultFilter = (r: Pick<RequestRecord, 'method' | 'bucket' | 'key' | 'query'>) => boolean;
 
 export interface RequestRecord {
   method: string;
@@ -86,7 +91,8 @@ export interface ColdProxy {
   /** Distinct keys that matched the filters, sorted. */
   keys(f?: { method?: string; bucket?: string; keyPrefix?: string; query?: string; okOnly?: boolean }): string[];
   storageClassOf(bucket: string, key: string): string | undefined;
-  setFaultRate(rate: number, kinds?: readonly FaultKind[]): void;
+  /** Sets the fault rate, and optionally the kinds and which requests are eligible (null: all). */
+  setFaultRate(rate: number, kinds?: readonly FaultKind[], filter?: FaultFilter | null): void;
   setThawDelay(ms: number): void;
   setStall(on: boolean): void;
   /** Clears the log and counters (not the object states). */
@@ -101,6 +107,7 @@ export async function startColdProxy(opts: ColdProxyOptions): Promise<ColdProxy>
   let faultRate = opts.faultRate ?? 0;
   let faultKinds: readonly FaultKind[] = opts.faultKinds ?? DEFAULT_FAULT_KINDS;
   let stall = false;
+  let faultFilter: FaultFilter | undefined = opts.faultFilter;
   const [latMin, latMax] = opts.latencyMs ?? [20, 120];
   const rng = mulberry32(opts.seed ?? 1);
 
@@ -150,7 +157,7 @@ export async function startColdProxy(opts: ColdProxyOptions): Promise<ColdProxy>
     }
 
     let fault: FaultKind | undefined;
-    if (faultRate > 0 && faultKinds.length > 0 && rng() < faultRate) {
+    if (faultRate > 0 && faultKinds.length > 0 && (!faultFilter || faultFilter(rec)) && rng() < faultRate) {
       fault = faultKinds[Math.floor(rng() * faultKinds.length)]!;
       if (fault === 'corrupt' && body.length === 0) fault = undefined;
     }
@@ -317,9 +324,10 @@ export async function startColdProxy(opts: ColdProxyOptions): Promise<ColdProxy>
     keys: (f = {}) =>
       [...new Set(log.filter((r) => matches(r, f) && (!f.okOnly || (r.status >= 200 && r.status < 300))).map((r) => r.key))].sort(),
     storageClassOf: (bucket, key) => objects.get(`${bucket}/${key}`)?.storageClass,
-    setFaultRate(rate, kinds) {
+    setFaultRate(rate, kinds, filter) {
       faultRate = rate;
       if (kinds) faultKinds = kinds;
+      if (filter !== undefined) faultFilter = filter ?? undefined;
     },
     setThawDelay(ms) {
       thawDelayMs = ms;
