@@ -2,6 +2,7 @@
 import type { Backend } from '../backend/backend.js';
 import { openBackend } from '../backend/location.js';
 import { Repository } from '../repository/repository.js';
+import { Lock, parseWaitDuration, type LockMode } from '../repository/lock.js';
 import { UsageError } from '../errors.js';
 import { Output } from './output.js';
 import { getPassword } from './password.js';
@@ -16,12 +17,14 @@ export interface GlobalArgs {
   limitUpload?: number | undefined;
   limitDownload?: number | undefined;
   cacheDir?: string | undefined;
+  retryLock?: string | undefined;
 }
 
 export class Context {
   readonly out: Output;
   private backendInstance: Backend | undefined;
   private repoInstance: Repository | undefined;
+  private lockInstance: Lock | undefined;
 
   constructor(readonly args: GlobalArgs, readonly signal: AbortSignal) {
     this.out = new Output(args.json, args.quiet);
@@ -46,17 +49,30 @@ export class Context {
     return getPassword(this.args, prompt, confirm);
   }
 
-  /** Opens the repository (and loads its index unless told not to). */
-  async repository(opts: { index?: boolean } = {}): Promise<Repository> {
+  /**
+   * Opens the repository, locks it (shared unless told otherwise, like restic; released in close())
+   * and loads its index unless told not to. The lock comes before the index so a prune cannot
+   * change the index under us.
+   */
+  async repository(opts: { index?: boolean; lock?: LockMode | 'none' } = {}): Promise<Repository> {
     if (this.repoInstance) return this.repoInstance;
     const backend = this.backend();
     const repo = await Repository.open(backend, await this.password());
+    const mode = opts.lock ?? 'shared';
+    if (mode !== 'none') {
+      this.lockInstance = await Lock.acquire(repo, mode, {
+        retryMs: this.args.retryLock ? parseWaitDuration(this.args.retryLock, '--retry-lock') : 0,
+        onStale: (l) => this.out.warn(`ignoring stale lock ${l.name.slice(0, 8)} (pid ${l.lock.pid} on ${l.lock.hostname}): ${l.stale}`),
+        signal: this.signal,
+      });
+    }
     if (opts.index !== false) await repo.loadIndex();
     this.repoInstance = repo;
     return repo;
   }
 
   async close(): Promise<void> {
+    await this.lockInstance?.release().catch((e) => this.out.warn(`could not remove lock: ${(e as Error).message}`));
     await this.backendInstance?.close();
   }
 }

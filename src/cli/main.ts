@@ -14,8 +14,10 @@ import { registerKey } from './commands/key.js';
 import { registerLs } from './commands/ls.js';
 import { registerRestore } from './commands/restore.js';
 import { registerSnapshots } from './commands/snapshots.js';
+import { registerCheck } from './commands/check.js';
+import { registerUnlock } from './commands/unlock.js';
 
-const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug];
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug, registerCheck, registerUnlock];
 
 async function main(argv: string[]): Promise<number> {
   let interrupted = 0;
@@ -37,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
     .option('s3-region', { type: 'string', describe: 'S3 region (default: from the AWS environment/profile)' })
     .option('limit-upload', { type: 'number', describe: 'limit uploads to KiB/s' })
     .option('limit-download', { type: 'number', describe: 'limit downloads to KiB/s' })
+    .option('retry-lock', { type: 'string', describe: 'wait up to DURATION (e.g. 5m) for a conflicting lock to go away (default: fail at once)' })
     .option('cache-dir', { type: 'string', describe: 'local cache and catalog directory (default $XDG_CACHE_HOME/snap)' })
     .strict()
     .demandCommand(1, 'name a command; see snap --help')

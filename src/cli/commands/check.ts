@@ -1,0 +1,57 @@
+import { check, type ReadDataSelection } from '../../engine/checker.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { handle, type Register } from '../command.js';
+
+interface CheckArgs {
+  readData: boolean;
+  readDataSubset?: string;
+  allowThaw: boolean;
+}
+
+function parseSubset(s: string): ReadDataSelection {
+  const frac = /^(\d+(?:\.\d+)?)%$/.exec(s.trim());
+  if (frac) {
+    const p = Number(frac[1]);
+    if (!(p > 0 && p <= 100)) throw new UsageError(`--read-data-subset: ${s} is not a percentage in (0, 100]`);
+    return { fraction: p / 100 };
+  }
+  const nm = /^(\d+)\/(\d+)$/.exec(s.trim());
+  if (nm) {
+    const n = Number(nm[1]);
+    const m = Number(nm[2]);
+    if (m < 1 || n < 1 || n > m) throw new UsageError(`--read-data-subset: ${s}: need 1 <= N <= M`);
+    return { n, m };
+  }
+  throw new UsageError(`--read-data-subset: "${s}" is neither N/M nor X%`);
+}
+
+export const registerCheck: Register = (y) =>
+  y.command(
+    'check',
+    'verify the repository: index vs packs, every snapshot complete; with --read-data, every blob',
+    (c) =>
+      c
+        .option('read-data', { type: 'boolean', default: false, describe: 'read every data pack and verify every blob' })
+        .option('read-data-subset', { type: 'string', describe: 'read only group N of M (N/M) or a random X% of the data packs' })
+        .option('allow-thaw', { type: 'boolean', default: false, describe: 'request thaws of archived data packs (they cost money) instead of skipping them' }),
+    handle<CheckArgs>(async (ctx, a) => {
+      if (a.readData && a.readDataSubset !== undefined) throw new UsageError('--read-data and --read-data-subset exclude each other');
+      const readData: ReadDataSelection | undefined = a.readData ? { all: true } : a.readDataSubset !== undefined ? parseSubset(a.readDataSubset) : undefined;
+      const repo = await ctx.repository({ index: false, lock: 'exclusive' });
+      const r = await check(repo, {
+        ...(readData ? { readData } : {}),
+        allowThaw: a.allowThaw,
+        signal: ctx.signal,
+        onProgress: (stage, done, total) => ctx.out.progress(`checking ${stage}: ${done}/${total}`),
+      });
+      for (const p of r.problems) ctx.out.line(`error: ${p.object}: ${p.message}`);
+      for (const u of r.unreferencedPacks) ctx.out.line(`info: ${u}: not referenced by any index (left by an interrupted backup or prune; \`snap prune\` removes it)`);
+      if (r.coldSkipped > 0) ctx.out.line(`info: ${r.coldSkipped} archived data packs not thawed were skipped (--allow-thaw to request thaws)`);
+      if (r.thawRequested > 0) ctx.out.line(`info: ${r.thawRequested} archived data packs are being thawed; run check again once they are readable`);
+      ctx.out.line(`${r.snapshots} snapshots, ${r.packs} packs checked, ${r.packsRead} read whole, ${r.blobsVerified} blobs verified`);
+      ctx.out.line(r.problems.length === 0 ? 'no errors were found' : `${r.problems.length} problems found`);
+      ctx.out.data({ message_type: 'check', ok: r.problems.length === 0, ...r });
+      if (r.problems.length > 0) return ExitCode.error;
+      return r.thawRequested > 0 ? ExitCode.thawPending : 0;
+    }),
+  );

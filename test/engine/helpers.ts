@@ -1,0 +1,119 @@
+// Shared by the check/prune/forget/lock tests: real repositories on disk, the built CLI spawned.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalBackend } from '../../src/backend/local.js';
+import { Repository } from '../../src/repository/repository.js';
+
+export const PASSWORD = 'test-password';
+export const MAIN = join(process.cwd(), 'dist/src/cli/main.js');
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function snap(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, SNAP_PASSWORD: PASSWORD, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: number; signal?: NodeJS.Signals }) | null;
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr });
+    });
+  });
+}
+
+/** Starts the CLI without waiting (for concurrency tests). */
+export function snapSpawn(args: string[], env: Record<string, string> = {}): Promise<Run> & { pid: number } {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, SNAP_PASSWORD: PASSWORD, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const p = new Promise<Run>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return Object.assign(p, { pid: child.pid! });
+}
+
+export async function tempDir(prefix = 'snap-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** A repository with small chunks and packs, so little data makes many packs. */
+export async function initRepo(dir: string, opts: { dataPackTarget?: number } = {}): Promise<Repository> {
+  return Repository.init(new LocalBackend(dir), PASSWORD, {
+    kdfN: 1024,
+    chunker: { min: 2048, avg: 8192, max: 32768 },
+    dataPackTarget: opts.dataPackTarget ?? 64 * 1024,
+    metaPackTarget: 16 * 1024,
+  });
+}
+
+export async function openRepo(dir: string): Promise<Repository> {
+  const repo = await Repository.open(new LocalBackend(dir), PASSWORD);
+  await repo.loadIndex();
+  return repo;
+}
+
+/** xorshift32: deterministic pseudo-random bytes. */
+export function prng(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+export function randomBytesSeeded(size: number, seed: number): Buffer {
+  const r = prng(seed);
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 4) b.writeUInt32LE(Math.floor(r() * 4294967296), i - (i + 4 > size ? i + 4 - size : 0));
+  return b;
+}
+
+/** Writes `files` files of ~size bytes under dir; version v changes some of them. */
+export async function writeTree(dir: string, v: number, files = 6, size = 40_000): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (let i = 0; i < files; i++) {
+    // Each version rewrites one file wholly and leaves the others, so versions share most blobs.
+    const seed = i === v % files ? 1000 * v + i + 1 : i + 1;
+    await writeFile(join(dir, `f${i}.bin`), randomBytesSeeded(size + i * 1000, seed));
+  }
+  await writeFile(join(dir, 'version.txt'), `v${v}\n`);
+}
+
+/** Reads every file under dir into a map path -> bytes (for byte-identical comparisons). */
+export async function readAll(dir: string, base = dir, out = new Map<string, Buffer>()): Promise<Map<string, Buffer>> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await readAll(p, base, out);
+    else if (e.isFile()) out.set(p.slice(base.length), await readFile(p));
+  }
+  return out;
+}
+
+export async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.push(p);
+    }
+  };
+  await walk(dir).catch(() => undefined);
+  return out.sort();
+}
+
+/** Flips one bit in a file. */
+export async function flipBit(file: string, at?: number): Promise<void> {
+  const b = await readFile(file);
+  const pos = at ?? Math.floor(b.length / 2);
+  b[pos] = b[pos]! ^ 0x10;
+  await writeFile(file, b);
+}
+
+export { rm };
