@@ -26,7 +26,6 @@ export class SealPool {
       const w = new Worker(url, { workerData: { key, level } });
       w.on('message', (r: SealResult) => this.done(r));
       w.on('error', (e) => this.fail(e));
-      w.unref();
       this.workers.push(w);
     }
   }

@@ -1,0 +1,64 @@
+// Deduplication as a user sees it: what a second backup adds to the repository.
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { initRepo, snap, tempDir } from '../helpers/cli.js';
+import { prng, randomData } from '../helpers/tree.js';
+
+const MiB = 1024 * 1024;
+
+/** Bytes the repository occupies on disk: what the user pays for. */
+function repoBytes(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) total += statSync(join(e.parentPath, e.name)).size;
+  return total;
+}
+
+function summary(r: { code: number; stdout: string; stderr: string }) {
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { data_added: number; data_added_packed: number; files_unchanged: number; files_new: number; total_bytes_processed: number };
+}
+
+describe('deduplication', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it('adds less than 1% when an unchanged tree is backed up again', () => {
+    const src = join(tmp.path, 'tree');
+    const r = prng(7);
+    for (let d = 0; d < 20; d++) {
+      mkdirSync(join(src, `d${d}`), { recursive: true });
+      for (let f = 0; f < 20; f++) writeFileSync(join(src, `d${d}`, `f${f}`), r.bytes(1000 + (r.next() % 200_000)));
+    }
+    const repo = join(tmp.path, 'repo1');
+    const env = initRepo(repo);
+    const first = summary(snap(['backup', src, '--json'], env));
+    const size1 = repoBytes(repo);
+    // --force reads every file again: dedup must come from content, not from the parent shortcut.
+    const forced = summary(snap(['backup', src, '--json', '--force'], env));
+    const second = summary(snap(['backup', src, '--json'], env));
+    const size3 = repoBytes(repo);
+    expect(first.data_added).toBeGreaterThan(first.total_bytes_processed);
+    expect(forced.data_added).toBeLessThan(first.data_added * 0.01);
+    expect(forced.files_unchanged).toBe(0);
+    expect(second.files_unchanged).toBe(400);
+    expect(second.data_added).toBeLessThan(first.data_added * 0.01);
+    expect(size3 - size1).toBeLessThan(size1 * 0.01);
+    expect(size3).toBeGreaterThan(size1);
+  }, 60_000);
+
+  it('re-stores only a few chunks after one byte is inserted at the front of a 64 MiB file', () => {
+    const src = join(tmp.path, 'big');
+    mkdirSync(src);
+    const data = randomData(64 * MiB);
+    writeFileSync(join(src, 'file'), data);
+    const env = initRepo(join(tmp.path, 'repo2'));
+    const first = summary(snap(['backup', src, '--json'], env));
+    writeFileSync(join(src, 'file'), Buffer.concat([Buffer.from([0x42]), data]));
+    const second = summary(snap(['backup', src, '--json'], env));
+    expect(first.data_added).toBeGreaterThanOrEqual(64 * MiB);
+    // Default chunks average 1 MiB and are at most 8 MiB: "a few chunks" is at most 2 max-size ones.
+    expect(second.data_added).toBeLessThan(16 * MiB);
+    expect(second.data_added).toBeGreaterThan(0);
+  }, 60_000);
+});
