@@ -14,10 +14,14 @@ import { registerKey } from './commands/key.js';
 import { registerLs } from './commands/ls.js';
 import { registerRestore } from './commands/restore.js';
 import { registerSnapshots } from './commands/snapshots.js';
+import { registerFind } from './commands/find.js';
+import { registerVersions } from './commands/versions.js';
+import { registerCalendar } from './commands/calendar.js';
+import { registerCatalog } from './commands/catalog.js';
 import { registerCheck } from './commands/check.js';
 import { registerUnlock } from './commands/unlock.js';
 
-const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug, registerCheck, registerUnlock];
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog];
 
 async function main(argv: string[]): Promise<number> {
   let interrupted = 0;

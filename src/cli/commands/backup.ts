@@ -7,6 +7,7 @@ import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
 import { asArray, parseTime } from '../args.js';
 import { formatBytes, formatDuration } from '../output.js';
+import { catalogAfterBackup } from './catalog.js';
 
 interface BackupArgs {
   paths: string[];
@@ -94,6 +95,7 @@ export const registerBackup: Register = (y) =>
       out.line(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(s.duration_ms)}`);
       if (res.id) out.line(`snapshot ${shortId(res.id)} saved`);
       else out.line('dry run: nothing was stored');
+      if (res.id) await catalogAfterBackup(ctx);
       if (res.incomplete) out.warn(`${s.errors} files or directories could not be read: the snapshot is incomplete`);
       out.data({ message_type: 'summary', snapshot_id: res.id ?? null, parent: res.parent ?? null, dry_run: a.dryRun, incomplete: res.incomplete, ...s });
       return res.incomplete ? ExitCode.incomplete : ExitCode.ok;

@@ -1,0 +1,488 @@
+// The local metadata catalog: a SQLite cache of every snapshot's file versions, built from
+// snapshots, the index and tree blobs only (meta packs), so find/versions/calendar never need a data
+// pack. It is never the source of truth: anything it cannot trust is deleted and rebuilt.
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { InterruptedError } from '../errors.js';
+import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
+import { NODE_TYPES, type NodeType, type TreeNode } from '../model/tree.js';
+import type { Repository } from '../repository/repository.js';
+import { mapLimit } from '../util/concurrency.js';
+import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+
+/** `<root>/<repository id>/catalog.db`; root is --cache-dir, else $XDG_CACHE_HOME/snap, else ~/.cache/snap. */
+export function catalogFile(repoId: string, cacheDir?: string): string {
+  const root = cacheDir ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'snap');
+  return join(root, repoId, 'catalog.db');
+}
+
+export interface CatalogSnapshot {
+  seq: number;
+  id: string;
+  chain: number;
+  /** ms since the epoch */
+  time: number;
+  host: string;
+  tags: string[];
+  paths: string[];
+}
+
+export interface VersionRow {
+  version: number;
+  path: number;
+  type: NodeType;
+  content: Buffer;
+  size: number;
+  mtimeNs: bigint;
+  mode: number;
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+  ranges: { chain: number; first: number; last: number | null }[];
+}
+
+export interface VersionQuery {
+  /** Tested against each path's last component. */
+  name?: (name: string) => boolean;
+  /** Tested against each full path. */
+  path?: (path: string) => boolean;
+  pathId?: number;
+  type?: NodeType;
+  minSize?: number;
+  maxSize?: number;
+  mtimeAfter?: bigint;
+  mtimeBefore?: bigint;
+}
+
+export interface SyncResult {
+  added: number;
+  removed: number;
+  treesLoaded: number;
+}
+
+export interface SyncOptions {
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+type Name = string | Buffer;
+interface PendingPath {
+  parent: number | PendingPath;
+  name: Name;
+  id?: number;
+}
+type PathRef = number | PendingPath;
+interface NodeVersion {
+  vkey: bigint;
+  type: number;
+  content: Buffer;
+  size: number;
+  mtime: bigint;
+  mode: number;
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+}
+interface OpenVersion {
+  id: number;
+  vkey: bigint;
+  type: number;
+  content: Buffer;
+}
+interface Plan {
+  paths: PendingPath[];
+  opens: { ref: PathRef; v: NodeVersion }[];
+  closes: number[];
+  treesLoaded: number;
+}
+
+const DIR = NODE_TYPES.indexOf('dir');
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function nameValue(b: Buffer): Name {
+  try {
+    return utf8.decode(b);
+  } catch {
+    return Buffer.from(b);
+  }
+}
+
+const nameKey = (n: Name) => (typeof n === 'string' ? 's' + n : 'b' + n.toString('hex'));
+const hash16 = (s: string | Buffer) => createHash('sha256').update(s).digest().subarray(0, 16);
+
+function nodeVersion(n: TreeNode): NodeVersion {
+  let content: Buffer;
+  if (n.type === 'file') content = hash16((n.content ?? []).join(','));
+  else if (n.type === 'dir') content = Buffer.from(n.subtree ?? '', 'hex').subarray(0, 16);
+  else if (n.type === 'symlink') content = hash16(n.target ?? Buffer.alloc(0));
+  else if (n.rdev !== undefined) content = hash16(n.rdev.toString());
+  else content = Buffer.alloc(0);
+  const v = {
+    type: NODE_TYPES.indexOf(n.type), content, size: n.size ?? 0, mtime: n.mtimeNs, mode: n.mode,
+    uid: n.uid, gid: n.gid, user: n.user ?? '', group: n.group ?? '',
+  };
+  const h = createHash('sha256')
+    .update(`${v.type}\0${content.toString('hex')}\0${v.size}\0${v.mtime}\0${v.mode}\0${v.uid}\0${v.gid}\0${v.user}\0${v.group}`)
+    .digest();
+  return { ...v, vkey: h.readBigInt64LE(0) };
+}
+
+const chainKey = (s: Snapshot) => [s.hostname, ...s.paths].join('\0');
+
+/** Another process changed the catalog while this one walked trees: walk again. */
+class Conflict extends Error {}
+
+export class Catalog {
+  /** Why the catalog was rebuilt or repaired while opening, for the caller to report. */
+  readonly notes: string[] = [];
+  private readonly pathCache = new Map<number, string>();
+
+  private constructor(private db: Database.Database, readonly file: string, readonly repoId: string) {}
+
+  /**
+   * Opens (creating if needed) the catalog of a repository. A file that is not a catalog, belongs
+   * to another repository or has another schema version is deleted and recreated empty; a sync that
+   * was interrupted is detected and the file checked.
+   */
+  static open(file: string, repoId: string): Catalog {
+    mkdirSync(join(file, '..'), { recursive: true });
+    const notes: string[] = [];
+    let db: Database.Database | undefined;
+    try {
+      db = Catalog.connect(file);
+      const problem = Catalog.validate(db, repoId);
+      if (problem) {
+        notes.push(`${problem}; rebuilding it`);
+        db.close();
+        db = undefined;
+      }
+    } catch (e) {
+      notes.push(`catalog ${file} is unreadable (${(e as Error).message}); rebuilding it`);
+      db?.close();
+      db = undefined;
+    }
+    if (!db) {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+      db = Catalog.connect(file);
+    }
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'meta'").get()) {
+      db.transaction(() => {
+        db.exec(SCHEMA);
+        const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+        put.run('schema_version', String(SCHEMA_VERSION));
+        put.run('repository_id', repoId);
+        put.run('next_seq', '1');
+      })();
+    }
+    const c = new Catalog(db, file, repoId);
+    c.notes.push(...notes);
+    return c;
+  }
+
+  private static connect(file: string): Database.Database {
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 15000');
+    return db;
+  }
+
+  /** Returns why the database cannot be trusted, or undefined. */
+  private static validate(db: Database.Database, repoId: string): string | undefined {
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+    if (tables.length === 0) return undefined;
+    if (!tables.includes('meta')) return 'the catalog file has no snap schema';
+    const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+    const version = Number(meta.get('schema_version'));
+    if (version > SCHEMA_VERSION) return `the catalog has a newer schema (${version}) than this snap (${SCHEMA_VERSION})`;
+    if (version !== SCHEMA_VERSION) return `the catalog has schema ${meta.get('schema_version')}, this snap uses ${SCHEMA_VERSION}`;
+    if (meta.get('repository_id') !== repoId) return 'the catalog belongs to another repository';
+    const pid = Number(meta.get('sync_pid'));
+    if (pid && !processAlive(pid)) {
+      // Each snapshot is added in one transaction, so an interrupted sync leaves whole snapshots; the
+      // check guards against damage beyond that (a torn write on a failing disk).
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') return `an interrupted sync left the catalog damaged (${String(check)})`;
+      db.prepare("DELETE FROM meta WHERE key = 'sync_pid'").run();
+      return undefined;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Deletes everything and starts empty (`snap catalog rebuild`). */
+  reset(): Catalog {
+    this.db.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(this.file + suffix, { force: true });
+    return Catalog.open(this.file, this.repoId);
+  }
+
+  // ---- sync ----------------------------------------------------------------------------------
+
+  /**
+   * Brings the catalog up to date with the repository: forgotten snapshots drop out, new ones are
+   * added oldest first, each in its own transaction, walking only subtrees that differ from the
+   * previous snapshot of the same chain.
+   */
+  async sync(repo: Repository, opts: SyncOptions = {}): Promise<SyncResult> {
+    const names = new Set(await repo.listNames('snapshot'));
+    const known = this.db.prepare('SELECT id FROM snapshots').pluck().all() as string[];
+    const gone = known.filter((id) => !names.has(id));
+    for (const id of known) names.delete(id);
+    const result: SyncResult = { added: 0, removed: gone.length, treesLoaded: 0 };
+    if (gone.length === 0 && names.size === 0) return result;
+
+    this.setMeta('sync_pid', String(process.pid));
+    if (gone.length > 0) this.forget(gone);
+    const fresh: SnapshotEntry[] = [];
+    await mapLimit(names, 8, async (id) => {
+      fresh.push({ id, snapshot: await repo.loadSnapshot(id) });
+    });
+    fresh.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+    if (fresh.length > 0 && repo.index.indexNames.size === 0) await repo.loadIndex();
+    for (const e of fresh) {
+      if (opts.signal?.aborted) throw new InterruptedError('catalog sync interrupted; the next command continues it');
+      for (;;) {
+        try {
+          result.treesLoaded += await this.addSnapshot(repo, e);
+          break;
+        } catch (err) {
+          if (!(err instanceof Conflict)) throw err;
+        }
+      }
+      result.added++;
+      opts.onProgress?.(result.added, fresh.length);
+    }
+    this.db.prepare("DELETE FROM meta WHERE key = 'sync_pid'").run();
+    return result;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  private forget(ids: string[]): void {
+    const del = this.db.prepare('DELETE FROM snapshots WHERE id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) del.run(id);
+      this.db.exec(`
+        DELETE FROM ranges WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.chain = ranges.chain
+          AND s.seq >= ranges.first AND (ranges.last IS NULL OR s.seq <= ranges.last));
+        DELETE FROM versions WHERE NOT EXISTS (SELECT 1 FROM ranges r WHERE r.version = versions.id);`);
+    })();
+  }
+
+  private async addSnapshot(repo: Repository, e: SnapshotEntry): Promise<number> {
+    const key = chainKey(e.snapshot);
+    const chain = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
+    const plan: Plan = { paths: [], opens: [], closes: [], treesLoaded: 0 };
+    await this.diffDir(repo, plan, chain?.id, 0, e.snapshot.tree);
+    this.apply(e, key, chain, plan);
+    return plan.treesLoaded;
+  }
+
+  /** Compares a directory of the new snapshot with the versions the chain's head holds under it. */
+  private async diffDir(repo: Repository, plan: Plan, chain: number | undefined, dir: PathRef, treeId: string): Promise<void> {
+    const tree = await repo.loadTree(treeId);
+    plan.treesLoaded++;
+    const known = typeof dir === 'number' ? this.childPaths(dir) : new Map<string, number>();
+    const open = typeof dir === 'number' && chain !== undefined ? this.openChildren(chain, dir) : new Map<number, OpenVersion>();
+    for (const node of tree.nodes) {
+      const name = nameValue(node.name);
+      let ref: PathRef | undefined = known.get(nameKey(name));
+      if (ref === undefined) plan.paths.push((ref = { parent: dir, name }));
+      const v = nodeVersion(node);
+      const prev = typeof ref === 'number' ? open.get(ref) : undefined;
+      if (prev) open.delete(ref as number);
+      if (!prev || prev.vkey !== v.vkey) {
+        if (prev) plan.closes.push(prev.id);
+        plan.opens.push({ ref, v });
+      }
+      if (node.type === 'dir') {
+        // Same subtree ID: every version below is unchanged and keeps its open range.
+        if (!(prev && prev.type === DIR && prev.content.equals(v.content))) await this.diffDir(repo, plan, chain, ref, node.subtree!);
+      } else if (prev?.type === DIR) this.closeBelow(plan, chain!, ref as number);
+    }
+    for (const [pathId, prev] of open) {
+      plan.closes.push(prev.id);
+      if (prev.type === DIR) this.closeBelow(plan, chain!, pathId);
+    }
+  }
+
+  private closeBelow(plan: Plan, chain: number, dir: number): void {
+    for (const [pathId, prev] of this.openChildren(chain, dir)) {
+      plan.closes.push(prev.id);
+      if (prev.type === DIR) this.closeBelow(plan, chain, pathId);
+    }
+  }
+
+  private childPaths(dir: number): Map<string, number> {
+    const rows = this.stmt('SELECT id, name FROM paths WHERE parent = ?').all(dir) as { id: number; name: Name }[];
+    return new Map(rows.map((r) => [nameKey(r.name), r.id]));
+  }
+
+  private openChildren(chain: number, dir: number): Map<number, OpenVersion> {
+    const rows = this.stmt(
+      `SELECT v.path, v.id, v.vkey, v.type, v.content FROM paths p JOIN versions v ON v.path = p.id
+       JOIN ranges r ON r.version = v.id WHERE p.parent = ? AND r.chain = ? AND r.last IS NULL`,
+      true,
+    ).all(dir, chain) as { path: bigint; id: bigint; vkey: bigint; type: bigint; content: Buffer }[];
+    return new Map(rows.map((r) => [Number(r.path), { id: Number(r.id), vkey: r.vkey, type: Number(r.type), content: r.content }]));
+  }
+
+  private apply(e: SnapshotEntry, key: string, chain: { id: number; head: number } | undefined, plan: Plan): void {
+    const s = e.snapshot;
+    this.db.transaction(() => {
+      const now = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
+      if (now?.head !== chain?.head || this.db.prepare('SELECT 1 FROM snapshots WHERE id = ?').get(e.id)) throw new Conflict();
+      const seq = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get());
+      this.setMeta('next_seq', String(seq + 1));
+      let chainId: number;
+      if (chain) {
+        chainId = chain.id;
+        this.stmt('UPDATE chains SET head = ? WHERE id = ?').run(seq, chainId);
+      } else chainId = Number(this.stmt('INSERT INTO chains (key, head) VALUES (?, ?)').run(key, seq).lastInsertRowid);
+      this.stmt('INSERT INTO snapshots (seq, id, chain, time, host, tags, paths, tree) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+        seq, e.id, chainId, Date.parse(s.time), s.hostname, JSON.stringify(s.tags), JSON.stringify(s.paths), s.tree,
+      );
+      const insPath = this.stmt('INSERT INTO paths (parent, name) VALUES (?, ?)');
+      for (const p of plan.paths) p.id = Number(insPath.run(resolve(p.parent), p.name).lastInsertRowid);
+      const close = this.stmt('UPDATE ranges SET last = ? WHERE version = ? AND chain = ? AND last IS NULL');
+      for (const id of plan.closes) close.run(chain!.head, id, chainId);
+      const findVersion = this.stmt('SELECT id FROM versions WHERE path = ? AND vkey = ?').pluck();
+      const insVersion = this.stmt('INSERT INTO versions (path, vkey, type, content, size, mtime, mode, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+      const insRange = this.stmt('INSERT INTO ranges (version, chain, first, last) VALUES (?, ?, ?, NULL)');
+      for (const { ref, v } of plan.opens) {
+        const path = resolve(ref);
+        let id = findVersion.get(path, v.vkey) as number | undefined;
+        id ??= Number(insVersion.run(path, v.vkey, v.type, v.content, v.size, v.mtime, v.mode, this.owner(v)).lastInsertRowid);
+        insRange.run(id, chainId, seq);
+      }
+    })();
+  }
+
+  private owner(v: NodeVersion): number {
+    const args = [v.uid, v.gid, v.user, v.group];
+    const id = this.stmt('SELECT id FROM owners WHERE uid = ? AND gid = ? AND user = ? AND grp = ?').pluck().get(...args) as number | undefined;
+    return id ?? Number(this.stmt('INSERT INTO owners (uid, gid, user, grp) VALUES (?, ?, ?, ?)').run(...args).lastInsertRowid);
+  }
+
+  private readonly stmts = new Map<string, Database.Statement>();
+  private stmt(sql: string, safe = false): Database.Statement {
+    const k = (safe ? 'S' : 'N') + sql;
+    let s = this.stmts.get(k);
+    if (!s) this.stmts.set(k, (s = this.db.prepare(sql).safeIntegers(safe)));
+    return s;
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  /** Every cataloged snapshot, oldest first. */
+  snapshots(): CatalogSnapshot[] {
+    const rows = this.stmt('SELECT seq, id, chain, time, host, tags, paths FROM snapshots ORDER BY time, id').all() as
+      (Omit<CatalogSnapshot, 'tags' | 'paths'> & { tags: string; paths: string })[];
+    return rows.map((r) => ({ ...r, tags: JSON.parse(r.tags) as string[], paths: JSON.parse(r.paths) as string[] }));
+  }
+
+  /** The path ID of an absolute path ("/a/b"), or undefined when no snapshot ever held it. */
+  pathId(path: string): number | undefined {
+    let id = 0;
+    for (const part of path.split('/').filter((p) => p.length > 0)) {
+      const next = this.stmt('SELECT id FROM paths WHERE parent = ? AND name = ?').pluck().get(id, part) as number | undefined;
+      if (next === undefined) return undefined;
+      id = next;
+    }
+    return id === 0 ? undefined : id;
+  }
+
+  /** The absolute path of a path ID (names that are not UTF-8 are decoded lossily). */
+  pathText(id: number): string {
+    const cached = this.pathCache.get(id);
+    if (cached !== undefined) return cached;
+    const r = this.stmt('SELECT parent, name FROM paths WHERE id = ?').get(id) as { parent: number; name: Name };
+    const name = typeof r.name === 'string' ? r.name : r.name.toString('utf8');
+    const text = (r.parent === 0 ? '' : this.pathText(r.parent)) + '/' + name;
+    this.pathCache.set(id, text);
+    return text;
+  }
+
+  /** Versions matching the query, each with the snapshot ranges that hold it. */
+  versions(q: VersionQuery): VersionRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.pathId !== undefined) {
+      where.push('v.path = ?');
+      args.push(q.pathId);
+    }
+    if (q.name) {
+      const test = q.name;
+      this.db.function('snap_name', { deterministic: true }, (n: unknown) => (test(typeof n === 'string' ? n : (n as Buffer).toString('utf8')) ? 1 : 0));
+      where.push('snap_name(p.name)');
+    }
+    if (q.path) {
+      const test = q.path;
+      this.db.function('snap_path', { deterministic: true }, (id: unknown) => (test(this.pathText(Number(id))) ? 1 : 0));
+      where.push('snap_path(p.id)');
+    }
+    if (q.type) {
+      where.push('v.type = ?');
+      args.push(NODE_TYPES.indexOf(q.type));
+    }
+    if (q.minSize !== undefined) where.push(`v.size >= ${Math.floor(q.minSize)}`);
+    if (q.maxSize !== undefined) where.push(`v.size <= ${Math.floor(q.maxSize)}`);
+    if (q.mtimeAfter !== undefined) {
+      where.push('v.mtime > ?');
+      args.push(q.mtimeAfter);
+    }
+    if (q.mtimeBefore !== undefined) {
+      where.push('v.mtime < ?');
+      args.push(q.mtimeBefore);
+    }
+    const sql = `SELECT v.id, v.path, v.type, v.content, v.size, v.mtime, v.mode, o.uid, o.gid, o.user, o.grp, r.chain, r.first, r.last
+      FROM paths p JOIN versions v ON v.path = p.id JOIN ranges r ON r.version = v.id JOIN owners o ON o.id = v.owner
+      ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`;
+    const out = new Map<number, VersionRow>();
+    for (const r of this.db.prepare(sql).raw().safeIntegers(true).iterate(...args) as IterableIterator<unknown[]>) {
+      const id = Number(r[0]);
+      let row = out.get(id);
+      if (!row) {
+        out.set(id, (row = {
+          version: id, path: Number(r[1]), type: NODE_TYPES[Number(r[2])]!, content: r[3] as Buffer, size: Number(r[4]), mtimeNs: r[5] as bigint,
+          mode: Number(r[6]), uid: Number(r[7]), gid: Number(r[8]), user: r[9] as string, group: r[10] as string, ranges: [],
+        }));
+      }
+      row.ranges.push({ chain: Number(r[11]), first: Number(r[12]), last: r[13] === null ? null : Number(r[13]) });
+    }
+    return [...out.values()];
+  }
+
+  /** Figures for the benchmark and `catalog sync`. */
+  stats(): { bytes: number; versions: number; ranges: number; paths: number; snapshots: number } {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    const n = (t: string) => Number(this.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get());
+    const pages = Number(this.db.pragma('page_count', { simple: true })) * Number(this.db.pragma('page_size', { simple: true }));
+    return { bytes: pages, versions: n('versions'), ranges: n('ranges'), paths: n('paths'), snapshots: n('snapshots') };
+  }
+}
+
+function resolve(ref: PathRef): number {
+  return typeof ref === 'number' ? ref : ref.id!;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
