@@ -119,6 +119,16 @@ function dataRuns(b: Buffer): [number, number][] {
   return runs;
 }
 
+/** write(2) may write less than asked (a full disk does that before failing): loop until done. */
+async function writeAll(fh: FileHandle, data: Buffer, from: number, to: number, position: number): Promise<void> {
+  while (from < to) {
+    const { bytesWritten } = await fh.write(data, from, to - from, position);
+    if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    from += bytesWritten;
+    position += bytesWritten;
+  }
+}
+
 function localError(path: Buffer, e: unknown): SnapError {
   if (e instanceof SnapError) return e;
   const code = (e as { code?: string }).code;
@@ -340,9 +350,9 @@ export class Restorer {
       for (const w of blobs.get(id)!) {
         const fh = await this.handle(w.job);
         try {
-          for (const [from, to] of runs) await fh.write(data, from, to - from, w.offset + from);
+          for (const [from, to] of runs) await writeAll(fh, data, from, to, w.offset + from);
         } catch (e) {
-          throw localError(w.job.temp, e);
+          throw localError(w.job.dest, e);
         }
         this.result.bytesWritten += data.length;
         this.progress.bytesDone += data.length;
@@ -361,7 +371,7 @@ export class Restorer {
         await fh.truncate(job.node.size ?? 0);
         return fh;
       } catch (e) {
-        throw localError(job.temp, e);
+        throw localError(job.dest, e);
       }
     })();
     return job.fh;

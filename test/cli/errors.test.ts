@@ -1,0 +1,137 @@
+// Bad input gets one clear line and a documented exit code, never a stack trace, and loses nothing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { initRepo, snap, SNAP, snapEnv, tempDir } from '../helpers/cli.js';
+import { randomData } from '../helpers/tree.js';
+
+function oneLineError(stderr: string): void {
+  expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+  expect(stderr.trim().split('\n')[0]).toMatch(/^snap: /);
+}
+
+describe('errors', () => {
+  const tmp = tempDir();
+  const repo = join(tmp.path, 'repo');
+  const src = join(tmp.path, 'src');
+  let env: Record<string, string>;
+
+  beforeAll(() => {
+    mkdirSync(src);
+    writeFileSync(join(src, 'a'), 'alpha');
+    writeFileSync(join(src, 'big'), randomData(6 * 1024 * 1024));
+    env = initRepo(repo);
+    expect(snap(['backup', src], env).code).toBe(0);
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('wrong password: exit 12', () => {
+    const r = snap(['snapshots'], { ...env, SNAP_PASSWORD: 'wrong' });
+    expect(r.code).toBe(12);
+    oneLineError(r.stderr);
+    expect(r.stderr).toMatch(/wrong password/);
+  });
+
+  it('missing repository: exit 10', () => {
+    const r = snap(['snapshots'], snapEnv(join(tmp.path, 'nothing-here')));
+    expect(r.code).toBe(10);
+    oneLineError(r.stderr);
+    expect(r.stderr).toMatch(/no repository/);
+  });
+
+  it('no password source and no terminal: exit 2 with a hint', () => {
+    const e = { ...env };
+    delete e.SNAP_PASSWORD;
+    const r = snap(['snapshots'], e);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/SNAP_PASSWORD/);
+  });
+
+  it('init over an existing repository is refused and changes nothing', () => {
+    const before = readdirSync(join(repo, 'keys'));
+    const r = snap(['init', '--kdf-n', '1024'], env);
+    expect(r.code).toBe(1);
+    oneLineError(r.stderr);
+    expect(r.stderr).toMatch(/already exists/);
+    expect(readdirSync(join(repo, 'keys'))).toEqual(before);
+    expect(snap(['snapshots'], env).code).toBe(0);
+  });
+
+  it('a backup path that does not exist', () => {
+    const r = snap(['backup', join(tmp.path, 'missing')], env);
+    expect(r.code).toBe(1);
+    oneLineError(r.stderr);
+    expect(r.stderr).toMatch(/does not exist/);
+  });
+
+  it('bad flags and unknown commands: exit 2', () => {
+    expect(snap(['backup', '--no-such-flag', src], env).code).toBe(2);
+    expect(snap(['frobnicate'], env).code).toBe(2);
+    const r = snap(['restore', 'latest', '--target', join(tmp.path, 'x'), '--overwrite', 'sometimes'], env);
+    expect(r.code).toBe(2);
+    oneLineError(r.stderr);
+  });
+
+  it('unknown snapshot ID', () => {
+    const r = snap(['ls', 'deadbeef'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no snapshot with ID deadbeef/);
+  });
+
+  it('a restore target that cannot be written', () => {
+    writeFileSync(join(tmp.path, 'a-file'), '');
+    const r = snap(['restore', 'latest', '--target', join(tmp.path, 'a-file', 'sub')], env);
+    expect(r.code).toBe(1);
+    oneLineError(r.stderr);
+    expect(r.stderr).toMatch(/cannot write/);
+  });
+
+  it('a full disk during restore leaves no partial file under the real name', () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a small tmpfs and needs root (CI runs as root)');
+    const mnt = join(tmp.path, 'small');
+    mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+    expect(m.status).toBe(0);
+    try {
+      const r = snap(['restore', `latest:${src}`, '--target', mnt], env);
+      expect(r.code).toBe(1);
+      oneLineError(r.stderr);
+      expect(r.stderr).toMatch(/no space left/);
+      expect(existsSync(join(mnt, 'big'))).toBe(false);
+      // Once there is room, the same command completes the restore, byte-identical.
+      expect(spawnSync('mount', ['-o', 'remount,size=16m', mnt]).status).toBe(0);
+      const again = snap(['restore', `latest:${src}`, '--target', mnt], env);
+      expect(again.code).toBe(0);
+      expect(readFileSync(join(mnt, 'big')).equals(readFileSync(join(src, 'big')))).toBe(true);
+      expect(readdirSync(mnt).sort()).toEqual(['a', 'big']);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+
+  it('an unreadable file is a warning: the snapshot is written and the exit code is 3', () => {
+    const dir = join(tmp.path, 'partly-unreadable');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'ok'), 'readable');
+    writeFileSync(join(dir, 'locked'), 'not for you');
+    chmodSync(join(dir, 'locked'), 0o000);
+    const repo2 = join(tmp.path, 'repo-unreadable');
+    const env2 = initRepo(repo2);
+    // Root reads everything, so run the backup as an unprivileged user when we are root.
+    const asUser = process.getuid?.() === 0;
+    if (asUser) spawnSync('chmod', ['-R', 'a+rwX', repo2, tmp.path]);
+    chmodSync(join(dir, 'locked'), 0o000);
+    const r = spawnSync(process.execPath, [SNAP, 'backup', dir, '--json'], { env: env2, ...(asUser ? { uid: 65534, gid: 65534 } : {}) });
+    const stderr = r.stderr.toString();
+    expect(r.status).toBe(3);
+    expect(stderr).toMatch(/locked/);
+    const summary = JSON.parse(r.stdout.toString().trim().split('\n').pop()!);
+    expect(summary.errors).toBe(1);
+    expect(summary.snapshot_id).toMatch(/^[0-9a-f]{64}$/);
+    const ls = snap(['ls', 'latest', '--json'], env2);
+    const paths = ls.stdout.trim().split('\n').map((l) => JSON.parse(l).path);
+    expect(paths).toContain(join(dir, 'ok'));
+    expect(paths).not.toContain(join(dir, 'locked'));
+  });
+});
