@@ -30,13 +30,16 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 describe('startS3Server', () => {
   it('listens on 127.0.0.1, and stop() kills it and removes its directory', async () => {
     const s = await startS3Server();
-    expect(s.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(s.port).toBeGreaterThan(0);
-    const res = await fetch(s.endpoint); // ListBuckets (s3rver lets unsigned requests through)
-    expect(res.status).toBe(200);
-    expect(await res.text()).toMatch(/<ListAllMyBucketsResult/);
-    expect((await stat(s.directory)).isDirectory()).toBe(true);
-    await s.stop();
+    try {
+      expect(s.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(s.port).toBeGreaterThan(0);
+      const res = await fetch(s.endpoint); // ListBuckets (s3rver lets unsigned requests through)
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/<ListAllMyBucketsResult/);
+      expect((await stat(s.directory)).isDirectory()).toBe(true);
+    } finally {
+      await s.stop();
+    }
     expect(await waitGone(s.pid, 2000)).toBe(true);
     await expect(stat(s.directory)).rejects.toThrow(/ENOENT/);
     await s.stop(); // idempotent
