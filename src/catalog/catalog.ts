@@ -360,19 +360,26 @@ export class Catalog {
       const findVersion = this.stmt('SELECT id FROM versions WHERE path = ? AND vkey = ?').pluck();
       const insVersion = this.stmt('INSERT INTO versions (path, vkey, type, content, size, mtime, mode, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
       const insRange = this.stmt('INSERT INTO ranges (version, chain, first, last) VALUES (?, ?, ?, NULL)');
+      // Owner IDs are remembered per transaction only: a rolled-back insert must not be reused.
+      const owners = new Map<string, number>();
       for (const { ref, v } of plan.opens) {
         const path = resolve(ref);
         let id = findVersion.get(path, v.vkey) as number | undefined;
-        id ??= Number(insVersion.run(path, v.vkey, v.type, v.content, v.size, v.mtime, v.mode, this.owner(v)).lastInsertRowid);
+        id ??= Number(insVersion.run(path, v.vkey, v.type, v.content, v.size, v.mtime, v.mode, this.owner(v, owners)).lastInsertRowid);
         insRange.run(id, chainId, seq);
       }
     })();
   }
 
-  private owner(v: NodeVersion): number {
+  private owner(v: NodeVersion, seen: Map<string, number>): number {
+    const key = `${v.uid}:${v.gid}:${v.user}:${v.group}`;
+    let id = seen.get(key);
+    if (id !== undefined) return id;
     const args = [v.uid, v.gid, v.user, v.group];
-    const id = this.stmt('SELECT id FROM owners WHERE uid = ? AND gid = ? AND user = ? AND grp = ?').pluck().get(...args) as number | undefined;
-    return id ?? Number(this.stmt('INSERT INTO owners (uid, gid, user, grp) VALUES (?, ?, ?, ?)').run(...args).lastInsertRowid);
+    id = this.stmt('SELECT id FROM owners WHERE uid = ? AND gid = ? AND user = ? AND grp = ?').pluck().get(...args) as number | undefined;
+    id ??= Number(this.stmt('INSERT INTO owners (uid, gid, user, grp) VALUES (?, ?, ?, ?)').run(...args).lastInsertRowid);
+    seen.set(key, id);
+    return id;
   }
 
   private readonly stmts = new Map<string, Database.Statement>();

@@ -1,0 +1,256 @@
+// The catalog against an independent answer: a naive walk of every snapshot's trees. Histories are
+// real backups of temp directories with files added, changed, deleted, renamed and re-added, two
+// hosts interleaved, and snapshots forgotten (including a chain's head) between syncs.
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { backup } from '../../src/engine/archiver.js';
+import { calendarDays, findVersions, parseMonth, pathVersions, selectSnapshots } from '../../src/engine/finder.js';
+import { walkTree } from '../../src/engine/walk.js';
+import type { TreeNode } from '../../src/model/tree.js';
+import { Repository } from '../../src/repository/repository.js';
+import { CountingBackend } from '../helpers/counting-backend.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'snap-catalog-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function rng(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+/** What identifies a version, computed without the catalog's code. */
+function identity(n: TreeNode): string {
+  return JSON.stringify([n.type, n.content ?? null, n.subtree ?? null, n.target?.toString('hex') ?? null, n.size ?? 0, n.mtimeNs.toString(), n.mode, n.uid, n.gid, n.user ?? '', n.group ?? '']);
+}
+
+/** path -> identity -> snapshot IDs, by walking every snapshot's whole tree. */
+async function naive(repo: Repository): Promise<Map<string, Map<string, string[]>>> {
+  const out = new Map<string, Map<string, string[]>>();
+  for (const { id, snapshot } of await repo.listSnapshots()) {
+    for await (const e of walkTree(repo, snapshot.tree)) {
+      const p = e.path.toString('utf8');
+      let m = out.get(p);
+      if (!m) out.set(p, (m = new Map()));
+      const k = identity(e.node);
+      m.set(k, [...(m.get(k) ?? []), id]);
+    }
+  }
+  return out;
+}
+
+/** "path type size mtime: sorted snapshot IDs", one line per version, sorted. */
+function naiveLines(n: Map<string, Map<string, string[]>>): string[] {
+  const lines: string[] = [];
+  for (const [p, m] of n) {
+    for (const [k, ids] of m) {
+      const [type, , , , size, mtime] = JSON.parse(k) as [string, unknown, unknown, unknown, number, string];
+      lines.push(`${p} ${type} ${size} ${mtime}: ${[...ids].sort().join(',')}`);
+    }
+  }
+  return lines.sort();
+}
+
+function catalogLines(cat: Catalog): string[] {
+  return findVersions(cat, { name: () => true }, selectSnapshots(cat, {}))
+    .map((v) => `${v.pathText} ${v.type} ${v.size} ${v.mtimeNs}: ${v.snapshots.map((s) => s.id).sort().join(',')}`)
+    .sort();
+}
+
+interface History {
+  repo: Repository;
+  backend: MemoryBackend;
+  day: number;
+}
+
+async function snapshotOf(h: History, src: string, host: string): Promise<string> {
+  const res = await backup(h.repo, { paths: [src], host, time: new Date(Date.UTC(2026, 0, 1 + h.day++, 12)) });
+  return res.id!;
+}
+
+/** Mutates a tree: changes, adds, deletes, renames and re-adds files, makes and removes dirs. */
+function mutate(root: string, r: () => number, step: number, deleted: Map<string, { data: string; mtime: number }>, live: Set<string>): void {
+  const pick = () => [...live][Math.floor(r() * live.size)]!;
+  const write = (rel: string, data: string, mtime: number) => {
+    mkdirSync(join(root, rel, '..'), { recursive: true });
+    writeFileSync(join(root, rel), data);
+    utimesSync(join(root, rel), mtime, mtime);
+    live.add(rel);
+  };
+  for (let i = 0; i < 3 && live.size > 0; i++) {
+    const f = pick();
+    write(f, `changed ${step} ${i}`, 1_700_000_000 + step * 100 + i);
+  }
+  write(`dir${Math.floor(r() * 4)}/new${step}.txt`, `new ${step}`, 1_700_000_000 + step);
+  if (live.size > 4) {
+    const f = pick();
+    deleted.set(f, { data: readFileSync(join(root, f), 'utf8'), mtime: 1_700_000_000 + step });
+    rmSync(join(root, f));
+    live.delete(f);
+  }
+  if (live.size > 4) {
+    const f = pick();
+    const to = f.replace(/\.txt$/, `.r${step}.txt`);
+    renameSync(join(root, f), join(root, to));
+    live.delete(f);
+    live.add(to);
+  }
+  // Re-add a file deleted earlier with the same contents and mtime: the same version again.
+  const back = [...deleted.keys()].find((f) => !live.has(f));
+  if (back && step % 3 === 0) {
+    const d = deleted.get(back)!;
+    write(back, d.data, d.mtime);
+    utimesSync(join(root, back), d.mtime, d.mtime);
+  }
+  if (step === 4) rmSync(join(root, 'dir3'), { recursive: true, force: true });
+  if (step === 4) for (const f of [...live]) if (f.startsWith('dir3/')) live.delete(f);
+}
+
+async function buildHistory(name: string, steps: number, opts: { sync?: (repo: Repository) => Promise<void>; forgetAt?: number[] } = {}): Promise<History & { srcA: string }> {
+  const backend = new MemoryBackend(name);
+  const repo = await Repository.init(backend, 'pw', { kdfN: 1024 });
+  const h: History = { repo, backend, day: 0 };
+  const srcA = join(tmp, name, 'a');
+  const srcB = join(tmp, name, 'b');
+  const r = rng(7 + name.length);
+  const liveA = new Set<string>();
+  const liveB = new Set<string>();
+  for (let i = 0; i < 12; i++) {
+    const rel = `dir${i % 4}/f${i}.txt`;
+    mkdirSync(join(srcA, `dir${i % 4}`), { recursive: true });
+    writeFileSync(join(srcA, rel), `file ${i}`);
+    utimesSync(join(srcA, rel), 1_600_000_000, 1_600_000_000);
+    liveA.add(rel);
+  }
+  mkdirSync(join(srcB, 'etc'), { recursive: true });
+  writeFileSync(join(srcB, 'etc', 'hosts'), 'h');
+  liveB.add('etc/hosts');
+  const ids: string[] = [];
+  const delA = new Map<string, { data: string; mtime: number }>();
+  const delB = new Map<string, { data: string; mtime: number }>();
+  for (let step = 0; step < steps; step++) {
+    if (step > 0) mutate(srcA, r, step, delA, liveA);
+    ids.push(await snapshotOf(h, srcA, 'alpha'));
+    if (step % 2 === 0) {
+      mutate(srcB, r, step, delB, liveB);
+      ids.push(await snapshotOf(h, srcB, 'beta'));
+    }
+    if (opts.forgetAt?.includes(step)) {
+      // Forget the newest snapshot (a chain's head) and one from the middle.
+      await backend.remove({ type: 'snapshot', name: ids.pop()! });
+      await backend.remove({ type: 'snapshot', name: ids.splice(Math.floor(ids.length / 2), 1)[0]! });
+    }
+    if (opts.sync && step % 3 === 2) await opts.sync(repo);
+  }
+  return { ...h, srcA };
+}
+
+describe('catalog equals a naive walk of every snapshot', () => {
+  it('incremental syncs with forgotten snapshots, then a rebuild, give the naive answer', async () => {
+    const file = join(tmp, 'inc', 'catalog.db');
+    let cat: Catalog | undefined;
+    const h = await buildHistory('inc', 14, {
+      forgetAt: [5, 9],
+      sync: async (repo) => {
+        cat ??= Catalog.open(file, repo.config.id);
+        await cat.sync(repo);
+      },
+    });
+    expect(cat).toBeDefined();
+    await cat!.sync(h.repo);
+    const expected = naiveLines(await naive(h.repo));
+    expect(expected.length).toBeGreaterThan(40);
+    expect(catalogLines(cat!)).toEqual(expected);
+
+    // Forget more (the alpha head), add after it: the chain continues from a forgotten head.
+    const snaps = await h.repo.listSnapshots();
+    const alphaHead = snaps.filter((s) => s.snapshot.hostname === 'alpha').pop()!;
+    await h.backend.remove({ type: 'snapshot', name: alphaHead.id });
+    writeFileSync(join(h.srcA, 'dir0', 'after.txt'), 'after');
+    await snapshotOf(h, h.srcA, 'alpha');
+    const res = await cat!.sync(h.repo);
+    expect(res).toMatchObject({ added: 1, removed: 1 });
+    expect(catalogLines(cat!)).toEqual(naiveLines(await naive(h.repo)));
+
+    // Unchanged subtrees are not walked: a snapshot of an unchanged tree reads only its root.
+    await snapshotOf(h, h.srcA, 'alpha');
+    expect((await cat!.sync(h.repo)).treesLoaded).toBe(1);
+    expect(catalogLines(cat!)).toEqual(naiveLines(await naive(h.repo)));
+
+    const rebuilt = cat!.reset();
+    await rebuilt.sync(h.repo);
+    expect(catalogLines(rebuilt)).toEqual(naiveLines(await naive(h.repo)));
+    rebuilt.close();
+  }, 30_000);
+
+  it('versions and calendar of one path equal the naive history; nothing reads a data pack', async () => {
+    const h = await buildHistory('paths', 10);
+    const counting = new CountingBackend(h.backend);
+    const repo = await Repository.open(counting, 'pw');
+    const cat = Catalog.open(join(tmp, 'paths', 'catalog.db'), repo.config.id);
+    await cat.sync(repo);
+    expect(counting.count('meta')).toBeGreaterThan(0);
+    const truth = await naive(h.repo);
+    const all = selectSnapshots(cat, {});
+    for (const p of [...truth.keys()].filter((_, i) => i % 3 === 0)) {
+      const got = pathVersions(cat, p, all).map((v) => v.snapshots.map((s) => s.id).sort().join(',')).sort();
+      expect(got).toEqual([...truth.get(p)!.values()].map((ids) => [...ids].sort().join(',')).sort());
+    }
+    const f = findVersions(cat, { name: (n) => n === 'f1.txt' }, all);
+    expect(f.length).toBeGreaterThan(0);
+    expect(f.every((v) => v.pathText.endsWith('/f1.txt'))).toBe(true);
+    const days = calendarDays(cat, all, parseMonth('2026-01'));
+    expect(days.reduce((n, d) => n + d.count, 0)).toBe((await h.repo.listSnapshots()).length);
+    const someFile = [...truth.keys()].find((p) => p.endsWith('/f0.txt'))!;
+    const changes = calendarDays(cat, all, parseMonth('2026-01'), someFile);
+    expect(changes.length).toBe(truth.get(someFile)!.size);
+    expect(counting.count('data')).toBe(0);
+    cat.close();
+  }, 30_000);
+});
+
+describe('catalog trust', () => {
+  it('rebuilds a catalog of another repository, a newer schema and a corrupt file', async () => {
+    const a = await Repository.init(new MemoryBackend('a'), 'pw', { kdfN: 1024 });
+    const b = await Repository.init(new MemoryBackend('b'), 'pw', { kdfN: 1024 });
+    const src = join(tmp, 'trust');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'only-in-a'), 'a');
+    await backup(a, { paths: [src] });
+    const file = join(tmp, 'trust-cache', 'catalog.db');
+    const ca = Catalog.open(file, a.config.id);
+    await ca.sync(a);
+    ca.close();
+
+    const cb = Catalog.open(file, b.config.id);
+    expect(cb.notes.join()).toMatch(/another repository/);
+    await cb.sync(b);
+    expect(cb.snapshots()).toEqual([]);
+    cb.close();
+
+    const db = new Database(file);
+    db.prepare("UPDATE meta SET value = '99' WHERE key = 'schema_version'").run();
+    db.close();
+    const cn = Catalog.open(file, b.config.id);
+    expect(cn.notes.join()).toMatch(/newer schema \(99\)/);
+    cn.close();
+
+    writeFileSync(file, Buffer.alloc(8192, 0x5a));
+    rmSync(file + '-wal', { force: true });
+    rmSync(file + '-shm', { force: true });
+    const cc = Catalog.open(file, a.config.id);
+    expect(cc.notes.join()).toMatch(/unreadable/);
+    await cc.sync(a);
+    expect(findVersions(cc, { name: (n) => n === 'only-in-a' }, selectSnapshots(cc, {}))).toHaveLength(1);
+    cc.close();
+  });
+});
