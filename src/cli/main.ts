@@ -20,8 +20,10 @@ import { registerCalendar } from './commands/calendar.js';
 import { registerCatalog } from './commands/catalog.js';
 import { registerCheck } from './commands/check.js';
 import { registerUnlock } from './commands/unlock.js';
+import { registerForget } from './commands/forget.js';
+import { registerPrune } from './commands/prune.js';
 
-const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog];
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune];
 
 async function main(argv: string[]): Promise<number> {
   let interrupted = 0;

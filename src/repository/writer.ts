@@ -44,6 +44,11 @@ export interface BlobWriterOptions {
   dryRun?: boolean;
   /** Called after each pack is stored. */
   onPack?: (packId: string, type: PackType, bytes: number) => void;
+  /**
+   * false: write no index objects; stored packs collect in `storedPacks` (prune writes one index
+   * that supersedes the old ones itself).
+   */
+  indexObjects?: boolean;
 }
 
 export class BlobWriter {
@@ -54,6 +59,8 @@ export class BlobWriter {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly uploadSlots: Semaphore;
   private unindexed: IndexPack[] = [];
+  /** Packs stored and not indexed, when `indexObjects` is false. */
+  readonly storedPacks: IndexPack[] = [];
   private readonly pool: SealPool | undefined;
   private error: unknown;
 
@@ -90,6 +97,17 @@ export class BlobWriter {
       await this.addSealed(id, type, seal(this.repo.keys.encrypt, z ?? data), rawLength, z !== null);
     }
     return { id, added: true };
+  }
+
+  /**
+   * Adds a blob that is already sealed (repacking by prune): no re-encryption, and no deduplication
+   * against the repository index, whose copy is the one being rewritten.
+   */
+  async copySealed(id: string, type: BlobType, sealed: Buffer, rawLength: number, compressed: boolean): Promise<void> {
+    this.throwIfFailed();
+    if (this.pendingIds.has(id)) return;
+    this.pendingIds.add(id);
+    await this.addSealed(id, type, sealed, rawLength, compressed);
   }
 
   private count(type: BlobType, rawLength: number, storedLength: number): void {
@@ -148,6 +166,10 @@ export class BlobWriter {
     const packs = this.unindexed;
     this.unindexed = [];
     if (packs.length === 0) return;
+    if (this.opts.indexObjects === false) {
+      this.storedPacks.push(...packs);
+      return;
+    }
     const name = await this.repo.saveMetadata('index', indexToJson({ supersedes: [], packs }), true);
     this.repo.index.indexNames.add(name);
     for (const p of packs) {

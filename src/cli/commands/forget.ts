@@ -1,0 +1,128 @@
+import {
+  applyPolicy, groupSnapshots, matchesFilter, parseCalendarDuration, parseGroupBy, policyEmpty, validatePolicy, PERIODS,
+  type KeepPolicy, type Period, type SnapshotFilter,
+} from '../../engine/retention.js';
+import { NoSuchItemError, UsageError } from '../../errors.js';
+import { shortId, type SnapshotEntry } from '../../model/snapshot.js';
+import { handle, type Register } from '../command.js';
+import { asArray } from '../args.js';
+import { table } from '../output.js';
+import { pruneOptions, pruneOptionsFrom, runPrune, type PruneArgs } from './prune.js';
+
+interface ForgetArgs extends PruneArgs {
+  snapshotIds: string[];
+  keepLast?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  keepWithin?: string;
+  keepWithinHourly?: string;
+  keepWithinDaily?: string;
+  keepWithinWeekly?: string;
+  keepWithinMonthly?: string;
+  keepWithinYearly?: string;
+  keepTag?: string[];
+  groupBy: string;
+  host?: string[];
+  tag?: string[];
+  path?: string[];
+  prune: boolean;
+}
+
+const cap = (p: Period) => p[0]!.toUpperCase() + p.slice(1);
+
+function policyFrom(a: ForgetArgs): KeepPolicy {
+  const p: KeepPolicy = {};
+  if (a.keepLast !== undefined) p.last = a.keepLast;
+  for (const k of PERIODS) {
+    const v = a[`keep${cap(k)}` as 'keepDaily'];
+    if (v !== undefined) p[k] = v;
+    const w = a[`keepWithin${cap(k)}` as 'keepWithinDaily'];
+    if (w !== undefined) (p.withinPeriod ??= {})[k] = parseCalendarDuration(w, `--keep-within-${k}`);
+  }
+  if (a.keepWithin !== undefined) p.within = parseCalendarDuration(a.keepWithin, '--keep-within');
+  const tags = asArray(a.keepTag).map((t) => t.split(',').filter(Boolean));
+  if (tags.length) p.tags = tags;
+  for (const k of ['last', ...PERIODS] as const) if (p[k] !== undefined && Number.isNaN(p[k])) throw new UsageError(`--keep-${k}: not a number`);
+  validatePolicy(p);
+  return p;
+}
+
+export const registerForget: Register = (y) =>
+  y.command(
+    'forget [snapshotIds..]',
+    'remove snapshots: the given IDs, or those a --keep-* policy does not keep (then `prune` frees their data)',
+    (c) => {
+      const keep: Record<string, { type: 'number' | 'string'; describe: string }> = {};
+      for (const k of PERIODS) keep[`keep-${k}`] = { type: 'number', describe: `keep the newest snapshot of each of the last N ${k} periods (local calendar; -1: all)` };
+      for (const k of PERIODS) keep[`keep-within-${k}`] = { type: 'string', describe: `keep the newest snapshot of each ${k} period within DURATION of the latest` };
+      return c
+        .positional('snapshotIds', { type: 'string', array: true, default: [] as string[] })
+        .option('keep-last', { alias: 'l', type: 'number', describe: 'keep the N newest snapshots (per group; -1: all)' })
+        .options(keep)
+        .option('keep-within', { type: 'string', describe: 'keep snapshots newer than the latest minus DURATION (e.g. 1y2m3d4h)' })
+        .option('keep-tag', { type: 'string', array: true, describe: 'keep snapshots with these tags (comma: all of them; repeat: any)' })
+        .option('group-by', { type: 'string', default: 'host,paths', describe: 'apply the policy per group of host, paths, tags ("" for one group)' })
+        .option('host', { type: 'string', array: true, describe: 'only consider snapshots of this host' })
+        .option('tag', { type: 'string', array: true, describe: 'only consider snapshots with these tags (comma: all; repeat: any)' })
+        .option('path', { type: 'string', array: true, describe: 'only consider snapshots including this path' })
+        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'print what would be kept and removed, and why; remove nothing' })
+        .option('prune', { type: 'boolean', default: false, describe: 'run prune afterwards when snapshots were removed' })
+        .options(pruneOptions);
+    },
+    handle<ForgetArgs>(async (ctx, a) => {
+      // Every flag is checked before anything is locked or removed.
+      const policy = policyFrom(a);
+      if (a.prune) pruneOptionsFrom(a, ctx.signal);
+      const ids = asArray(a.snapshotIds);
+      if (ids.length > 0 && !policyEmpty(policy)) throw new UsageError('give snapshot IDs or a --keep-* policy, not both');
+      if (ids.length === 0 && policyEmpty(policy)) {
+        throw new UsageError('no policy given: forget would remove every snapshot, so it refuses', { hint: 'add --keep-last, --keep-daily, --keep-within, ... or name snapshot IDs' });
+      }
+      const repo = await ctx.repository({ index: false, lock: a.dryRun ? 'shared' : 'exclusive' });
+      const filter: SnapshotFilter = { hosts: asArray(a.host), tags: asArray(a.tag).map((t) => t.split(',').filter(Boolean)), paths: asArray(a.path) };
+      let remove: SnapshotEntry[];
+      if (ids.length > 0) {
+        // Resolve all first: one unknown ID and nothing is removed.
+        const found = await Promise.all(ids.map((id) => repo.findSnapshot(id)));
+        remove = [...new Map(found.map((e) => [e.id, e])).values()];
+        for (const e of remove) ctx.out.line(`${a.dryRun ? 'would remove' : 'remove'} ${shortId(e.id)} ${e.snapshot.time} ${e.snapshot.hostname} ${e.snapshot.paths.join(' ')}`);
+        ctx.out.data({ message_type: 'forget', dry_run: a.dryRun, remove: remove.map((e) => e.id) });
+      } else {
+        const groupBy = parseGroupBy(a.groupBy);
+        const all = (await repo.listSnapshots()).filter((e) => matchesFilter(e.snapshot, filter));
+        remove = [];
+        const report = [];
+        for (const g of groupSnapshots(all, groupBy)) {
+          const ds = applyPolicy(g.entries, policy);
+          const label = [g.host !== undefined ? `host ${g.host}` : '', g.paths ? `paths [${g.paths.join(', ')}]` : '', g.tags ? `tags [${g.tags.join(', ')}]` : ''].filter(Boolean).join(', ');
+          ctx.out.line(`snapshots for ${label || 'all'}:`);
+          const rows = ds.map((d) => [shortId(d.entry.id), d.entry.snapshot.time, d.entry.snapshot.hostname, d.entry.snapshot.tags.join(','), d.keep ? 'keep' : 'remove', d.reasons.join(', ')]);
+          for (const l of table(rows, ['ID', 'Time', 'Host', 'Tags', 'Action', 'Reasons'])) ctx.out.line(l);
+          const kept = ds.filter((d) => d.keep).length;
+          ctx.out.line(`${kept} kept, ${ds.length - kept} removed`);
+          ctx.out.line();
+          remove.push(...ds.filter((d) => !d.keep).map((d) => d.entry));
+          report.push({
+            host: g.host ?? null, paths: g.paths ?? null, tags: g.tags ?? null,
+            keep: ds.filter((d) => d.keep).map((d) => d.entry.id),
+            remove: ds.filter((d) => !d.keep).map((d) => d.entry.id),
+            reasons: ds.filter((d) => d.keep).map((d) => ({ snapshot: d.entry.id, matches: d.reasons })),
+          });
+        }
+        ctx.out.data({ message_type: 'forget', dry_run: a.dryRun, groups: report });
+      }
+      if (a.dryRun) {
+        ctx.out.line(`dry run: ${remove.length} snapshots would be removed`);
+        return 0;
+      }
+      for (const e of remove) await repo.backend.remove({ type: 'snapshot', name: e.id }).catch((err) => {
+        if (!(err instanceof NoSuchItemError)) throw err;
+      });
+      ctx.out.line(`removed ${remove.length} snapshots`);
+      if (a.prune && remove.length > 0) return runPrune(ctx, repo, a);
+      return 0;
+    }),
+  );
