@@ -94,12 +94,22 @@ export async function listKeyNames(backend: Backend): Promise<string[]> {
 export async function openKeys(backend: Backend, password: string): Promise<{ keys: MasterKeys; keyName: string }> {
   const names = await listKeyNames(backend);
   if (names.length === 0) throw new SnapError(`${backend.location}: repository has no key files`);
+  // A damaged key file must not lock out passwords whose key files are intact: try them all.
+  let damaged: IntegrityError | undefined;
   for (const name of names) {
-    const doc = await loadKeyDoc(backend, name);
+    let doc: KeyFileDoc;
+    try {
+      doc = await loadKeyDoc(backend, name);
+    } catch (e) {
+      if (!(e instanceof IntegrityError)) throw e;
+      damaged ??= e;
+      continue;
+    }
     const kek = await deriveKey(password, doc.kdf);
     const keys = unwrap(kek, doc, `keys/${name}`);
     if (keys) return { keys, keyName: name };
   }
+  if (damaged) throw damaged;
   throw new WrongPasswordError('wrong password or no key file matches it', {
     hint: 'check SNAP_PASSWORD, --password-file or --password-command',
   });

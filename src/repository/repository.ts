@@ -67,13 +67,15 @@ export class Repository {
     validateChunkerParams(chunker);
     const level = opts.compressionLevel ?? 3;
     if (!Number.isInteger(level) || level < 1 || level > 19) throw new UsageError(`compression level must be 1..19, got ${level}`);
+    const dataPackTarget = opts.dataPackTarget ?? 16 * 1024 * 1024;
+    if (dataPackTarget < 64 * 1024 || dataPackTarget > 1024 * 1024 * 1024) throw new UsageError(`pack size must be between 64K and 1G, got ${dataPackTarget}`);
     const config: RepoConfig = {
       version: 1,
       id: randomBytes(32).toString('hex'),
       created: new Date().toISOString(),
       chunker,
       compressionLevel: level,
-      dataPackTarget: opts.dataPackTarget ?? 16 * 1024 * 1024,
+      dataPackTarget,
       metaPackTarget: opts.metaPackTarget ?? 4 * 1024 * 1024,
       dataStorageClass: opts.dataStorageClass ?? 'STANDARD',
     };

@@ -111,4 +111,18 @@ describe('key files', () => {
     expect(e).toBeInstanceOf(SnapError);
     expect((e as Error).message).toMatch(/no key files/);
   });
+  it('a damaged key file does not lock out a password whose key file is intact', async () => {
+    const { backend, keys, names } = await repoWithKeys(['one', 'two']);
+    const [damaged, intact] = [...names].sort();
+    const pwOfIntact = names[0] === intact ? 'one' : 'two';
+    const bytes = await backend.load({ type: 'key', name: damaged! });
+    bytes[10] ^= 1;
+    await backend.remove({ type: 'key', name: damaged! });
+    await backend.save({ type: 'key', name: damaged! }, bytes);
+    const opened = await openKeys(backend, pwOfIntact);
+    expect(opened.keyName).toBe(intact);
+    expect(opened.keys.encrypt.equals(keys.encrypt)).toBe(true);
+    // The password of the damaged key opens nothing, and the error names the damaged file.
+    await expect(openKeys(backend, pwOfIntact === 'one' ? 'two' : 'one')).rejects.toThrow(`keys/${damaged}`);
+  });
 });

@@ -10,6 +10,7 @@ interface InitArgs {
   chunkAvg?: string;
   chunkMax?: string;
   compressionLevel: number;
+  packSize?: string;
   kdfN?: number;
 }
 
@@ -23,6 +24,7 @@ export const registerInit: Register = (y) =>
         .option('chunk-min', { type: 'string', describe: 'FastCDC minimum chunk size (default 512K)' })
         .option('chunk-avg', { type: 'string', describe: 'FastCDC average chunk size (default 1M)' })
         .option('chunk-max', { type: 'string', describe: 'FastCDC maximum chunk size (default 8M)' })
+        .option('pack-size', { type: 'string', describe: 'target size of data packs (default 16M; smaller packs thaw less for cold-storage restores)' })
         .option('compression-level', { type: 'number', default: 3, describe: 'zstd level for blobs' })
         .option('kdf-n', { type: 'number', hidden: true, describe: 'scrypt N for the key (tests only: lowers password-guessing cost)' }),
     handle<InitArgs>(async (ctx, a) => {
@@ -38,6 +40,7 @@ export const registerInit: Register = (y) =>
       const repo = await Repository.init(backend, password, {
         chunker,
         compressionLevel: a.compressionLevel,
+        ...(a.packSize ? { dataPackTarget: parseSize(a.packSize, '--pack-size') } : {}),
         dataStorageClass: cls as DataStorageClass,
         ...(a.kdfN ? { kdfN: a.kdfN } : {}),
       });
