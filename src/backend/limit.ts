@@ -8,60 +8,15 @@
 // worth of budget goes out as one burst after a proportionally longer wait.
 
 import type { Backend, FileInfo, FileType, Handle, LoadOptions, SaveOptions } from './backend.js';
+import { Semaphore } from '../util/concurrency.js';
 import { forwardOptional, sleep, throwIfAborted } from './common.js';
-import { InterruptedError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 export interface LimitOptions {
   /** Maximum operations in flight on the inner backend. */
   connections: number;
   uploadKiBps?: number;
   downloadKiBps?: number;
-}
-
-/** Counting semaphore; waiters are served in FIFO order. */
-export class Semaphore {
-  private available: number;
-  private readonly waiters: Array<() => void> = [];
-
-  constructor(readonly size: number) {
-    this.available = size;
-  }
-
-  async acquire(signal?: AbortSignal): Promise<void> {
-    throwIfAborted(signal);
-    if (this.available > 0) {
-      this.available--;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        const i = this.waiters.indexOf(grant);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(new InterruptedError());
-      };
-      this.waiters.push(grant);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.available++;
-  }
-
-  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.acquire(signal);
-    try {
-      return await fn();
-    } finally {
-      this.release();
-    }
-  }
 }
 
 /**

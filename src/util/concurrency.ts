@@ -1,3 +1,5 @@
+import { InterruptedError } from '../errors.js';
+
 /** Runs fn over items with at most `limit` in flight; rejects with the first error. */
 export async function mapLimit<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   const it = items[Symbol.iterator]();
@@ -18,27 +20,44 @@ export async function mapLimit<T>(items: Iterable<T>, limit: number, fn: (item: 
   await Promise.all(Array.from({ length: Math.max(1, limit) }, run));
 }
 
-/** A counting semaphore. */
+/** Counting semaphore; waiters are served in FIFO order; waiting can be aborted. */
 export class Semaphore {
-  private waiters: (() => void)[] = [];
-  constructor(private available: number) {}
+  private available: number;
+  private readonly waiters: Array<() => void> = [];
 
-  async acquire(): Promise<void> {
+  constructor(readonly size: number) {
+    this.available = size;
+  }
+
+  async acquire(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw new InterruptedError();
     if (this.available > 0) {
       this.available--;
       return;
     }
-    await new Promise<void>((r) => this.waiters.push(r));
+    await new Promise<void>((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(grant);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new InterruptedError());
+      };
+      this.waiters.push(grant);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   release(): void {
-    const w = this.waiters.shift();
-    if (w) w();
+    const next = this.waiters.shift();
+    if (next) next();
     else this.available++;
   }
 
-  async with<T>(fn: () => Promise<T>): Promise<T> {
-    await this.acquire();
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    await this.acquire(signal);
     try {
       return await fn();
     } finally {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { hasStorageClasses, isColdStorage, type FileInfo, type Handle } from '../../src/backend/backend.js';
-import { LimitBackend, Semaphore, TokenBucket } from '../../src/backend/limit.js';
+import { LimitBackend, TokenBucket } from '../../src/backend/limit.js';
+import { Semaphore } from '../../src/util/concurrency.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { InterruptedError, UsageError } from '../../src/errors.js';
 
