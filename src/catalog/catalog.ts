@@ -155,7 +155,7 @@ export class Catalog {
     let db: Database.Database | undefined;
     try {
       db = Catalog.connect(file);
-      const problem = Catalog.validate(db, repoId);
+      const problem = Catalog.validate(db, repoId, notes);
       if (problem) {
         notes.push(`${problem}; rebuilding it`);
         db.close();
@@ -192,8 +192,8 @@ export class Catalog {
     return db;
   }
 
-  /** Returns why the database cannot be trusted, or undefined. */
-  private static validate(db: Database.Database, repoId: string): string | undefined {
+  /** Returns why the database cannot be trusted, or undefined; notes a repaired interruption. */
+  private static validate(db: Database.Database, repoId: string, notes: string[]): string | undefined {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
     if (tables.length === 0) return undefined;
     if (!tables.includes('meta')) return 'the catalog file has no snap schema';
@@ -209,7 +209,7 @@ export class Catalog {
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') return `an interrupted sync left the catalog damaged (${String(check)})`;
       db.prepare("DELETE FROM meta WHERE key = 'sync_pid'").run();
-      return undefined;
+      notes.push('a previous catalog sync was interrupted; the catalog checked out and the sync continues');
     }
     return undefined;
   }
@@ -435,9 +435,16 @@ export class Catalog {
       where.push('snap_name(p.name)');
     }
     if (q.path) {
-      const test = q.path;
-      this.db.function('snap_path', { deterministic: true }, (id: unknown) => (test(this.pathText(Number(id))) ? 1 : 0));
-      where.push('snap_path(p.id)');
+      // Full paths are built in one pass (parents have lower IDs than their children): a SQL function
+      // cannot look up parents itself while the query runs.
+      const ids: number[] = [];
+      for (const [id, parent, name] of this.db.prepare('SELECT id, parent, name FROM paths ORDER BY id').raw().all() as [number, number, Name][]) {
+        const text = (parent === 0 ? '' : this.pathCache.get(parent)!) + '/' + (typeof name === 'string' ? name : name.toString('utf8'));
+        this.pathCache.set(id, text);
+        if (q.path(text)) ids.push(id);
+      }
+      where.push('p.id IN (SELECT value FROM json_each(?))');
+      args.push(JSON.stringify(ids));
     }
     if (q.type) {
       where.push('v.type = ?');
