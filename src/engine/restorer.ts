@@ -49,6 +49,12 @@ export interface RestoreOptions {
    * and returns those readable now. Default: all.
    */
   readablePacks?: (packs: PackNeed[]) => Promise<Set<string>>;
+  /**
+   * Called after the readable packs are restored while some are still pending: resolves with the
+   * pending packs that have become readable (restored next, without re-planning), or an empty set
+   * to stop and leave the rest pending. Lets a restore wait for thaws while writing what it can.
+   */
+  awaitPacks?: (pending: PackNeed[]) => Promise<Set<string>>;
 }
 
 export interface PackNeed {
@@ -262,16 +268,24 @@ export class Restorer {
     // Files that need no blobs (empty, or already complete in their temp file) finish at once.
     for (const job of toWrite) if (job.remaining === 0) await this.finishFile(job);
 
-    const readable = this.opts.readablePacks ? await this.opts.readablePacks(this.result.packsNeeded) : undefined;
-    const packs = [...byPack.entries()].filter(([id]) => !readable || readable.has(id));
-    this.result.packsPending = [...byPack.keys()].filter((id) => readable && !readable.has(id));
-    await mapLimit(packs, this.opts.readers ?? 4, async ([pack, blobs]) => {
-      this.checkAbort();
-      await this.restorePack(pack, blobs);
-    });
+    let readable = this.opts.readablePacks ? await this.opts.readablePacks(this.result.packsNeeded) : new Set(byPack.keys());
+    let pending = this.result.packsNeeded;
+    for (;;) {
+      const now = readable;
+      const packs = [...byPack.entries()].filter(([id]) => now.has(id));
+      pending = pending.filter((p) => !now.has(p.id));
+      await mapLimit(packs, this.opts.readers ?? 4, async ([pack, blobs]) => {
+        this.checkAbort();
+        await this.restorePack(pack, blobs);
+      });
+      if (pending.length === 0 || !this.opts.awaitPacks) break;
+      readable = await this.opts.awaitPacks(pending);
+      if (readable.size === 0) break;
+    }
+    this.result.packsPending = pending.map((p) => p.id);
 
-    // Hard links, special files, then directory metadata deepest first.
-    for (const job of files) if (job.linkTo) await this.restoreLink(job);
+    // Hard links (to files that are complete), special files, then directory metadata deepest first.
+    for (const job of files) if (job.linkTo && job.linkTo.remaining === 0) await this.restoreLink(job);
     for (const e of selected) {
       if (e.node.type !== 'file' && e.node.type !== 'dir') await this.restoreSpecial(e.dest, e.node);
     }
@@ -455,6 +469,8 @@ export class Restorer {
 
   private async verify(files: FileJob[]): Promise<void> {
     for (const job of files) {
+      // Files waiting for a pending (cold) pack are checked by the run that finishes them.
+      if (job.remaining > 0 || (job.linkTo?.remaining ?? 0) > 0) continue;
       const content = job.node.content ?? [];
       const ok = await this.matchingBlobs(job.dest, job);
       const st = await lstat(job.dest).catch(() => undefined);
