@@ -430,9 +430,13 @@ export class Catalog {
       args.push(q.pathId);
     }
     if (q.name) {
+      // Matching names first, in one scan of the paths table, keeps the planner from testing the
+      // name once per version or range row.
       const test = q.name;
       this.db.function('snap_name', { deterministic: true }, (n: unknown) => (test(typeof n === 'string' ? n : (n as Buffer).toString('utf8')) ? 1 : 0));
-      where.push('snap_name(p.name)');
+      const ids = this.db.prepare('SELECT id FROM paths WHERE snap_name(name)').pluck().all();
+      where.push('p.id IN (SELECT value FROM json_each(?))');
+      args.push(JSON.stringify(ids));
     }
     if (q.path) {
       // Full paths are built in one pass (parents have lower IDs than their children): a SQL function
