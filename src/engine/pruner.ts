@@ -102,6 +102,8 @@ export interface PrunePlan {
   decisions: PackDecision[];
   /** Every index object in the repository (all are superseded by the new index). */
   indexNames: string[];
+  /** Those not superseded; the rest are leftovers of an interrupted prune. */
+  activeIndexNames: Set<string>;
   /** Active index entries per pack. */
   indexPacks: Map<string, IndexPack>;
   usedBlobs: Set<string>;
@@ -164,8 +166,13 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
   const cold = coldOf(repo);
   const facts: PackFacts[] = [];
   for (const p of indexPacks.values()) {
+    // Header and trailer bytes count as neither: a pack of only used blobs has nothing to reclaim.
     let used = 0;
-    for (const b of p.blobs) if (usedBlobs.has(b.id)) used += b.length;
+    let unused = 0;
+    for (const b of p.blobs) {
+      if (usedBlobs.has(b.id)) used += b.length;
+      else unused += b.length;
+    }
     const f = stored.get(p.id);
     if (!f) {
       if (used > 0) throw new IntegrityError(objectPath({ type: p.type, name: p.id }), 'holds blobs snapshots use but is missing; run `snap check` (prune refuses to continue)');
@@ -173,12 +180,12 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
       facts.push({ id: p.id, type: p.type, size: 0, storageClass: 'STANDARD', ageDays: Infinity, indexed: true, usedBytes: 0, unusedBytes: 0, needsThaw: false });
       continue;
     }
-    facts.push(await packFacts(f, p.type, true, used, p.size - used, now, cold));
+    facts.push(await packFacts(f, p.type, true, used, unused, now, cold));
   }
   for (const f of stored.values()) if (!indexPacks.has(f.name)) facts.push(await packFacts(f, f.type, false, 0, f.size, now, cold));
   // A missing, unused pack is dropped from the index (and not deleted: it is gone).
   const decisions = decidePacks(facts, opts).map((d) => (d.size === 0 && d.indexed && !stored.has(d.id) ? { ...d, action: 'delete' as const } : d));
-  return { decisions, indexNames, indexPacks, usedBlobs, summary: summarize(decisions, snapshots.length, opts) };
+  return { decisions, indexNames, activeIndexNames: new Set(repo.index.indexNames), indexPacks, usedBlobs, summary: summarize(decisions, snapshots.length, opts) };
 }
 
 async function packFacts(f: FileInfo, type: PackType, indexed: boolean, used: number, unused: number, now: number, cold: ReturnType<typeof coldOf>): Promise<PackFacts> {
@@ -302,20 +309,23 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Prun
   }
   res.packsWritten = writer.storedPacks.length;
 
-  const removePacks = plan.decisions.filter((d) => d.action === 'delete' || d.action === 'delete-unreferenced' || (d.action === 'repack' && !keep.has(d.id)));
+  // A pack just written is never removed, even if an earlier run left one under the same name.
+  const written = new Set(writer.storedPacks.map((p) => p.id));
+  const removePacks = plan.decisions.filter((d) => !written.has(d.id) && (d.action === 'delete' || d.action === 'delete-unreferenced' || (d.action === 'repack' && !keep.has(d.id))));
   const indexChanges = removePacks.some((d) => d.indexed) || writer.storedPacks.length > 0;
   // 2. One index naming every kept pack and the new ones, superseding every old index object.
+  let oldIndexes = plan.indexNames.filter((n) => !plan.activeIndexNames.has(n));
   if (indexChanges) {
     const packs = [...[...keep].map((id) => plan.indexPacks.get(id)).filter((p): p is IndexPack => p !== undefined), ...writer.storedPacks];
     const name = await repo.saveMetadata('index', indexToJson({ supersedes: plan.indexNames, packs }), true);
     step();
-    // 3. Old index objects.
-    for (const old of plan.indexNames) {
-      if (old === name) continue;
-      await removeIfPresent(repo, 'index', old);
-      res.indexesDeleted++;
-      step();
-    }
+    oldIndexes = plan.indexNames.filter((n) => n !== name);
+  }
+  // 3. Old index objects (with no index change: only those an interrupted prune already superseded).
+  for (const old of oldIndexes) {
+    await removeIfPresent(repo, 'index', old);
+    res.indexesDeleted++;
+    step();
   }
   // 4. Old packs: no index names them any more.
   for (const d of removePacks) {

@@ -46,7 +46,7 @@ export async function initRepo(dir: string, opts: { dataPackTarget?: number } = 
     kdfN: 1024,
     chunker: { min: 2048, avg: 8192, max: 32768 },
     dataPackTarget: opts.dataPackTarget ?? 64 * 1024,
-    metaPackTarget: 16 * 1024,
+    metaPackTarget: 64 * 1024,
   });
 }
 
