@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { decidePacks, type PackFacts } from '../../src/engine/pruner.js';
+
+const pack = (id: string, o: Partial<PackFacts>): PackFacts => ({ id, type: 'data', size: 1000, storageClass: 'STANDARD', ageDays: 400, indexed: true, usedBytes: 500, unusedBytes: 500, needsThaw: false, ...o });
+
+describe('prune plan (cold-aware)', () => {
+  it('never deletes or rewrites packs before their class minimum storage duration', () => {
+    const ds = decidePacks([
+      pack('deep-young', { storageClass: 'DEEP_ARCHIVE', ageDays: 179, usedBytes: 0, unusedBytes: 1000 }),
+      pack('deep-old', { storageClass: 'DEEP_ARCHIVE', ageDays: 181, usedBytes: 0, unusedBytes: 1000 }),
+      pack('glacier-young', { storageClass: 'GLACIER', ageDays: 89 }),
+      pack('ia-young', { storageClass: 'STANDARD_IA', ageDays: 29, usedBytes: 0, unusedBytes: 1000 }),
+      pack('std-new', { ageDays: 0, usedBytes: 0, unusedBytes: 1000 }),
+    ], { maxUnused: 0 });
+    expect(Object.fromEntries(ds.map((d) => [d.id, [d.action, d.held ?? null]]))).toEqual({
+      'deep-young': ['keep', 'min-age'], 'deep-old': ['delete', null], 'glacier-young': ['keep', 'min-age'], 'ia-young': ['keep', 'min-age'], 'std-new': ['delete', null],
+    });
+    // --keep-pack-min-age overrides the class minimum.
+    expect(decidePacks([pack('d', { storageClass: 'DEEP_ARCHIVE', ageDays: 10, usedBytes: 0 })], { keepPackMinAgeDays: 0 })[0]!.action).toBe('delete');
+  });
+
+  it('does not thaw archived packs to repack them unless allowed', () => {
+    const p = pack('g', { storageClass: 'GLACIER', needsThaw: true });
+    expect(decidePacks([p], { maxUnused: 0 })[0]).toMatchObject({ action: 'keep', held: 'cold' });
+    expect(decidePacks([p], { maxUnused: 0, allowThaw: true })[0]!.action).toBe('repack');
+  });
+
+  it('repacks the emptiest packs until unused space is within --max-unused', () => {
+    const ds = decidePacks([
+      pack('full', { usedBytes: 1000, unusedBytes: 0 }),
+      pack('a', { usedBytes: 900, unusedBytes: 100 }),
+      pack('b', { usedBytes: 400, unusedBytes: 600 }),
+    ], { maxUnused: 0.05 });
+    // used 2300, 5% = 115: repacking b leaves 100 unused, within the tolerance.
+    expect(ds.map((d) => d.action)).toEqual(['keep', 'keep', 'repack']);
+    expect(decidePacks([pack('u', { indexed: false, usedBytes: 0, unusedBytes: 1000 })])[0]!.action).toBe('delete-unreferenced');
+  });
+});
