@@ -85,7 +85,7 @@ export const DEFAULT_READ_SIZE = 4 * 1024 * 1024;
 export async function* chunkStream(
   read: ReadFn,
   cutter: Cutter,
-  opts?: { readSize?: number; signal?: AbortSignal },
+  opts?: { readSize?: number; signal?: AbortSignal; buffer?: Buffer },
 ): AsyncGenerator<Chunk> {
   const readSize = opts?.readSize ?? DEFAULT_READ_SIZE;
   const signal = opts?.signal;
@@ -93,7 +93,9 @@ export async function* chunkStream(
     throw new UsageError(`chunkStream readSize must be a positive integer, got ${String(readSize)}`);
   }
   const { avg, max } = cutter.params;
-  const buf = Buffer.allocUnsafe(max + readSize);
+  // A caller chunking many files one after another passes one buffer for all of them: allocating
+  // max + readSize bytes per file made small-file backups spend most of their time in GC.
+  const buf = opts?.buffer && opts.buffer.length >= max + readSize ? opts.buffer.subarray(0, max + readSize) : Buffer.allocUnsafe(max + readSize);
   let start = 0; // first unconsumed byte in buf
   let end = 0; // end of valid data in buf
   let eof = false;

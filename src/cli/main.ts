@@ -26,6 +26,9 @@ import { registerPrune } from './commands/prune.js';
 const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune];
 
 async function main(argv: string[]): Promise<number> {
+  // If the event loop ever drains while a command is still pending (a promise nobody resolves),
+  // Node exits on its own: make that a failure, never a silent success.
+  process.exitCode = ExitCode.error;
   let interrupted = 0;
   process.on('SIGINT', () => {
     // First ^C: stop cleanly (no snapshot is written for an unfinished backup). Second: now.

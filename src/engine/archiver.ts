@@ -5,7 +5,7 @@ import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { type BigIntStats } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
-import { chunkStream, createCutter, type Cutter, type ReadFn } from '../chunker/index.js';
+import { chunkStream, createCutter, DEFAULT_READ_SIZE, type Cutter, type ReadFn } from '../chunker/index.js';
 import { encodeTree } from '../format/tree.js';
 import type { Snapshot, SnapshotEntry, SnapshotSummary } from '../model/snapshot.js';
 import type { Tree, TreeNode } from '../model/tree.js';
@@ -88,6 +88,8 @@ export class Archiver {
   private readonly progress: BackupProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, errors: 0 };
   private lastProgress = 0;
   private rootDevices = new Set<bigint>();
+  /** One chunking buffer for every file of the run. */
+  private chunkBuffer: Buffer | undefined;
 
   constructor(private readonly repo: Repository, private readonly opts: BackupOptions) {
     this.cutter = createCutter(repo.config.chunker);
@@ -347,13 +349,17 @@ export class Archiver {
   private async chunkInto(read: ReadFn, path?: Buffer): Promise<string[]> {
     const ids: string[] = [];
     let total = 0;
-    for await (const chunk of chunkStream(read, this.cutter, this.opts.signal ? { signal: this.opts.signal } : {})) {
+    this.chunkBuffer ??= Buffer.allocUnsafe(this.cutter.params.max + DEFAULT_READ_SIZE);
+    const opts = { buffer: this.chunkBuffer, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
+    for await (const chunk of chunkStream(read, this.cutter, opts)) {
       this.checkAbort();
-      total += chunk.data.length;
+      // save() may transfer the chunk's memory to a worker: take its length first.
+      const length = chunk.data.length;
+      total += length;
       const { id } = await this.writer.save('data', chunk.data);
       ids.push(id);
-      this.counters.total_bytes_processed += chunk.data.length;
-      this.progress.bytes += chunk.data.length;
+      this.counters.total_bytes_processed += length;
+      this.progress.bytes += length;
       this.report(path);
     }
     return total === 0 ? [] : ids;
