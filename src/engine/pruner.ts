@@ -131,11 +131,14 @@ const GB = 1e9;
 
 export async function planPrune(repo: Repository, opts: PruneOptions = {}): Promise<PrunePlan> {
   const now = (opts.now ?? new Date()).getTime();
-  const indexNames = await repo.listNames('index');
-  const files = new Map<string, IndexFile>();
+  // Sorted, and loaded into the map in that order (not in the order parallel loads finish): the
+  // plan, the packs it writes and the number of its steps are the same on every run.
+  const indexNames = (await repo.listNames('index')).sort();
+  const loaded = new Map<string, IndexFile>();
   await mapLimit(indexNames, 8, async (n) => {
-    files.set(n, await repo.loadIndexFile(n));
+    loaded.set(n, await repo.loadIndexFile(n));
   });
+  const files = new Map(indexNames.map((n) => [n, loaded.get(n)!] as const));
   repo.index.load(files);
   const indexPacks = new Map<string, IndexPack>();
   for (const n of repo.index.indexNames) for (const p of files.get(n)!.packs) indexPacks.set(p.id, p);
@@ -162,7 +165,9 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
   }
 
   const stored = new Map<string, FileInfo & { type: PackType }>();
-  for (const type of ['data', 'meta'] as const) for await (const f of repo.backend.list(type)) stored.set(f.name, { ...f, type });
+  const listed: (FileInfo & { type: PackType })[] = [];
+  for (const type of ['data', 'meta'] as const) for await (const f of repo.backend.list(type)) listed.push({ ...f, type });
+  for (const f of listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) stored.set(f.name, f);
   const cold = coldOf(repo);
   const facts: PackFacts[] = [];
   for (const p of indexPacks.values()) {
