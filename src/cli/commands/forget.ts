@@ -8,6 +8,7 @@ import { handle, type Register } from '../command.js';
 import { asArray } from '../args.js';
 import { table } from '../output.js';
 import { pruneOptions, pruneOptionsFrom, runPrune, type PruneArgs } from './prune.js';
+import { catalogAfterBackup } from './catalog.js';
 
 interface ForgetArgs extends PruneArgs {
   snapshotIds: string[];
@@ -122,6 +123,8 @@ export const registerForget: Register = (y) =>
         if (!(err instanceof NoSuchItemError)) throw err;
       });
       ctx.out.line(`removed ${remove.length} snapshots`);
+      // The catalog drops the forgotten snapshots now, as backup adds new ones: warning-only.
+      if (remove.length > 0) await catalogAfterBackup(ctx);
       if (a.prune && remove.length > 0) return runPrune(ctx, repo, a);
       return 0;
     }),

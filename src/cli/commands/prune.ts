@@ -5,6 +5,7 @@ import { parseCalendarDuration } from '../../engine/retention.js';
 import type { Context } from '../context.js';
 import { handle, type Register } from '../command.js';
 import { formatBytes } from '../output.js';
+import { catalogAfterBackup } from './catalog.js';
 
 export interface PruneArgs {
   dryRun: boolean;
@@ -50,6 +51,10 @@ export async function runPrune(ctx: Context, repo: Repository, a: PruneArgs): Pr
     ctx.out.line('dry run: nothing changed');
     return 0;
   }
+  // The catalog follows prune the way it follows backup (warning-only). Prune removes no snapshot,
+  // so syncing here is the same as syncing after it, and here the index the plan just loaded still
+  // names the packs where trees are (afterwards it is stale for repacked ones).
+  await catalogAfterBackup(ctx);
   const r = await executePrune(repo, plan, opts);
   ctx.out.line(`wrote ${r.packsWritten} packs, deleted ${r.packsDeleted} packs and ${r.indexesDeleted} index objects; freed ${formatBytes(r.bytesFreed)}, rewrote ${formatBytes(r.bytesRewritten)}`);
   if (r.thawRequested > 0) ctx.out.line(`${r.thawRequested} archived packs are being thawed; run prune again once they are readable to repack them`);
