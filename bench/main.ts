@@ -56,7 +56,7 @@ const WORDS = 'const let function return if else for while import export from cl
  * A deterministic corpus of about `sizeMiB`: 30% source-like text in many files, 25% binaries
  * (compressible structure with random runs), 40% incompressible data in large files, 5% tiny files.
  */
-function generateCorpus(dir: string, sizeMiB: number): void {
+export function generateCorpus(dir: string, sizeMiB: number): void {
   const r = prng(2026);
   const total = sizeMiB * MiB;
   const text = (n: number) => {
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(results, (_, v) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v), args.json ? undefined : 2) + '\n');
 }
 
-main().catch((e) => {
+if (process.argv[1] === fileURLToPath(import.meta.url)) main().catch((e) => {
   process.stderr.write(`bench: ${(e as Error).message}\n`);
   process.exit(1);
 });

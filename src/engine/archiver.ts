@@ -13,6 +13,7 @@ import { InterruptedError, NoSuchItemError, UsageError } from '../errors.js';
 import { PathMatcher } from '../fs/glob.js';
 import { joinPath, nodeFromStat, nodeType, pathText, READ_FLAGS, readXattrs } from '../fs/metadata.js';
 import { userName } from '../fs/users.js';
+import { Lookahead } from '../util/concurrency.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
 import { programVersion } from '../paths.js';
@@ -88,6 +89,8 @@ export class Archiver {
   private readonly progress: BackupProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, errors: 0 };
   private lastProgress = 0;
   private rootDevices = new Set<bigint>();
+  /** Content lists still waiting for blob IDs from the seal workers. */
+  private readonly contentPending: Promise<unknown>[] = [];
   /** One chunking buffer for every file of the run. */
   private chunkBuffer: Buffer | undefined;
 
@@ -213,6 +216,8 @@ export class Archiver {
   // ---- trees -------------------------------------------------------------------------------
 
   private async saveTree(nodes: TreeNode[]): Promise<string> {
+    // File content IDs arrive from the seal workers; a tree needs all of its files' IDs.
+    if (this.contentPending.length > 0) await Promise.all(this.contentPending.splice(0));
     const { id } = await this.writer.save('tree', encodeTree({ nodes }));
     return id;
   }
@@ -264,18 +269,27 @@ export class Archiver {
     }
     names.sort(Buffer.compare);
     const parentNodes = byName(parentTree);
+    const entries = names
+      .map((name) => ({ name, path: joinPath(path, name), prev: parentNodes.get(name.toString('latin1')) }))
+      .filter((e) => this.excludes.empty || !this.excludes.matches(pathText(e.path)));
+    // With many small files the pace is set by thread-pool round trips, not the disk: stat ahead,
+    // and read small files that need reading ahead, while earlier entries are being processed.
+    const ahead = new Lookahead(entries.length, PREFETCH_ENTRIES, async (i) => {
+      const e = entries[i]!;
+      const st = await lstat(e.path, { bigint: true });
+      const small = st.isFile() && st.size <= PREFETCH_MAX_BYTES && !this.unchanged(Number(st.size), st.mtimeNs, st.ctimeNs, st.ino, e.prev);
+      return { st, data: small ? readWhole(e.path) : undefined };
+    });
     const nodes: TreeNode[] = [];
-    for (const name of names) {
-      const childPath = joinPath(path, name);
-      if (!this.excludes.empty && this.excludes.matches(pathText(childPath))) continue;
-      let st: BigIntStats;
+    for (const [i, e] of entries.entries()) {
+      let got: { st: BigIntStats; data: Promise<Buffer> | undefined };
       try {
-        st = await lstat(childPath, { bigint: true });
-      } catch (e) {
-        this.warn(childPath, e);
+        got = await ahead.get(i);
+      } catch (err) {
+        this.warn(e.path, err);
         continue;
       }
-      const node = await this.entryNode(childPath, name, st, parentNodes.get(name.toString('latin1')));
+      const node = await this.entryNode(e.path, e.name, got.st, e.prev, got.data);
       if (node) nodes.push(node);
     }
     const id = await this.saveTree(nodes);
@@ -287,7 +301,7 @@ export class Archiver {
   }
 
   /** The node for one directory entry, or undefined when it is skipped (unreadable, unsupported). */
-  private async entryNode(path: Buffer, name: Buffer, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+  private async entryNode(path: Buffer, name: Buffer, st: BigIntStats, prev: TreeNode | undefined, data?: Promise<Buffer>): Promise<TreeNode | undefined> {
     const type = nodeType(st);
     if (!type) return undefined;
     const node = nodeFromStat(name, st, type);
@@ -295,7 +309,7 @@ export class Archiver {
     try {
       switch (type) {
         case 'file':
-          await this.fileContent(path, node, prev);
+          await this.fileContent(path, node, prev, data);
           break;
         case 'dir': {
           if (this.opts.oneFileSystem && !this.rootDevices.has(st.dev)) {
@@ -321,14 +335,19 @@ export class Archiver {
     return node;
   }
 
-  private async fileContent(path: Buffer, node: TreeNode, prev: TreeNode | undefined): Promise<void> {
+  /** A file whose size, mtime, ctime and inode equal the parent snapshot's keeps its content unread. */
+  private unchanged(size: number, mtimeNs: bigint, ctimeNs: bigint, inode: bigint, prev: TreeNode | undefined): prev is TreeNode & { content: string[] } {
+    return (
+      prev?.type === 'file' && prev.content !== undefined && prev.size === size && prev.mtimeNs === mtimeNs &&
+      prev.ctimeNs === ctimeNs && prev.inode === inode && prev.content.every((id) => this.writer.known(id))
+    );
+  }
+
+  private async fileContent(path: Buffer, node: TreeNode, prev: TreeNode | undefined, prefetched?: Promise<Buffer>): Promise<void> {
     this.counters.total_files_processed++;
     this.progress.files++;
     const size = node.size ?? 0;
-    if (
-      prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === node.mtimeNs &&
-      prev.ctimeNs === node.ctimeNs && prev.inode === node.inode && prev.content.every((id) => this.writer.known(id))
-    ) {
+    if (this.unchanged(size, node.mtimeNs, node.ctimeNs, node.inode, prev)) {
       node.content = prev.content;
       this.counters.files_unchanged++;
       this.counters.total_bytes_processed += size;
@@ -336,39 +355,51 @@ export class Archiver {
       this.report(path);
       return;
     }
-    const fh = await openForRead(path);
-    try {
-      node.content = await this.chunkInto((buf, off, len) => fh.read(buf, off, len, null).then((r) => r.bytesRead), path);
-    } finally {
-      await fh.close();
+    let ids: Promise<string>[];
+    const before = this.counters.total_bytes_processed;
+    if (prefetched) {
+      const data = await prefetched;
+      ids = await this.chunkInto(bufferReader(data), path);
+    } else {
+      const fh = await openForRead(path);
+      try {
+        ids = await this.chunkInto((buf, off, len) => fh.read(buf, off, len, null).then((r) => r.bytesRead), path);
+      } finally {
+        await fh.close();
+      }
     }
+    // What was read is what the snapshot holds, even if the file changed size after lstat.
+    node.size = this.counters.total_bytes_processed - before;
+    const pending = Promise.all(ids).then((content) => (node.content = content));
+    // Awaited by the directory's saveTree; a failure before then must not crash as "unhandled".
+    pending.catch(() => undefined);
+    this.contentPending.push(pending);
     if (prev?.type === 'file') this.counters.files_changed++;
     else this.counters.files_new++;
   }
 
-  private async chunkInto(read: ReadFn, path?: Buffer): Promise<string[]> {
-    const ids: string[] = [];
-    let total = 0;
+  /** Chunks a stream into data blobs; returns their IDs, still being computed by the workers. */
+  private async chunkInto(read: ReadFn, path?: Buffer): Promise<Promise<string>[]> {
+    const ids: Promise<string>[] = [];
     this.chunkBuffer ??= Buffer.allocUnsafe(this.cutter.params.max + DEFAULT_READ_SIZE);
     const opts = { buffer: this.chunkBuffer, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
     for await (const chunk of chunkStream(read, this.cutter, opts)) {
       this.checkAbort();
       // save() may transfer the chunk's memory to a worker: take its length first.
       const length = chunk.data.length;
-      total += length;
-      const { id } = await this.writer.save('data', chunk.data);
+      const { id } = await this.writer.saveData(chunk.data);
       ids.push(id);
       this.counters.total_bytes_processed += length;
       this.progress.bytes += length;
       this.report(path);
     }
-    return total === 0 ? [] : ids;
+    return ids;
   }
 
   private async stdinTree(stdin: { read: ReadFn; filename: string }): Promise<string> {
     this.counters.total_files_processed++;
     this.counters.files_new++;
-    const content = await this.chunkInto(stdin.read);
+    const content = await Promise.all(await this.chunkInto(stdin.read));
     const size = this.counters.total_bytes_processed;
     const now = BigInt(Date.now()) * 1_000_000n;
     const uid = process.getuid?.() ?? 0;
@@ -378,6 +409,30 @@ export class Archiver {
     if (user) node.user = user;
     return this.saveTree([node]);
   }
+}
+
+/** Directory entries stat'ed (and small files read) ahead of the one being processed. */
+const PREFETCH_ENTRIES = 16;
+const PREFETCH_MAX_BYTES = 1024 * 1024;
+
+async function readWhole(path: Buffer): Promise<Buffer> {
+  const fh = await openForRead(path);
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A ReadFn over bytes already in memory. */
+function bufferReader(data: Buffer): ReadFn {
+  let pos = 0;
+  return async (buf, offset, length) => {
+    const n = Math.min(length, data.length - pos);
+    buf.set(data.subarray(pos, pos + n), offset);
+    pos += n;
+    return n;
+  };
 }
 
 async function openForRead(path: Buffer) {

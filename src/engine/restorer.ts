@@ -14,7 +14,7 @@ import type { TreeNode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import type { BlobLocation } from '../repository/index.js';
 import { InterruptedError, LocalIOError, SnapError } from '../errors.js';
-import { mapLimit } from '../util/concurrency.js';
+import { Lookahead, mapLimit } from '../util/concurrency.js';
 import { lookupPath, walkTree } from './walk.js';
 import type { PackType } from '../format/index.js';
 
@@ -100,6 +100,8 @@ interface Write {
 }
 
 const TEMP_SUFFIX = '.snap-restore';
+/** Blobs of one pack written at once. */
+const WRITERS_PER_PACK = 8;
 
 function tempName(dest: Buffer): Buffer {
   const slash = dest.lastIndexOf(0x2f);
@@ -233,9 +235,11 @@ export class Restorer {
     }
 
     const toWrite: FileJob[] = [];
-    for (const job of files) {
-      if (job.linkTo) continue;
-      const existing = this.opts.dryRun ? undefined : await this.existing(job);
+    // What is already on disk, looked up ahead: one lstat round trip after another is slow.
+    const primaries = files.filter((f) => !f.linkTo);
+    const onDisk = new Lookahead(primaries.length, 32, (i) => (this.opts.dryRun ? Promise.resolve(undefined) : this.existing(primaries[i]!)));
+    for (const [i, job] of primaries.entries()) {
+      const existing = await onDisk.get(i);
       if (existing === 'skip') {
         this.result.filesSkipped++;
         this.progress.filesDone++;
@@ -357,7 +361,8 @@ export class Restorer {
     const last = locs[locs.length - 1]![1];
     const bytes = await this.repo.backend.load({ type: last.packType, name: pack }, { offset: start, length: last.offset + last.length - start });
     this.result.packsRead++;
-    for (const [id, loc] of locs) {
+    // Many small files share a pack: write them concurrently so thread-pool round trips overlap.
+    await mapLimit(locs, WRITERS_PER_PACK, async ([id, loc]) => {
       this.checkAbort();
       const data = this.repo.openBlob(id, loc, bytes.subarray(loc.offset - start, loc.offset - start + loc.length));
       const runs: [number, number][] = this.opts.sparse ? dataRuns(data) : [[0, data.length]];
@@ -373,7 +378,7 @@ export class Restorer {
         if (--w.job.remaining === 0) await this.finishFile(w.job);
       }
       this.opts.onProgress?.({ ...this.progress });
-    }
+    });
   }
 
   private handle(job: FileJob): Promise<FileHandle> {
@@ -392,14 +397,18 @@ export class Restorer {
   }
 
   private async finishFile(job: FileJob): Promise<void> {
+    // No fsync per file (restic does none either): the temp name keeps an unfinished file from
+    // looking complete, and a re-run checks every existing file's blobs by hash.
     try {
       const fh = await this.handle(job);
-      await fh.truncate(job.node.size ?? 0);
-      await fh.sync();
       await fh.close();
       job.fh = undefined;
-      await rm(job.dest, { force: true, recursive: false }).catch(() => undefined);
-      await rename(job.temp, job.dest);
+      await rename(job.temp, job.dest).catch(async (e: { code?: string }) => {
+        // A directory (or other non-file) in the way: replace it, as the snapshot says.
+        if (e.code !== 'EISDIR' && e.code !== 'ENOTEMPTY' && e.code !== 'ENOTDIR') throw e;
+        await rm(job.dest, { force: true, recursive: true });
+        await rename(job.temp, job.dest);
+      });
     } catch (e) {
       throw localError(job.dest, e);
     }

@@ -20,10 +20,10 @@ export class SealPool {
   private waiters: (() => void)[] = [];
   private failed: Error | undefined;
 
-  constructor(key: Uint8Array, level: number, private readonly maxInFlightBytes = 64 << 20, threads = availableParallelism()) {
+  constructor(key: Uint8Array, idKey: Uint8Array, level: number, private readonly maxInFlightBytes = 32 << 20, threads = availableParallelism()) {
     const url = compiledModuleUrl(import.meta.url, './seal-worker.js');
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const w = new Worker(url, { workerData: { key, level } });
+      const w = new Worker(url, { workerData: { key, idKey, level } });
       w.on('message', (r: SealResult) => this.done(r));
       w.on('error', (e) => this.fail(e));
       this.workers.push(w);
@@ -38,7 +38,7 @@ export class SealPool {
     }
   }
 
-  /** Compresses (if asked) and seals `data`, which is transferred to the worker (unusable after). */
+  /** Hashes, compresses (if asked) and seals `data`, which is transferred to the worker (unusable after). */
   seal(data: Uint8Array, compress: boolean): Promise<SealResult> {
     if (this.failed) return Promise.reject(this.failed);
     const seq = this.seq++;

@@ -66,7 +66,7 @@ export class BlobWriter {
 
   constructor(private readonly repo: Repository, private readonly opts: BlobWriterOptions = {}) {
     this.uploadSlots = new Semaphore(opts.uploads ?? 2);
-    if (opts.workers !== false && !opts.dryRun) this.pool = new SealPool(repo.keys.encrypt, repo.config.compressionLevel);
+    if (opts.workers !== false && !opts.dryRun) this.pool = new SealPool(repo.keys.encrypt, repo.keys.id, repo.config.compressionLevel);
   }
 
   /** True when the blob is in the repository or already queued by this writer. */
@@ -87,16 +87,34 @@ export class BlobWriter {
       this.count(type, rawLength, 0);
       return { id, added: true };
     }
-    if (type === 'data' && this.pool) {
-      await this.pool.reserve(rawLength);
-      this.track(
-        this.pool.seal(data, true).then((r) => this.addSealed(id, type, Buffer.from(r.sealed), rawLength, r.compressed)),
-      );
-    } else {
-      const z = compressIfSmaller(data, this.repo.config.compressionLevel);
-      await this.addSealed(id, type, seal(this.repo.keys.encrypt, z ?? data), rawLength, z !== null);
-    }
+    const z = compressIfSmaller(data, this.repo.config.compressionLevel);
+    await this.addSealed(id, type, seal(this.repo.keys.encrypt, z ?? data), rawLength, z !== null);
     return { id, added: true };
+  }
+
+  /**
+   * Queues a data blob to be hashed, compressed and sealed in a worker thread; resolves once it is
+   * queued (memory in flight is bounded), with its ID to come. Hashing in the worker keeps the main
+   * thread free to read and chunk; the price is that a duplicate chunk of a changed file is
+   * compressed before its ID shows it is known, and then dropped. `data` is handed over.
+   */
+  async saveData(data: Buffer): Promise<{ id: Promise<string> }> {
+    this.throwIfFailed();
+    if (!this.pool) return { id: Promise.resolve((await this.save('data', data)).id) };
+    const rawLength = data.length;
+    await this.pool.reserve(rawLength);
+    const result = this.pool.seal(data, true);
+    this.track(
+      result.then(async (r) => {
+        if (this.known(r.id)) return;
+        this.pendingIds.add(r.id);
+        await this.addSealed(r.id, 'data', Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength), rawLength, r.compressed);
+      }),
+    );
+    const id = result.then((r) => r.id);
+    // Failures also reach flush() through track(); this keeps an abandoned ID from crashing the process.
+    id.catch(() => undefined);
+    return { id };
   }
 
   /**

@@ -65,3 +65,27 @@ export class Semaphore {
     }
   }
 }
+
+/**
+ * Starts fn(i) for i in [0, n) up to `ahead` indexes before the one being consumed, so that
+ * latency-bound work (stat, small reads through the thread pool) overlaps. get(i) must be called in
+ * increasing order; each result is handed out once.
+ */
+export class Lookahead<T> {
+  private readonly started = new Map<number, Promise<T>>();
+  private next = 0;
+
+  constructor(private readonly n: number, private readonly ahead: number, private readonly fn: (i: number) => Promise<T>) {}
+
+  get(i: number): Promise<T> {
+    for (const end = Math.min(this.n, i + this.ahead); this.next < Math.max(end, i + 1); this.next++) {
+      const p = this.fn(this.next);
+      // Rejections are seen by whoever consumes the result; an unconsumed one must not crash.
+      p.catch(() => undefined);
+      this.started.set(this.next, p);
+    }
+    const p = this.started.get(i)!;
+    this.started.delete(i);
+    return p;
+  }
+}
