@@ -1,0 +1,169 @@
+// The flags users rely on, each checked for its effect.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { initRepo, snap, tempDir } from '../helpers/cli.js';
+import { prng } from '../helpers/tree.js';
+
+const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const last = (s: string) => lines(s).pop();
+
+describe('command options', () => {
+  const tmp = tempDir();
+  const src = join(tmp.path, 'src');
+  const repo = join(tmp.path, 'repo');
+  let env: Record<string, string>;
+
+  beforeAll(() => {
+    mkdirSync(join(src, 'keep'), { recursive: true });
+    mkdirSync(join(src, 'cache'));
+    writeFileSync(join(src, 'keep', 'a.txt'), 'alpha');
+    writeFileSync(join(src, 'keep', 'b.log'), 'log line');
+    writeFileSync(join(src, 'cache', 'big.tmp'), prng(1).bytes(100_000));
+    env = initRepo(repo);
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('--exclude and --exclude-file leave matching paths out', () => {
+    writeFileSync(join(tmp.path, 'excludes'), '# comment\n*.log\n');
+    const r = snap(['backup', src, '--exclude', 'cache', '--exclude-file', join(tmp.path, 'excludes'), '--json', '--tag', 'a', '--tag', 'b', '--host', 'web1', '--time', '2020-01-02T03:04:05Z'], env);
+    expect(r.code).toBe(0);
+    const ls = lines(snap(['ls', 'latest', '--json'], env).stdout).filter((n) => n.message_type === 'node').map((n) => n.path);
+    expect(ls).toContain(join(src, 'keep', 'a.txt'));
+    expect(ls).not.toContain(join(src, 'keep', 'b.log'));
+    expect(ls.some((p: string) => p.includes('/cache'))).toBe(false);
+  });
+
+  it('--tag, --host and --time are recorded and filter snapshots', () => {
+    const all = JSON.parse(snap(['snapshots', '--json'], env).stdout);
+    const s = all.find((x: { hostname: string }) => x.hostname === 'web1');
+    expect(s.tags).toEqual(['a', 'b']);
+    expect(s.time).toBe('2020-01-02T03:04:05.000Z');
+    expect(JSON.parse(snap(['snapshots', '--json', '--host', 'nope'], env).stdout)).toEqual([]);
+    expect(JSON.parse(snap(['snapshots', '--json', '--tag', 'b'], env).stdout)).toHaveLength(1);
+  });
+
+  it('--dry-run stores nothing; --parent and --force choose what is read again', { timeout: 60_000 }, () => {
+    const before = readdirSync(join(repo, 'snapshots')).length;
+    const dry = last(snap(['backup', src, '--dry-run', '--json'], env).stdout);
+    expect(dry.snapshot_id).toBeNull();
+    expect(dry.dry_run).toBe(true);
+    expect(readdirSync(join(repo, 'snapshots')).length).toBe(before);
+    const first = last(snap(['backup', src, '--json'], env).stdout);
+    const again = last(snap(['backup', src, '--json'], env).stdout);
+    expect(again.parent).toBe(first.snapshot_id);
+    expect(again.files_unchanged).toBe(3);
+    const forced = last(snap(['backup', src, '--json', '--force'], env).stdout);
+    expect(forced.files_unchanged).toBe(0);
+    expect(forced.parent).toBeNull();
+    // A touched file is read again, the others are not.
+    utimesSync(join(src, 'keep', 'a.txt'), new Date(), new Date(2030, 0, 1));
+    const touched = last(snap(['backup', src, '--json', '--parent', first.snapshot_id.slice(0, 8)], env).stdout);
+    expect(touched.parent).toBe(first.snapshot_id);
+    expect(touched.files_changed).toBe(1);
+    expect(touched.files_unchanged).toBe(2);
+  });
+
+  it('--stdin stores standard input as one file', () => {
+    const data = prng(9).bytes(3_000_000);
+    const r = snap(['backup', '--stdin', '--stdin-filename', 'dump.sql', '--json'], env, data);
+    expect(r.code).toBe(0);
+    const id = last(r.stdout).snapshot_id;
+    const target = join(tmp.path, 'stdin-out');
+    expect(snap(['restore', id, '--target', target], env).code).toBe(0);
+    expect(readFileSync(join(target, 'dump.sql')).equals(data)).toBe(true);
+  });
+
+  it('restore --overwrite never/if-changed/always and --dry-run', () => {
+    const target = join(tmp.path, 'ow');
+    const id = last(snap(['backup', src, '--json'], env).stdout).snapshot_id;
+    const first = snap(['restore', `${id}:${src}/keep`, '--target', target], env);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    writeFileSync(join(target, 'a.txt'), 'local edit');
+    const dry = last(snap(['restore', `${id}:${src}/keep`, '--target', target, '--dry-run', '--json'], env).stdout);
+    expect(dry.dry_run).toBe(true);
+    expect(readFileSync(join(target, 'a.txt'), 'utf8')).toBe('local edit');
+    expect(snap(['restore', `${id}:${src}/keep`, '--target', target, '--overwrite', 'never'], env).code).toBe(0);
+    expect(readFileSync(join(target, 'a.txt'), 'utf8')).toBe('local edit');
+    // if-changed compares size and mtime: the edit changed both, so the file is restored.
+    writeFileSync(join(target, 'b.log'), 'log line');
+    const ic = last(snap(['restore', `${id}:${src}/keep`, '--target', target, '--overwrite', 'if-changed', '--json'], env).stdout);
+    expect(ic.files_restored).toBe(2);
+    expect(readFileSync(join(target, 'a.txt'), 'utf8')).toBe('alpha');
+    writeFileSync(join(target, 'a.txt'), 'local edit');
+    const r = last(snap(['restore', `${id}:${src}/keep`, '--target', target, '--overwrite', 'always', '--json'], env).stdout);
+    expect(readFileSync(join(target, 'a.txt'), 'utf8')).toBe('alpha');
+    expect(r.files_restored).toBe(1);
+    expect(r.files_skipped).toBe(1);
+  });
+
+  it('an interrupted restore continues: blobs already in the temporary file are not fetched again', { timeout: 60_000 }, () => {
+    const big = join(tmp.path, 'bigsrc');
+    mkdirSync(big);
+    const data = prng(5).bytes(24 * 1024 * 1024);
+    writeFileSync(join(big, 'f'), data);
+    const r2 = join(tmp.path, 'repo2');
+    const env2 = initRepo(r2, ['--chunk-min', '64K', '--chunk-avg', '256K', '--chunk-max', '1M', '--pack-size', '1M']);
+    expect(snap(['backup', big], env2).code).toBe(0);
+    const target = join(tmp.path, 'resume');
+    const full = last(snap(['restore', 'latest', '--target', target, '--json'], env2).stdout);
+    expect(full.packs_read).toBeGreaterThan(10);
+    // Make the finished file look like an interrupted one: move it back to its temporary name and
+    // damage its second half. The re-run must fetch only the packs for the damaged half.
+    const dir = join(target, big);
+    const tempName = readdirSync(dir).find((n) => n.endsWith('.snap-restore'));
+    expect(tempName).toBeUndefined();
+    const bytes = readFileSync(join(dir, 'f'));
+    bytes.fill(0, 12 * 1024 * 1024);
+    const { createHash } = require('node:crypto') as typeof import('node:crypto');
+    const temp = join(dir, `.${createHash('sha256').update('f').digest('hex').slice(0, 16)}.snap-restore`);
+    writeFileSync(temp, bytes);
+    const { unlinkSync } = require('node:fs') as typeof import('node:fs');
+    unlinkSync(join(dir, 'f'));
+    const again = last(snap(['restore', 'latest', '--target', target, '--json'], env2).stdout);
+    expect(again.packs_read).toBeLessThan(full.packs_read * 0.7);
+    expect(again.packs_read).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, 'f')).equals(data)).toBe(true);
+    expect(existsSync(temp)).toBe(false);
+  });
+
+  it('password from --password-file and --password-command; key add, list, passwd, remove', { timeout: 60_000 }, () => {
+    const pwFile = join(tmp.path, 'pw');
+    writeFileSync(pwFile, 'correct horse\n');
+    const noEnvPw = { ...env };
+    delete noEnvPw.SNAP_PASSWORD;
+    expect(snap(['snapshots', '--password-file', pwFile], noEnvPw).code).toBe(0);
+    expect(snap(['snapshots', '--password-command', 'echo correct horse'], noEnvPw).code).toBe(0);
+    expect(snap(['snapshots', '--password-command', 'echo nope'], noEnvPw).code).toBe(12);
+    const newPw = join(tmp.path, 'newpw');
+    writeFileSync(newPw, 'second password');
+    expect(snap(['key', 'add', '--new-password-file', newPw, '--kdf-n', '1024'], env).code).toBe(0);
+    const keys = JSON.parse(snap(['key', 'list', '--json'], env).stdout);
+    expect(keys).toHaveLength(2);
+    const second = { ...env, SNAP_PASSWORD: 'second password' };
+    expect(snap(['snapshots'], second).code).toBe(0);
+    // Removing the key in use is refused; removing the other one works.
+    const current = keys.find((k: { current: boolean }) => k.current).id;
+    const other = keys.find((k: { current: boolean }) => !k.current).id;
+    expect(snap(['key', 'remove', current.slice(0, 8)], env).code).toBe(2);
+    expect(snap(['key', 'remove', other.slice(0, 8)], env).code).toBe(0);
+    expect(snap(['snapshots'], second).code).toBe(12);
+    writeFileSync(newPw, 'third password');
+    expect(snap(['key', 'passwd', '--new-password-file', newPw, '--kdf-n', '1024'], env).code).toBe(0);
+    expect(snap(['snapshots'], env).code).toBe(12);
+    expect(snap(['snapshots'], { ...env, SNAP_PASSWORD: 'third password' }).code).toBe(0);
+  });
+
+  it('cat and debug chunk', () => {
+    const env3 = { ...env, SNAP_PASSWORD: 'third password' };
+    const config = JSON.parse(snap(['cat', 'config'], env3).stdout);
+    expect(config.chunker.algorithm).toBe('fastcdc-2020');
+    expect(config.version).toBe(1);
+    const fixture = join(import.meta.dirname, '../../fixtures/SekienAkashita.jpg');
+    const r = snap(['debug', 'chunk', fixture, '--min', '4096', '--avg', '16384', '--max', '65535', '--json'], env3);
+    expect(r.code).toBe(0);
+    expect(lines(r.stdout).map((c) => c.length)).toEqual([21325, 17140, 28084, 18217, 24700]);
+    expect(lines(r.stdout)[0].hash).toBe('17968276318003433923');
+  });
+});
