@@ -53,17 +53,8 @@ export interface BackupResult {
   incomplete: boolean;
 }
 
-interface Counters {
-  files_new: number;
-  files_changed: number;
-  files_unchanged: number;
-  dirs_new: number;
-  dirs_changed: number;
-  dirs_unchanged: number;
-  total_files_processed: number;
-  total_bytes_processed: number;
-  errors: number;
-}
+/** The summary fields the walk counts (the writer counts the rest). */
+type Counters = Pick<SnapshotSummary, 'files_new' | 'files_changed' | 'files_unchanged' | 'dirs_new' | 'dirs_changed' | 'dirs_unchanged' | 'total_files_processed' | 'total_bytes_processed' | 'errors'>;
 
 /** A directory on the way from / to the backed-up paths: only its listed children are backed up. */
 interface PathTrie {

@@ -1,17 +1,11 @@
 // Index objects (format-spec ch. 6).
-import { isId, type BlobType } from '../model/ids.js';
-import { FLAG_ZSTD } from './pack.js';
+import { isId } from '../model/ids.js';
+import { FLAG_ZSTD, type PackEntry } from './pack.js';
 
 export type PackType = 'data' | 'meta';
 
-export interface IndexBlob {
-  id: string;
-  type: BlobType;
-  offset: number;
-  length: number;
-  rawLength: number;
-  compressed: boolean;
-}
+/** An index lists the same facts per blob as the pack header does. */
+export type IndexBlob = PackEntry;
 
 export interface IndexPack {
   id: string;
