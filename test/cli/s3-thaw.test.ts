@@ -1,0 +1,213 @@
+// Selective restore from DEEP_ARCHIVE through the CLI, on s3rver behind the cold proxy (which
+// answers GETs of archived objects with InvalidObjectState until a RestoreObject and a delay).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { S3Backend } from '../../src/backend/s3.js';
+import { snapAsync, snapEnv, tempDir, type RunResult } from '../helpers/cli.js';
+import { startColdProxy, type ColdProxy } from '../helpers/cold-proxy.js';
+import { startS3Server, type S3Server } from '../helpers/s3server.js';
+import { describeTree, prng } from '../helpers/tree.js';
+
+const KiB = 1024;
+const THAW_MS = 1500;
+const SLOW_THAW_MS = 5000;
+const DIRS = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5'];
+const PACK = 256 * KiB;
+
+interface Plan {
+  total: { packs: number; bytes: number };
+  readable: { packs: number; bytes: number };
+  ongoing: { packs: number; bytes: number };
+  toThaw: { packs: number; bytes: number };
+  classes: { storageClass: string; total: { packs: number } }[];
+  tiers: { tier: string; costUSD: number; hoursMax: number }[];
+}
+
+describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
+  const tmp = tempDir();
+  const src = join(tmp.path, 'src');
+  const cache = join(tmp.path, 'cache');
+  const dirBytes = new Map<string, number>();
+  let s3: S3Server;
+  let proxy: ColdProxy;
+  let env: Record<string, string>;
+  let direct: S3Backend;
+  const run = (args: string[]) => runSnap(['--cache-dir', cache, ...args], env);
+  const planOf = async (path: string): Promise<Plan> => {
+    const r = await run(['restore', `latest:${path}`, '--plan', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as Plan;
+  };
+  const requested = () => proxy.keys({ method: 'POST', query: 'restore', okOnly: true });
+  const dataGets = () => proxy.count({ method: 'GET', keyPrefix: 'repo/data/' });
+  const sizeOf = async (key: string) => (await direct.stat({ type: 'data', name: key.split('/').pop()! })).size;
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    proxy = await startColdProxy({ upstream: s3.endpoint, credentials: { S3RVER: 'S3RVER' }, thawDelayMs: THAW_MS, seed: 5 });
+    // Reads sizes straight from s3rver, so they are not counted by the proxy.
+    direct = new S3Backend({ endpoint: s3.endpoint, bucket: 'cold', prefix: 'repo', credentials: s3.credentials, region: s3.region });
+    const r = prng(11);
+    for (const d of DIRS) {
+      mkdirSync(join(src, d, 'sub'), { recursive: true });
+      let total = 0;
+      for (const [i, size] of [300, 700, 150, 9].map((k) => k * KiB).entries()) {
+        writeFileSync(join(src, d, i === 3 ? 'sub/small' : `f${i}`), r.bytes(size));
+        total += size;
+      }
+      dirBytes.set(d, total);
+    }
+    env = snapEnv(`s3:${proxy.endpoint}/cold/repo`, {
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      AWS_REGION: s3.region,
+      NODE_NO_WARNINGS: '1',
+    });
+    await direct.create();
+    const init = await run(['init', '--kdf-n', '1024', '--data-storage-class', 'DEEP_ARCHIVE', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K', '--pack-size', '256K']);
+    expect(init.code, init.stderr).toBe(0);
+    const b = await run(['backup', src]);
+    expect(b.code, b.stderr).toBe(0);
+  }, 30_000);
+
+  afterAll(async () => {
+    await direct?.close();
+    await proxy?.close();
+    await s3?.stop();
+    tmp.cleanup();
+  });
+
+  it('backup puts data packs in DEEP_ARCHIVE and everything else in STANDARD', () => {
+    const data = proxy.keys({ method: 'PUT', keyPrefix: 'repo/data/', okOnly: true });
+    const meta = proxy.keys({ method: 'PUT', keyPrefix: 'repo/meta/', okOnly: true });
+    expect(data.length).toBeGreaterThan(DIRS.length * 2);
+    expect(meta.length).toBeGreaterThan(0);
+    expect(data.every((k) => proxy.storageClassOf('cold', k) === 'DEEP_ARCHIVE')).toBe(true);
+    expect(meta.every((k) => proxy.storageClassOf('cold', k) !== 'DEEP_ARCHIVE')).toBe(true);
+  });
+
+  it('snapshots, ls, find, versions and restore --plan read no data pack and request no thaw', async () => {
+    proxy.resetCounters();
+    const snaps = await run(['snapshots', '--json']);
+    expect(snaps.code, snaps.stderr).toBe(0);
+    const ls = await run(['ls', 'latest', '--recursive']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('/d3/sub/small');
+    if (existsSync(join(import.meta.dirname, '../../src/cli/commands/find.ts'))) {
+      const find = await run(['find', 'small', '--json']);
+      expect(find.code, find.stderr).toBe(0);
+      expect(find.stdout.trim().split('\n')).toHaveLength(DIRS.length);
+      const versions = await run(['versions', join(src, 'd1', 'f1'), '--json']);
+      expect(versions.code, versions.stderr).toBe(0);
+      expect(versions.stdout.trim().split('\n')).toHaveLength(1);
+    }
+    const plan = await planOf('/');
+    expect(plan.toThaw.packs).toBe(plan.total.packs);
+    expect(plan.classes.map((c) => c.storageClass)).toEqual(['DEEP_ARCHIVE']);
+    // Deep Archive offers Standard and Bulk only.
+    expect(plan.tiers.map((t) => t.tier)).toEqual(['Standard', 'Bulk']);
+    expect(proxy.count({ method: 'GET' })).toBeGreaterThan(0); // metadata was read through the proxy
+    expect(dataGets()).toBe(0);
+    expect(proxy.count({ method: 'POST', query: 'restore' })).toBe(0);
+    expect(proxy.stats.coldRejections).toBe(0);
+  });
+
+  it('pack placement: a single-directory restore needs few packs (thaw amplification <= 1.5)', async () => {
+    const total = (await planOf('/')).total;
+    for (const d of DIRS) {
+      const plan = await planOf(`${src}/${d}`);
+      const amplification = plan.total.bytes / dirBytes.get(d)!;
+      expect(amplification, d).toBeLessThanOrEqual(1.5);
+      expect(plan.total.packs, d).toBeLessThanOrEqual(Math.ceil(dirBytes.get(d)! / PACK) + 2);
+      expect(plan.total.packs).toBeLessThan(total.packs / 3);
+    }
+  }, 20_000);
+
+  it('--no-wait requests the planned thaws and exits 4; the same command later completes byte-identical', async () => {
+    const path = `${src}/d2`;
+    const plan = await planOf(path);
+    proxy.resetCounters();
+    // Long enough for the runs below to see the thaw still ongoing.
+    proxy.setThawDelay(SLOW_THAW_MS);
+    const started = Date.now();
+    const target = join(tmp.path, 'out-d2');
+    const first = await run(['restore', `latest:${path}`, '--target', target, '--no-wait']);
+    expect(first.code, first.stderr).toBe(4);
+    expect(first.stderr).toMatch(/packs \(.*\) are still thawing, expected readable by .*\n.*run the same command again/);
+    // The plan's figures are what was requested.
+    const keys = requested();
+    expect(keys.length).toBe(plan.toThaw.packs);
+    const sizes = await Promise.all(keys.map(sizeOf));
+    expect(sizes.reduce((s, n) => s + n, 0)).toBe(plan.toThaw.bytes);
+    const cost = (plan.toThaw.bytes / 2 ** 30) * 0.02 + (keys.length / 1000) * 0.1;
+    expect(plan.tiers.find((t) => t.tier === 'Standard')!.costUSD).toBeCloseTo(cost, 12);
+    expect(dataGets()).toBe(0); // nothing readable yet, nothing read
+    const state = JSON.parse(readFileSync(join(cache, readState(cache), 'thaw.json'), 'utf8')) as { requests: Record<string, { tier: string; days: number }> };
+    expect(Object.keys(state.requests).sort()).toEqual(keys.map((k) => k.split('/').pop()).sort());
+    expect(Object.values(state.requests).every((r) => r.tier === 'Standard' && r.days === 7)).toBe(true);
+    expect(existsSync(join(target, 'f1'))).toBe(false);
+
+    // Run again before the thaw is done: still pending, nothing re-requested.
+    const early = await run(['restore', `latest:${path}`, '--target', target, '--no-wait']);
+    expect(early.code, early.stderr).toBe(4);
+    expect(proxy.count({ method: 'POST', query: 'restore' })).toBe(keys.length);
+    // The ongoing state shows in the plan too.
+    expect((await planOf(path)).ongoing.packs).toBe(keys.length);
+
+    await new Promise((r) => setTimeout(r, started + SLOW_THAW_MS + 200 - Date.now()));
+    proxy.setThawDelay(THAW_MS);
+    const second = await run(['restore', `latest:${path}`, '--target', target, '--no-wait']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(proxy.count({ method: 'POST', query: 'restore' })).toBe(keys.length);
+    // Only the thawed packs were read, and the result is the directory as backed up.
+    expect(proxy.keys({ method: 'GET', keyPrefix: 'repo/data/', okOnly: true }).sort()).toEqual([...keys].sort());
+    expect(describeTree(target)).toEqual(describeTree(join(src, 'd2')));
+    const after = JSON.parse(readFileSync(join(cache, readState(cache), 'thaw.json'), 'utf8')) as { requests: Record<string, unknown> };
+    expect(Object.keys(after.requests)).toHaveLength(0);
+    // Another directory's packs were not thawed.
+    expect((await planOf(`${src}/d3`)).toThaw.packs).toBeGreaterThan(0);
+  }, 20_000);
+
+  it('--wait restores hot/thawed packs at once and polls until the rest thaw', async () => {
+    proxy.resetCounters();
+    const target = join(tmp.path, 'out-d4');
+    const r = await run(['restore', `latest:${src}/d4`, '--target', target, '--wait', '--thaw-tier', 'Bulk', '--thaw-days', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as { packs_pending: number; thaw_requested: number; packs_read: number };
+    expect(summary.packs_pending).toBe(0);
+    expect(summary.thaw_requested).toBe(requested().length);
+    expect(summary.packs_read).toBe(summary.thaw_requested);
+    expect(r.stdout).toContain('"message_type":"thaw_wait"');
+    expect(proxy.log.filter((l) => l.method === 'POST' && l.query.includes('restore')).length).toBe(summary.thaw_requested);
+    expect(describeTree(target)).toEqual(describeTree(join(src, 'd4')));
+  }, 20_000);
+
+  it('refuses a tier the class does not offer before requesting anything', async () => {
+    proxy.resetCounters();
+    const r = await run(['restore', `latest:${src}/d5`, '--target', join(tmp.path, 'out-d5'), '--thaw-tier', 'Expedited']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--thaw-tier Expedited is not available for DEEP_ARCHIVE');
+    expect(proxy.count({ method: 'POST', query: 'restore' })).toBe(0);
+  });
+});
+
+/** The one repository directory under the cache (its name is the repository ID). */
+function readState(cache: string): string {
+  const dirs = readdirSync(cache).filter((n) => !n.startsWith('.'));
+  expect(dirs).toHaveLength(1);
+  return dirs[0]!;
+}
+
+/** Runs snap without blocking this process: the cold proxy lives in it and must keep answering. */
+function runSnap(args: string[], env: Record<string, string>): Promise<RunResult> {
+  const child = snapAsync(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
