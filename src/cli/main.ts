@@ -25,6 +25,10 @@ import { registerPrune } from './commands/prune.js';
 
 const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune];
 
+// The AWS SDK warns on every run under Node 20 about its future releases; snap pins a release that
+// supports Node 20, so the warning only adds noise to cron mail.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 async function main(argv: string[]): Promise<number> {
   // If the event loop ever drains while a command is still pending (a promise nobody resolves),
   // Node exits on its own: make that a failure, never a silent success.
