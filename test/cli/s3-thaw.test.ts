@@ -29,6 +29,7 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
   const src = join(tmp.path, 'src');
   const cache = join(tmp.path, 'cache');
   const dirBytes = new Map<string, number>();
+  let d2Keys: string[] = [];
   let s3: S3Server;
   let proxy: ColdProxy;
   let env: Record<string, string>;
@@ -137,6 +138,7 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
     expect(first.stderr).toMatch(/packs \(.*\) are still thawing, expected readable by .*\n.*run the same command again/);
     // The plan's figures are what was requested.
     const keys = requested();
+    d2Keys = keys;
     expect(keys.length).toBe(plan.toThaw.packs);
     const sizes = await Promise.all(keys.map(sizeOf));
     expect(sizes.reduce((s, n) => s + n, 0)).toBe(plan.toThaw.bytes);
@@ -169,18 +171,30 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
     expect((await planOf(`${src}/d3`)).toThaw.packs).toBeGreaterThan(0);
   }, 20_000);
 
-  it('--wait restores hot/thawed packs at once and polls until the rest thaw', async () => {
+  it('--wait reads thawed packs at once, requests the cold ones, and polls until they thaw', async () => {
+    // d2's packs are thawed (previous test), d4's are cold: one restore of both.
     proxy.resetCounters();
-    const target = join(tmp.path, 'out-d4');
-    const r = await run(['restore', `latest:${src}/d4`, '--target', target, '--wait', '--thaw-tier', 'Bulk', '--thaw-days', '2', '--json']);
+    const target = join(tmp.path, 'out-both');
+    const r = await run(['restore', `latest:${src}`, '--include', 'd2/**', '--include', 'd4/**', '--target', target, '--wait', '--thaw-tier', 'Bulk', '--thaw-days', '2', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as { packs_pending: number; thaw_requested: number; packs_read: number };
+    const cold = requested();
     expect(summary.packs_pending).toBe(0);
-    expect(summary.thaw_requested).toBe(requested().length);
-    expect(summary.packs_read).toBe(summary.thaw_requested);
+    expect(summary.thaw_requested).toBe(cold.length);
+    expect(cold.some((k) => d2Keys.includes(k))).toBe(false);
+    expect(summary.packs_read).toBe(cold.length + d2Keys.length);
     expect(r.stdout).toContain('"message_type":"thaw_wait"');
-    expect(proxy.log.filter((l) => l.method === 'POST' && l.query.includes('restore')).length).toBe(summary.thaw_requested);
-    expect(describeTree(target)).toEqual(describeTree(join(src, 'd4')));
+    // Log order: d2's packs were read before any d4 pack was readable, with polling in between.
+    const idx = (pred: (k: string, m: string) => boolean) => proxy.log.flatMap((l, i) => (pred(l.key, l.method) ? [i] : []));
+    const d2Reads = idx((k, m) => m === 'GET' && d2Keys.includes(k));
+    const coldReads = idx((k, m) => m === 'GET' && cold.includes(k));
+    expect(d2Reads).toHaveLength(d2Keys.length);
+    expect(Math.max(...d2Reads)).toBeLessThan(Math.min(...coldReads));
+    const polls = idx((k, m) => m === 'HEAD' && cold.includes(k)).filter((i) => i > Math.max(...d2Reads));
+    expect(polls.length).toBeGreaterThanOrEqual(cold.length);
+    expect(describeTree(join(target, 'd2'))).toEqual(describeTree(join(src, 'd2')));
+    expect(describeTree(join(target, 'd4'))).toEqual(describeTree(join(src, 'd4')));
+    expect(existsSync(join(target, 'd3'))).toBe(false);
   }, 20_000);
 
   it('refuses a tier the class does not offer before requesting anything', async () => {
