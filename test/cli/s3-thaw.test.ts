@@ -3,10 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { S3Backend } from '../../src/backend/s3.js';
-import { snapAsync, snapEnv, tempDir, type RunResult } from '../helpers/cli.js';
-import { startColdProxy, type ColdProxy } from '../helpers/cold-proxy.js';
-import { startS3Server, type S3Server } from '../helpers/s3server.js';
+import { tempDir } from '../helpers/cli.js';
+import type { ColdProxy } from '../helpers/cold-proxy.js';
+import { startS3Cli, type S3Cli } from './s3-cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
 
 const KiB = 1024;
@@ -30,11 +29,9 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
   const cache = join(tmp.path, 'cache');
   const dirBytes = new Map<string, number>();
   let d2Keys: string[] = [];
-  let s3: S3Server;
+  let cli: S3Cli;
   let proxy: ColdProxy;
-  let env: Record<string, string>;
-  let direct: S3Backend;
-  const run = (args: string[]) => runSnap(['--cache-dir', cache, ...args], env);
+  const run = (args: string[]) => cli.run(args);
   const planOf = async (path: string): Promise<Plan> => {
     const r = await run(['restore', `latest:${path}`, '--plan', '--json']);
     expect(r.code, r.stderr).toBe(0);
@@ -42,13 +39,11 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
   };
   const requested = () => proxy.keys({ method: 'POST', query: 'restore', okOnly: true });
   const dataGets = () => proxy.count({ method: 'GET', keyPrefix: 'repo/data/' });
-  const sizeOf = async (key: string) => (await direct.stat({ type: 'data', name: key.split('/').pop()! })).size;
+  const sizeOf = async (key: string) => (await cli.direct.stat({ type: 'data', name: key.split('/').pop()! })).size;
 
   beforeAll(async () => {
-    s3 = await startS3Server();
-    proxy = await startColdProxy({ upstream: s3.endpoint, credentials: { S3RVER: 'S3RVER' }, thawDelayMs: THAW_MS, seed: 5 });
-    // Reads sizes straight from s3rver, so they are not counted by the proxy.
-    direct = new S3Backend({ endpoint: s3.endpoint, bucket: 'cold', prefix: 'repo', credentials: s3.credentials, region: s3.region });
+    cli = await startS3Cli('cold', cache, { thawDelayMs: THAW_MS, seed: 5 });
+    proxy = cli.proxy;
     const r = prng(11);
     for (const d of DIRS) {
       mkdirSync(join(src, d, 'sub'), { recursive: true });
@@ -59,13 +54,6 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
       }
       dirBytes.set(d, total);
     }
-    env = snapEnv(`s3:${proxy.endpoint}/cold/repo`, {
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      AWS_REGION: s3.region,
-      NODE_NO_WARNINGS: '1',
-    });
-    await direct.create();
     const init = await run(['init', '--kdf-n', '1024', '--data-storage-class', 'DEEP_ARCHIVE', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K', '--pack-size', '256K']);
     expect(init.code, init.stderr).toBe(0);
     const b = await run(['backup', src]);
@@ -73,9 +61,7 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
   }, 30_000);
 
   afterAll(async () => {
-    await direct?.close();
-    await proxy?.close();
-    await s3?.stop();
+    await cli?.stop();
     tmp.cleanup();
   });
 
@@ -112,7 +98,7 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
     expect(dataGets()).toBe(0);
     expect(proxy.count({ method: 'POST', query: 'restore' })).toBe(0);
     expect(proxy.stats.coldRejections).toBe(0);
-  });
+  }, 20_000);
 
   it('pack placement: a single-directory restore needs few packs (thaw amplification <= 1.5)', async () => {
     const total = (await planOf('/')).total;
@@ -123,7 +109,7 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
       expect(plan.total.packs, d).toBeLessThanOrEqual(Math.ceil(dirBytes.get(d)! / PACK) + 2);
       expect(plan.total.packs).toBeLessThan(total.packs / 3);
     }
-  }, 20_000);
+  }, 30_000);
 
   it('--no-wait requests the planned thaws and exits 4; the same command later completes byte-identical', async () => {
     const path = `${src}/d2`;
@@ -203,7 +189,7 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--thaw-tier Expedited is not available for DEEP_ARCHIVE');
     expect(proxy.count({ method: 'POST', query: 'restore' })).toBe(0);
-  });
+  }, 10_000);
 });
 
 /** The one repository directory under the cache (its name is the repository ID). */
@@ -213,15 +199,3 @@ function readState(cache: string): string {
   return dirs[0]!;
 }
 
-/** Runs snap without blocking this process: the cold proxy lives in it and must keep answering. */
-function runSnap(args: string[], env: Record<string, string>): Promise<RunResult> {
-  const child = snapAsync(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
