@@ -74,7 +74,7 @@ describe('prune crash safety', () => {
     const dir = join(root, 'full');
     await cp(template, dir, { recursive: true });
     const before = (await listFiles(join(dir, 'data'))).length;
-    const r = await snap(['-r', dir, '--json', 'prune', '--max-unused', '0%']);
+    const r = await snap(['-r', dir, '--cache-dir', join(root, 'cache'), '--json', 'prune', '--max-unused', '0%']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -106,7 +106,7 @@ describe('prune crash safety', () => {
     await mapLimit([...points].sort((a, b) => a - b), 2, async (k) => {
       const dir = join(root, `crash-${k}`);
       await cp(template, dir, { recursive: true });
-      const r = await snap(['-r', dir, 'prune', '--max-unused', '0%'], { SNAP_TEST_CRASH_AT: String(k) });
+      const r = await snap(['-r', dir, '--cache-dir', join(root, `cache-${k}`), 'prune', '--max-unused', '0%'], { SNAP_TEST_CRASH_AT: String(k) });
       if (r.signal !== 'SIGKILL') {
         // The plan is deterministic, so this should not happen; if a run has fewer steps than the
         // reference, it must have finished cleanly and left a good repository, but it is no crash point.
