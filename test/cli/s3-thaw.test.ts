@@ -183,6 +183,25 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
     expect(existsSync(join(target, 'd3'))).toBe(false);
   }, 20_000);
 
+  it('--price-table replaces the built-in prices; a bad table is a usage error naming the field', async () => {
+    const table = {
+      date: '2030-01-01', source: 'test', region: 'test-1', currency: 'USD',
+      classes: { DEEP_ARCHIVE: { tiers: { Bulk: { perGB: 1, per1000Requests: 1000, hoursMin: 1, hoursMax: 2 } } } },
+    };
+    const file = join(tmp.path, 'prices.json');
+    writeFileSync(file, JSON.stringify(table));
+    const r = await run(['restore', `latest:${src}/d5`, '--plan', '--json', '--price-table', file]);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout.trim().split('\n').pop()!) as Plan & { prices: { date: string } };
+    expect(plan.prices.date).toBe('2030-01-01');
+    expect(plan.tiers.map((t) => t.tier)).toEqual(['Bulk']);
+    expect(plan.tiers[0]!.costUSD).toBeCloseTo(plan.toThaw.bytes / 2 ** 30 + plan.toThaw.packs, 9);
+    writeFileSync(file, JSON.stringify({ ...table, classes: { DEEP_ARCHIVE: { tiers: { Bulk: { perGB: -1 } } } } }));
+    const bad = await run(['restore', `latest:${src}/d5`, '--plan', '--price-table', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('classes.DEEP_ARCHIVE.tiers.Bulk.perGB must be a number >= 0');
+  }, 10_000);
+
   it('refuses a tier the class does not offer before requesting anything', async () => {
     proxy.resetCounters();
     const r = await run(['restore', `latest:${src}/d5`, '--target', join(tmp.path, 'out-d5'), '--thaw-tier', 'Expedited']);
