@@ -61,6 +61,9 @@ export class Repository {
   }
 
   static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+    // Directories or the bucket first (idempotent), so that "no repository yet" can be told apart
+    // from "no bucket yet".
+    await backend.create();
     await Repository.ensureAbsent(backend);
     if (password.length === 0) throw new UsageError('an empty password is not allowed');
     const chunker: ChunkerParams = { ...DEFAULT_CHUNKER, ...opts.chunker, seed: randomBytes(8).readBigUInt64BE(0) };
@@ -79,7 +82,6 @@ export class Repository {
       metaPackTarget: opts.metaPackTarget ?? 4 * 1024 * 1024,
       dataStorageClass: opts.dataStorageClass ?? 'STANDARD',
     };
-    await backend.create();
     const keys = newMasterKeys();
     // Key first, config last: a repository "exists" once config does, and then it can be opened.
     const keyName = await addKey(backend, keys, password, opts.kdfN);

@@ -35,6 +35,7 @@ export const registerInit: Register = (y) =>
       if (a.chunkAvg) chunker.avg = parseSize(a.chunkAvg, '--chunk-avg');
       if (a.chunkMax) chunker.max = parseSize(a.chunkMax, '--chunk-max');
       const backend = ctx.backend();
+      await backend.create();
       await Repository.ensureAbsent(backend);
       const password = await ctx.password('enter password for new repository: ', true);
       const repo = await Repository.init(backend, password, {
