@@ -38,7 +38,7 @@ function hours(min: number, max: number): string {
 function printPlan(out: { line(t?: string): void }, plan: ThawPlan): void {
   const amount = (a: { packs: number; bytes: number }) => (a.packs === 0 ? '-' : `${a.packs} (${formatBytes(a.bytes)})`);
   for (const l of table(
-    plan.classes.map((c) => [c.storageClass, amount(c.total), amount(c.readable), amount(c.ongoing), amount(c.toThaw), c.retrievalUSD !== undefined ? usd(c.retrievalUSD) : '-']),
+    plan.classes.map((c) => [c.storageClass === 'none' ? '(no classes)' : c.storageClass, amount(c.total), amount(c.readable), amount(c.ongoing), amount(c.toThaw), c.retrievalUSD !== undefined ? usd(c.retrievalUSD) : '-']),
     ['class', 'packs', 'readable now', 'thawing', 'to thaw', 'retrieval'],
   )) out.line('  ' + l);
   if (plan.toThaw.packs === 0) {
