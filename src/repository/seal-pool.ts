@@ -20,7 +20,7 @@ export class SealPool {
   private waiters: (() => void)[] = [];
   private failed: Error | undefined;
 
-  constructor(key: Uint8Array, idKey: Uint8Array, level: number, private readonly maxInFlightBytes = 32 << 20, threads = availableParallelism()) {
+  constructor(key: Uint8Array, idKey: Uint8Array, level: number, private readonly maxInFlightBytes = 16 << 20, threads = availableParallelism()) {
     const url = compiledModuleUrl(import.meta.url, './seal-worker.js');
     for (let i = 0; i < Math.max(1, threads); i++) {
       const w = new Worker(url, { workerData: { key, idKey, level } });

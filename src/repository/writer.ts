@@ -10,6 +10,8 @@ import { Semaphore } from '../util/concurrency.js';
 import type { Repository } from './repository.js';
 import { SealPool } from './seal-pool.js';
 
+/** Closed packs waiting for (or in) upload before new data is refused: bounds memory. */
+const MAX_QUEUED_PACKS = 1;
 /** Packs per index object written during a long backup: bounds what a crash can lose. */
 const PACKS_PER_INDEX = 64;
 
@@ -63,6 +65,9 @@ export class BlobWriter {
   readonly storedPacks: IndexPack[] = [];
   private readonly pool: SealPool | undefined;
   private error: unknown;
+  /** Closed packs not yet stored, and who waits for one to be. */
+  private queuedPacks = 0;
+  private uploaded: (() => void)[] = [];
 
   constructor(private readonly repo: Repository, private readonly opts: BlobWriterOptions = {}) {
     this.uploadSlots = new Semaphore(opts.uploads ?? 2);
@@ -101,6 +106,11 @@ export class BlobWriter {
   async saveData(data: Buffer): Promise<{ id: Promise<string> }> {
     this.throwIfFailed();
     if (!this.pool) return { id: Promise.resolve((await this.save('data', data)).id) };
+    // Backpressure from the backend: when packs wait for upload, stop reading until one is stored.
+    while (this.queuedPacks > MAX_QUEUED_PACKS) {
+      await new Promise<void>((wake) => this.uploaded.push(wake));
+      this.throwIfFailed();
+    }
     const rawLength = data.length;
     await this.pool.reserve(rawLength);
     const result = this.pool.seal(data, true);
@@ -162,6 +172,7 @@ export class BlobWriter {
     this.open[packType] = new OpenPack();
     const bytes = Buffer.concat([...pack.parts, packTrailer(this.repo.keys.encrypt, pack.entries)]);
     const name = sha256Hex(bytes);
+    this.queuedPacks++;
     await this.uploadSlots.acquire();
     this.track(
       (async () => {
@@ -169,6 +180,8 @@ export class BlobWriter {
           await this.repo.backend.save({ type: packType, name }, bytes);
         } finally {
           this.uploadSlots.release();
+          this.queuedPacks--;
+          this.uploaded.splice(0).forEach((wake) => wake());
         }
         const entry: IndexPack = { id: name, type: packType, size: bytes.length, blobs: pack.entries };
         this.stats.packsWritten++;
