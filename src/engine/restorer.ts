@@ -4,8 +4,8 @@
 // partial file under the real name; a re-run finds the temporary file and fetches only the blobs
 // whose bytes are not already correct in it.
 import { createHash } from 'node:crypto';
-import { constants, lstatSync } from 'node:fs';
-import { link, lstat, mkdir, open, readlink, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, ftruncateSync, lstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { link, lstat, mkdir, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { mkfifo, mknod } from '../native/binding.js';
 import { applyMetadata, joinPath, pathText } from '../fs/metadata.js';
@@ -88,8 +88,8 @@ interface FileJob {
   offsets: number[];
   /** Blobs still to write. */
   remaining: number;
-  /** The open temp file; a promise so concurrent pack readers share one open. */
-  fh?: Promise<FileHandle>;
+  /** File descriptor of the open temp file. */
+  fd?: number;
   /** A hard link to the first file of the same inode, restored after that file. */
   linkTo?: FileJob;
 }
@@ -100,8 +100,6 @@ interface Write {
 }
 
 const TEMP_SUFFIX = '.snap-restore';
-/** Blobs of one pack written at once. */
-const WRITERS_PER_PACK = 8;
 
 function tempName(dest: Buffer): Buffer {
   const slash = dest.lastIndexOf(0x2f);
@@ -128,9 +126,9 @@ function dataRuns(b: Buffer): [number, number][] {
 }
 
 /** write(2) may write less than asked (a full disk does that before failing): loop until done. */
-async function writeAll(fh: FileHandle, data: Buffer, from: number, to: number, position: number): Promise<void> {
+function writeAll(fd: number, data: Buffer, from: number, to: number, position: number): void {
   while (from < to) {
-    const { bytesWritten } = await fh.write(data, from, to - from, position);
+    const bytesWritten = writeSync(fd, data, from, to - from, position);
     if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
     from += bytesWritten;
     position += bytesWritten;
@@ -270,7 +268,7 @@ export class Restorer {
     }
 
     // Files that need no blobs (empty, or already complete in their temp file) finish at once.
-    for (const job of toWrite) if (job.remaining === 0) await this.finishFile(job);
+    for (const job of toWrite) if (job.remaining === 0) this.finishFile(job);
 
     let readable = this.opts.readablePacks ? await this.opts.readablePacks(this.result.packsNeeded) : new Set(byPack.keys());
     let pending = this.result.packsNeeded;
@@ -295,11 +293,11 @@ export class Restorer {
     }
     const dirs = selected.filter((e) => e.node.type === 'dir').reverse();
     for (const d of dirs) {
-      await this.applyMeta(d.dest, d.node);
+      this.applyMeta(d.dest, d.node);
       this.result.dirs++;
     }
     if (sub.node.type === 'dir' && sub.path.length > 1 && this.include.empty && this.exclude.empty) {
-      await this.applyMeta(target, sub.node);
+      this.applyMeta(target, sub.node);
     }
     if (this.opts.verify) await this.verify(files);
     return this.result;
@@ -362,58 +360,56 @@ export class Restorer {
     const last = locs[locs.length - 1]![1];
     const bytes = await this.repo.backend.load({ type: last.packType, name: pack }, { offset: start, length: last.offset + last.length - start });
     this.result.packsRead++;
-    // Many small files share a pack: write them concurrently so thread-pool round trips overlap.
-    await mapLimit(locs, WRITERS_PER_PACK, async ([id, loc]) => {
+    // File writes are synchronous: per small file, FileHandle's open/truncate/write/close cost
+    // several times the system calls themselves; pack reads stay async and overlap.
+    for (const [id, loc] of locs) {
       this.checkAbort();
       const data = this.repo.openBlob(id, loc, bytes.subarray(loc.offset - start, loc.offset - start + loc.length));
       const runs: [number, number][] = this.opts.sparse ? dataRuns(data) : [[0, data.length]];
       for (const w of blobs.get(id)!) {
-        const fh = await this.handle(w.job);
         try {
-          for (const [from, to] of runs) await writeAll(fh, data, from, to, w.offset + from);
+          const fd = this.handle(w.job);
+          for (const [from, to] of runs) writeAll(fd, data, from, to, w.offset + from);
         } catch (e) {
           throw localError(w.job.dest, e);
         }
         this.result.bytesWritten += data.length;
         this.progress.bytesDone += data.length;
-        if (--w.job.remaining === 0) await this.finishFile(w.job);
+        if (--w.job.remaining === 0) this.finishFile(w.job);
       }
       this.opts.onProgress?.({ ...this.progress });
-    });
+    }
   }
 
-  private handle(job: FileJob): Promise<FileHandle> {
-    job.fh ??= (async () => {
-      try {
-        // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
-        const fh = await open(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
-        // The full length up front, so holes stay holes with --sparse.
-        await fh.truncate(job.node.size ?? 0);
-        return fh;
-      } catch (e) {
-        throw localError(job.dest, e);
-      }
-    })();
-    return job.fh;
+  private handle(job: FileJob): number {
+    if (job.fd === undefined) {
+      // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
+      job.fd = openSync(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
+      // The full length up front, so holes stay holes with --sparse.
+      ftruncateSync(job.fd, job.node.size ?? 0);
+    }
+    return job.fd;
   }
 
-  private async finishFile(job: FileJob): Promise<void> {
+  private finishFile(job: FileJob): void {
     // No fsync per file (restic does none either): the temp name keeps an unfinished file from
     // looking complete, and a re-run checks every existing file's blobs by hash.
     try {
-      const fh = await this.handle(job);
-      await fh.close();
-      job.fh = undefined;
-      await rename(job.temp, job.dest).catch(async (e: { code?: string }) => {
+      closeSync(this.handle(job));
+      job.fd = undefined;
+      try {
+        renameSync(job.temp, job.dest);
+      } catch (e) {
         // A directory (or other non-file) in the way: replace it, as the snapshot says.
-        if (e.code !== 'EISDIR' && e.code !== 'ENOTEMPTY' && e.code !== 'ENOTDIR') throw e;
-        await rm(job.dest, { force: true, recursive: true });
-        await rename(job.temp, job.dest);
-      });
+        const code = (e as { code?: string }).code;
+        if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw e;
+        rmSync(job.dest, { force: true, recursive: true });
+        renameSync(job.temp, job.dest);
+      }
     } catch (e) {
       throw localError(job.dest, e);
     }
-    await this.applyMeta(job.dest, job.node);
+    this.applyMeta(job.dest, job.node);
     this.result.filesRestored++;
     this.progress.filesDone++;
     this.opts.onProgress?.({ ...this.progress });
@@ -435,7 +431,7 @@ export class Restorer {
     if (exists) {
       if ((this.opts.overwrite ?? 'always') === 'never') return;
       if (node.type === 'symlink' && exists.isSymbolicLink() && (await readlink(dest, { encoding: 'buffer' })).equals(node.target!)) {
-        await this.applyMeta(dest, node);
+        this.applyMeta(dest, node);
         return;
       }
       await rm(dest, { force: true, recursive: exists.isDirectory() });
@@ -465,13 +461,13 @@ export class Restorer {
     } catch (e) {
       throw localError(dest, e);
     }
-    await this.applyMeta(dest, node);
+    this.applyMeta(dest, node);
     this.result.otherNodes++;
   }
 
-  private async applyMeta(path: Buffer, node: TreeNode): Promise<void> {
+  private applyMeta(path: Buffer, node: TreeNode): void {
     try {
-      await applyMetadata(path, node, { owner: this.owner, warn: (m) => this.warn(m) });
+      applyMetadata(path, node, { owner: this.owner, warn: (m) => this.warn(m) });
     } catch (e) {
       this.warn(`${pathText(path)}: cannot restore metadata: ${(e as Error).message}`);
     }

@@ -1,7 +1,6 @@
 // File metadata between the file system and tree nodes: reading it for backup, applying it on
 // restore. Paths are Buffers so that non-UTF-8 names survive.
-import { constants, type BigIntStats } from 'node:fs';
-import { chmod, lchown } from 'node:fs/promises';
+import { chmodSync, constants, lchownSync, type BigIntStats } from 'node:fs';
 import type { NodeType, TreeNode, Xattr } from '../model/tree.js';
 import { lgetxattr, llistxattr, lsetxattr, utimensat } from '../native/binding.js';
 import { groupName, userName } from './users.js';
@@ -80,9 +79,9 @@ function split(ns: bigint): [bigint, number] {
 }
 
 /** Applies ownership, mode, xattrs and times (in that order: chown clears setuid bits, times last). */
-export async function applyMetadata(path: Buffer, node: TreeNode, opts: ApplyOptions): Promise<void> {
-  if (opts.owner) await lchown(path, node.uid, node.gid);
-  if (node.type !== 'symlink') await chmod(path, node.mode);
+export function applyMetadata(path: Buffer, node: TreeNode, opts: ApplyOptions): void {
+  if (opts.owner) lchownSync(path, node.uid, node.gid);
+  if (node.type !== 'symlink') chmodSync(path, node.mode);
   for (const x of node.xattrs ?? []) {
     try {
       lsetxattr(path, x.name, x.value);
