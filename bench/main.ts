@@ -141,7 +141,11 @@ async function runTool(name: 'snap' | 'restic', corpus: string, work: string, co
   const base = { ...(process.env as Record<string, string>) };
   const env = name === 'snap' ? { ...base, SNAP_PASSWORD: 'bench', SNAP_REPOSITORY: repo } : { ...base, RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(work, 'restic-cache') };
   const [cmd, pre] = name === 'snap' ? [process.execPath, [SNAP]] : ['restic', []];
-  const run = (args: string[]) => measure(cmd, [...pre, ...args], env);
+  // Flush dirty pages first: otherwise one step pays for the previous step's (or tool's) writeback.
+  const run = (args: string[]) => {
+    spawnSync('sync');
+    return measure(cmd, [...pre, ...args], env);
+  };
   await run(['init']);
   const b1 = await run(['-q', 'backup', corpus]);
   const b2 = await run(['-q', 'backup', corpus]);
