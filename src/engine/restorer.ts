@@ -4,7 +4,7 @@
 // partial file under the real name; a re-run finds the temporary file and fetches only the blobs
 // whose bytes are not already correct in it.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, ftruncateSync, lstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
 import { link, lstat, mkdir, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { mkfifo, mknod } from '../native/binding.js';
@@ -14,6 +14,7 @@ import type { TreeNode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import type { BlobLocation } from '../repository/index.js';
 import { InterruptedError, LocalIOError, SnapError } from '../errors.js';
+import { CryptoPool } from '../repository/crypto-pool.js';
 import { Lookahead, mapLimit } from '../util/concurrency.js';
 import { lookupPath, walkTree } from './walk.js';
 import type { PackType } from '../format/index.js';
@@ -100,6 +101,8 @@ interface Write {
 }
 
 const TEMP_SUFFIX = '.snap-restore';
+/** Files opened for one worker task at most. */
+const MAX_OPEN_PER_TASK = 256;
 
 function tempName(dest: Buffer): Buffer {
   const slash = dest.lastIndexOf(0x2f);
@@ -109,29 +112,15 @@ function tempName(dest: Buffer): Buffer {
   return joinPath(dir, Buffer.from(`.${h}${TEMP_SUFFIX}`));
 }
 
-const SPARSE_BLOCK = 4096;
-const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
-
-/** The [start, end) runs of `b` that are not all-zero 4 KiB blocks: what --sparse must write. */
-function dataRuns(b: Buffer): [number, number][] {
-  const runs: [number, number][] = [];
-  for (let i = 0; i < b.length; i += SPARSE_BLOCK) {
-    const end = Math.min(i + SPARSE_BLOCK, b.length);
-    if (b.compare(ZERO_BLOCK, 0, end - i, i, end) === 0) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[1] === i) last[1] = end;
-    else runs.push([i, end]);
-  }
-  return runs;
-}
-
-/** write(2) may write less than asked (a full disk does that before failing): loop until done. */
-function writeAll(fd: number, data: Buffer, from: number, to: number, position: number): void {
-  while (from < to) {
-    const bytesWritten = writeSync(fd, data, from, to - from, position);
-    if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    from += bytesWritten;
-    position += bytesWritten;
+function moveIntoPlace(temp: Buffer, dest: Buffer): void {
+  try {
+    renameSync(temp, dest);
+  } catch (e) {
+    // A directory (or other non-file) in the way: replace it, as the snapshot says.
+    const code = (e as { code?: string }).code;
+    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw e;
+    rmSync(dest, { force: true, recursive: true });
+    renameSync(temp, dest);
   }
 }
 
@@ -150,6 +139,7 @@ export class Restorer {
   private readonly owner = process.getuid?.() === 0;
   private readonly include: PathMatcher;
   private readonly exclude: PathMatcher;
+  private pool: CryptoPool | undefined;
 
   constructor(private readonly repo: Repository, private readonly opts: RestoreOptions) {
     this.include = new PathMatcher(opts.include ?? []);
@@ -172,6 +162,14 @@ export class Restorer {
   }
 
   async run(): Promise<RestoreResult> {
+    try {
+      return await this.restoreAll();
+    } finally {
+      await this.pool?.close();
+    }
+  }
+
+  private async restoreAll(): Promise<RestoreResult> {
     const target = Buffer.from(resolvePath(this.opts.target));
     const sub = await lookupPath(this.repo, this.opts.tree, this.opts.subpath ?? '/');
     // Collect what to restore: [snapshot path, node, destination].
@@ -244,6 +242,10 @@ export class Restorer {
         continue;
       }
       const content = job.node.content ?? [];
+      // A new file of at most one blob is written in one call under its own name: creating and
+      // renaming a temporary file doubled the directory operations that dominate small-file
+      // restores, and there is nothing partial to resume. A failed write removes it again.
+      if (existing === 'absent' && content.length <= 1) job.temp = job.dest;
       let offset = 0;
       for (let i = 0; i < content.length; i++) {
         const id = content[i]!;
@@ -315,7 +317,7 @@ export class Restorer {
    * What is already on disk for a file: 'skip' when the final file is already right (per the
    * overwrite mode), or the set of blob indexes already correct in a leftover temp file.
    */
-  private async existing(job: FileJob): Promise<'skip' | Set<number> | undefined> {
+  private async existing(job: FileJob): Promise<'skip' | 'absent' | Set<number> | undefined> {
     const mode = this.opts.overwrite ?? 'always';
     // Synchronous: far cheaper than a thread-pool round trip for metadata that is mostly cached.
     const st = lstatSync(job.dest, { bigint: true, throwIfNoEntry: false });
@@ -327,7 +329,7 @@ export class Restorer {
     }
     const tst = lstatSync(job.temp, { throwIfNoEntry: false });
     if (tst?.isFile()) return this.matchingBlobs(job.temp, job);
-    return undefined;
+    return st ? undefined : 'absent';
   }
 
   /** Indexes of the blobs whose bytes are already correct in a file on disk. */
@@ -360,33 +362,67 @@ export class Restorer {
     const last = locs[locs.length - 1]![1];
     const bytes = await this.repo.backend.load({ type: last.packType, name: pack }, { offset: start, length: last.offset + last.length - start });
     this.result.packsRead++;
-    // File writes are synchronous: per small file, FileHandle's open/truncate/write/close cost
-    // several times the system calls themselves; pack reads stay async and overlap.
-    for (const [id, loc] of locs) {
-      this.checkAbort();
-      const data = this.repo.openBlob(id, loc, bytes.subarray(loc.offset - start, loc.offset - start + loc.length));
-      const runs: [number, number][] = this.opts.sparse ? dataRuns(data) : [[0, data.length]];
-      for (const w of blobs.get(id)!) {
-        try {
-          const fd = this.handle(w.job);
-          for (const [from, to] of runs) writeAll(fd, data, from, to, w.offset + from);
-        } catch (e) {
-          throw localError(w.job.dest, e);
-        }
-        this.result.bytesWritten += data.length;
-        this.progress.bytesDone += data.length;
+    // Batches bound the files held open at once (many small files share a pack).
+    for (let from = 0; from < locs.length; ) {
+      let to = from;
+      for (let opens = 0; to < locs.length && (to === from || opens + blobs.get(locs[to]![0])!.length <= MAX_OPEN_PER_TASK); to++) {
+        opens += blobs.get(locs[to]![0])!.length;
+      }
+      const batch = locs.slice(from, to);
+      const regionStart = batch[0]![1].offset;
+      const regionEnd = batch[batch.length - 1]![1].offset + batch[batch.length - 1]![1].length;
+      // The whole read when it is one batch (transferred, not copied), else a copy of the batch's part.
+      const region = from === 0 && to === locs.length ? bytes : Buffer.from(bytes.subarray(regionStart - start, regionEnd - start));
+      await this.restoreBatch(region, regionStart, batch, blobs);
+      from = to;
+    }
+    this.opts.onProgress?.({ ...this.progress });
+  }
+
+  /**
+   * Opens the batch's files here (synchronous calls: per small file, FileHandle's machinery cost
+   * several times the system calls); a crypto worker decrypts, verifies and writes the blobs, so
+   * both cores work and the plaintext never crosses threads.
+   */
+  private async restoreBatch(region: Buffer, regionStart: number, locs: [string, BlobLocation][], blobs: Map<string, Write[]>): Promise<void> {
+    this.checkAbort();
+    const writes = locs.map(([id]) => blobs.get(id)!);
+    const regionBlobs = locs.map(([id, loc], i) => ({
+      id, compressed: loc.compressed, rawLength: loc.rawLength, offset: loc.offset - regionStart, length: loc.length,
+      writes: writes[i]!.map((w) => ({ fd: this.handle(w.job), position: w.offset })),
+    }));
+    const r = await this.crypto().restore(region, regionBlobs, this.opts.sparse === true);
+    if (r.error) {
+      const [id, loc] = locs[r.error.blob]!;
+      if (r.error.write === undefined) throw this.repo.blobError(id, loc, r.error.reason);
+      const job = writes[r.error.blob]![r.error.write]!.job;
+      if (job.temp === job.dest) rmSync(job.dest, { force: true });
+      throw localError(job.dest, Object.assign(new Error(r.error.reason), { code: r.error.code }));
+    }
+    for (const [i, [, loc]] of locs.entries()) {
+      for (const w of writes[i]!) {
+        this.result.bytesWritten += loc.rawLength;
+        this.progress.bytesDone += loc.rawLength;
         if (--w.job.remaining === 0) this.finishFile(w.job);
       }
-      this.opts.onProgress?.({ ...this.progress });
     }
+  }
+
+  private crypto(): CryptoPool {
+    this.pool ??= new CryptoPool(this.repo.keys.encrypt, this.repo.keys.id, this.repo.config.compressionLevel);
+    return this.pool;
   }
 
   private handle(job: FileJob): number {
     if (job.fd === undefined) {
-      // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
-      job.fd = openSync(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
-      // The full length up front, so holes stay holes with --sparse.
-      ftruncateSync(job.fd, job.node.size ?? 0);
+      try {
+        // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
+        job.fd = openSync(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
+        // The full length up front, so holes stay holes with --sparse.
+        ftruncateSync(job.fd, job.node.size ?? 0);
+      } catch (e) {
+        throw localError(job.dest, e);
+      }
     }
     return job.fd;
   }
@@ -397,15 +433,7 @@ export class Restorer {
     try {
       closeSync(this.handle(job));
       job.fd = undefined;
-      try {
-        renameSync(job.temp, job.dest);
-      } catch (e) {
-        // A directory (or other non-file) in the way: replace it, as the snapshot says.
-        const code = (e as { code?: string }).code;
-        if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw e;
-        rmSync(job.dest, { force: true, recursive: true });
-        renameSync(job.temp, job.dest);
-      }
+      if (job.temp !== job.dest) moveIntoPlace(job.temp, job.dest);
     } catch (e) {
       throw localError(job.dest, e);
     }

@@ -2,9 +2,8 @@
 // and blobs. Writing new blobs goes through BlobWriter (writer.ts).
 import { randomBytes } from 'node:crypto';
 import { type Backend, type FileType, hasStorageClasses, objectPath } from '../backend/backend.js';
-import { open as openSealed } from '../crypto/aead.js';
 import { blobId, sha256Hex } from '../crypto/hash.js';
-import { zstdDecompress } from '../compress/zstd.js';
+import { openStoredBlob } from './blob.js';
 import { validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
 import { decodeMetadata, encodeMetadata } from '../format/metadata.js';
 import { configFromJson, configToJson, type DataStorageClass, type RepoConfig } from '../format/config.js';
@@ -193,18 +192,14 @@ export class Repository {
 
   /** Decrypts, decompresses and verifies one stored blob; throws IntegrityError naming it. */
   openBlob(id: string, loc: BlobLocation, sealed: Uint8Array): Buffer {
-    const where = `${loc.type} blob ${id} in ${objectPath({ type: loc.packType, name: loc.pack })}`;
-    const plain = openSealed(this.keys.encrypt, sealed);
-    if (!plain) throw new IntegrityError(where, 'authentication failed (corrupt or tampered)');
-    let data: Buffer;
-    try {
-      data = loc.compressed ? zstdDecompress(plain) : plain;
-    } catch (e) {
-      throw new IntegrityError(where, `cannot decompress: ${(e as Error).message}`);
-    }
-    if (data.length !== loc.rawLength) throw new IntegrityError(where, `length ${data.length} differs from the index (${loc.rawLength})`);
-    if (blobId(this.keys.id, data) !== id) throw new IntegrityError(where, 'content does not match its ID');
-    return data;
+    const r = openStoredBlob(this.keys.encrypt, this.keys.id, { id, compressed: loc.compressed, rawLength: loc.rawLength }, sealed);
+    if (typeof r === 'string') throw this.blobError(id, loc, r);
+    return r;
+  }
+
+  /** The error for a blob that cannot be used, naming the blob and its pack. */
+  blobError(id: string, loc: BlobLocation, reason: string): IntegrityError {
+    return new IntegrityError(`${loc.type} blob ${id} in ${objectPath({ type: loc.packType, name: loc.pack })}`, reason);
   }
 
   async loadBlob(id: string, type: BlobType): Promise<Buffer> {

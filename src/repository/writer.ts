@@ -8,7 +8,7 @@ import { packTrailer, type PackEntry } from '../format/pack.js';
 import type { BlobType } from '../model/ids.js';
 import { Semaphore } from '../util/concurrency.js';
 import type { Repository } from './repository.js';
-import { SealPool } from './seal-pool.js';
+import { CryptoPool } from './crypto-pool.js';
 
 /** Closed packs waiting for (or in) upload before new data is refused: bounds memory. */
 const MAX_QUEUED_PACKS = 1;
@@ -63,7 +63,7 @@ export class BlobWriter {
   private unindexed: IndexPack[] = [];
   /** Packs stored and not indexed, when `indexObjects` is false. */
   readonly storedPacks: IndexPack[] = [];
-  private readonly pool: SealPool | undefined;
+  private readonly pool: CryptoPool | undefined;
   private error: unknown;
   /** Closed packs not yet stored, and who waits for one to be. */
   private queuedPacks = 0;
@@ -71,7 +71,7 @@ export class BlobWriter {
 
   constructor(private readonly repo: Repository, private readonly opts: BlobWriterOptions = {}) {
     this.uploadSlots = new Semaphore(opts.uploads ?? 2);
-    if (opts.workers !== false && !opts.dryRun) this.pool = new SealPool(repo.keys.encrypt, repo.keys.id, repo.config.compressionLevel);
+    if (opts.workers !== false && !opts.dryRun) this.pool = new CryptoPool(repo.keys.encrypt, repo.keys.id, repo.config.compressionLevel);
   }
 
   /** True when the blob is in the repository or already queued by this writer. */

@@ -1,17 +1,17 @@
-// A pool of seal workers (seal-worker.ts) with a bound on work in flight, so memory stays bounded
-// however fast files are read.
+// A pool of crypto workers (crypto-worker.ts). Sealing has a bound on bytes in flight, so memory
+// stays bounded however fast files are read; restores are bounded by their callers' parallel reads.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { compiledModuleUrl } from '../paths.js';
-import type { SealResult, SealTask } from './seal-worker.js';
+import type { RegionBlob, RestoreResult, RestoreTask, SealResult, SealTask } from './crypto-worker.js';
 
 interface Pending {
-  resolve(r: SealResult): void;
+  resolve(r: SealResult | RestoreResult): void;
   reject(e: Error): void;
   bytes: number;
 }
 
-export class SealPool {
+export class CryptoPool {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
@@ -21,10 +21,10 @@ export class SealPool {
   private failed: Error | undefined;
 
   constructor(key: Uint8Array, idKey: Uint8Array, level: number, private readonly maxInFlightBytes = 16 << 20, threads = availableParallelism()) {
-    const url = compiledModuleUrl(import.meta.url, './seal-worker.js');
+    const url = compiledModuleUrl(import.meta.url, './crypto-worker.js');
     for (let i = 0; i < Math.max(1, threads); i++) {
       const w = new Worker(url, { workerData: { key, idKey, level } });
-      w.on('message', (r: SealResult) => this.done(r));
+      w.on('message', (r: SealResult | RestoreResult) => this.done(r));
       w.on('error', (e) => this.fail(e));
       this.workers.push(w);
     }
@@ -40,24 +40,35 @@ export class SealPool {
 
   /** Hashes, compresses (if asked) and seals `data`, which is transferred to the worker (unusable after). */
   seal(data: Uint8Array, compress: boolean): Promise<SealResult> {
-    if (this.failed) return Promise.reject(this.failed);
-    const seq = this.seq++;
     const bytes = data.length;
     this.inFlightBytes += bytes;
-    const p = new Promise<SealResult>((resolve, reject) => this.pending.set(seq, { resolve, reject, bytes }));
-    const task: SealTask = { seq, data, compress };
+    return this.post<SealResult>((seq) => ({ kind: 'seal', seq, data, compress }), data, bytes);
+  }
+
+  /**
+   * Opens blobs of a pack region and writes each at its positions (pwrite on descriptors the caller
+   * keeps open until this resolves). `region` is transferred to the worker when it owns its memory.
+   */
+  restore(region: Uint8Array, blobs: RegionBlob[], sparse: boolean): Promise<RestoreResult> {
+    return this.post<RestoreResult>((seq) => ({ kind: 'restore', seq, region, blobs, sparse }), region, 0);
+  }
+
+  private post<R extends SealResult | RestoreResult>(task: (seq: number) => SealTask | RestoreTask, payload: Uint8Array, bytes: number): Promise<R> {
+    if (this.failed) return Promise.reject(this.failed);
+    const seq = this.seq++;
+    const p = new Promise<R>((resolve, reject) => this.pending.set(seq, { resolve: resolve as Pending['resolve'], reject, bytes }));
     const w = this.workers[this.next++ % this.workers.length]!;
-    const transferable = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-    w.postMessage(task, transferable ? [data.buffer as ArrayBuffer] : []);
+    const transferable = payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength;
+    w.postMessage(task(seq), transferable ? [payload.buffer as ArrayBuffer] : []);
     return p;
   }
 
-  private done(r: SealResult): void {
+  private done(r: SealResult | RestoreResult): void {
     const p = this.pending.get(r.seq);
     if (!p) return;
     this.pending.delete(r.seq);
     this.inFlightBytes -= p.bytes;
-    p.resolve({ ...r, sealed: Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength) });
+    p.resolve(r.kind === 'seal' ? { ...r, sealed: Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength) } : r);
     this.wake();
   }
 

@@ -1,0 +1,25 @@
+// Opening one stored blob (format-spec ch. 5.3), shared by the main thread and the crypto workers.
+import { open as openSealed } from '../crypto/aead.js';
+import { blobId } from '../crypto/hash.js';
+import { zstdDecompress } from '../compress/zstd.js';
+
+export interface StoredBlob {
+  id: string;
+  compressed: boolean;
+  rawLength: number;
+}
+
+/** The verified plaintext, or the reason it is unusable. */
+export function openStoredBlob(encryptKey: Uint8Array, idKey: Uint8Array, blob: StoredBlob, sealed: Uint8Array): Buffer | string {
+  const plain = openSealed(encryptKey, sealed);
+  if (!plain) return 'authentication failed (corrupt or tampered)';
+  let data: Buffer;
+  try {
+    data = blob.compressed ? zstdDecompress(plain) : plain;
+  } catch (e) {
+    return `cannot decompress: ${(e as Error).message}`;
+  }
+  if (data.length !== blob.rawLength) return `length ${data.length} differs from the index (${blob.rawLength})`;
+  if (blobId(idKey, data) !== blob.id) return 'content does not match its ID';
+  return data;
+}

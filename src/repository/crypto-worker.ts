@@ -1,0 +1,105 @@
+// Worker thread for the bulk work, so both cores take part and the main thread stays free:
+// - seal (backup): hash (keyed blob ID), compress (zstd) and seal a data blob;
+// - restore: open (decrypt, decompress, verify) the needed blobs of a pack region and write each
+//   into the files that need it, through descriptors the main thread opened.
+import { writeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { seal } from '../crypto/aead.js';
+import { compressIfSmaller } from '../compress/zstd.js';
+import { blobId } from '../crypto/hash.js';
+import { openStoredBlob, type StoredBlob } from './blob.js';
+
+export interface SealTask {
+  kind: 'seal';
+  seq: number;
+  data: Uint8Array;
+  compress: boolean;
+}
+export interface SealResult {
+  kind: 'seal';
+  seq: number;
+  id: string;
+  sealed: Uint8Array;
+  compressed: boolean;
+}
+
+/** A blob in a region (its sealed bytes are region[offset, offset + length)) and where it goes. */
+export interface RegionBlob extends StoredBlob {
+  offset: number;
+  length: number;
+  writes: { fd: number; position: number }[];
+}
+export interface RestoreTask {
+  kind: 'restore';
+  seq: number;
+  region: Uint8Array;
+  blobs: RegionBlob[];
+  /** Leave all-zero 4 KiB blocks as holes. */
+  sparse: boolean;
+}
+export interface RestoreResult {
+  kind: 'restore';
+  seq: number;
+  /** The first failure, if any: which blob, why, and the errno code of a failed write. */
+  error?: { blob: number; reason: string; code?: string; write?: number };
+}
+
+const { key, idKey, level } = workerData as { key: Uint8Array; idKey: Uint8Array; level: number };
+const port = parentPort!;
+
+const SPARSE_BLOCK = 4096;
+const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
+
+/** The [start, end) runs of `b` that are not all-zero 4 KiB blocks: what a sparse restore writes. */
+function dataRuns(b: Buffer): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < b.length; i += SPARSE_BLOCK) {
+    const end = Math.min(i + SPARSE_BLOCK, b.length);
+    if (b.compare(ZERO_BLOCK, 0, end - i, i, end) === 0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === i) last[1] = end;
+    else runs.push([i, end]);
+  }
+  return runs;
+}
+
+/** write(2) may write less than asked (a full disk does that before failing): loop until done. */
+function writeAll(fd: number, data: Buffer, from: number, to: number, position: number): void {
+  while (from < to) {
+    const n = writeSync(fd, data, from, to - from, position);
+    if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    from += n;
+    position += n;
+  }
+}
+
+function restore(t: RestoreTask): RestoreResult {
+  for (const [i, b] of t.blobs.entries()) {
+    const data = openStoredBlob(key, idKey, b, t.region.subarray(b.offset, b.offset + b.length));
+    if (typeof data === 'string') return { kind: 'restore', seq: t.seq, error: { blob: i, reason: data } };
+    const runs: [number, number][] = t.sparse ? dataRuns(data) : [[0, data.length]];
+    for (const [w, { fd, position }] of b.writes.entries()) {
+      try {
+        for (const [from, to] of runs) writeAll(fd, data, from, to, position + from);
+      } catch (e) {
+        const err = e as { code?: string; message: string };
+        return { kind: 'restore', seq: t.seq, error: { blob: i, reason: err.message, write: w, ...(err.code ? { code: err.code } : {}) } };
+      }
+    }
+  }
+  return { kind: 'restore', seq: t.seq };
+}
+
+port.on('message', (t: SealTask | RestoreTask) => {
+  if (t.kind === 'restore') {
+    port.postMessage(restore(t));
+    return;
+  }
+  const id = blobId(idKey, t.data);
+  const z = t.compress ? compressIfSmaller(t.data, level) : null;
+  let sealed: Uint8Array = seal(key, z ?? t.data);
+  // Small Buffers share Node's allocation pool; transfer only a buffer that owns its memory.
+  if (sealed.byteOffset !== 0 || sealed.byteLength !== sealed.buffer.byteLength) sealed = new Uint8Array(sealed);
+  const res: SealResult = { kind: 'seal', seq: t.seq, id, sealed, compressed: z !== null };
+  port.postMessage(res, [sealed.buffer as ArrayBuffer]);
+});
