@@ -79,8 +79,10 @@ export class Archiver {
   private readonly progress: BackupProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, errors: 0 };
   private lastProgress = 0;
   private rootDevices = new Set<bigint>();
-  /** Content lists still waiting for blob IDs from the seal workers. */
+  /** Content lists still waiting for blob IDs from the crypto workers. */
   private readonly contentPending: Promise<unknown>[] = [];
+  /** Nodes of files a worker could not read: left out of their tree. */
+  private readonly failedNodes = new WeakSet<TreeNode>();
   /** One chunking buffer for every file of the run. */
   private chunkBuffer: Buffer | undefined;
 
@@ -206,8 +208,12 @@ export class Archiver {
   // ---- trees -------------------------------------------------------------------------------
 
   private async saveTree(nodes: TreeNode[]): Promise<string> {
-    // File content IDs arrive from the seal workers; a tree needs all of its files' IDs.
-    if (this.contentPending.length > 0) await Promise.all(this.contentPending.splice(0));
+    // File content IDs arrive from the crypto workers; a tree needs all of its files' IDs, and
+    // leaves out files that turned out unreadable.
+    if (this.contentPending.length > 0) {
+      await Promise.all(this.contentPending.splice(0));
+      nodes = nodes.filter((n) => !this.failedNodes.has(n));
+    }
     const { id } = await this.writer.save('tree', encodeTree({ nodes }));
     return id;
   }
@@ -340,16 +346,37 @@ export class Archiver {
       this.report(path);
       return;
     }
-    let ids: Promise<string>[];
-    const before = this.counters.total_bytes_processed;
+    // A file no larger than the minimum chunk is one blob: a crypto worker reads it too, so small
+    // files are read in parallel while this thread walks on.
+    if (size > 0 && size <= this.cutter.params.min && this.writer.parallel) {
+      const { result } = await this.writer.saveFile(path, size, this.cutter.params.min);
+      const pending = result.then((r) => {
+        if ('message' in r) {
+          this.warn(path, r);
+          this.failedNodes.add(node);
+          return;
+        }
+        node.content = [r.id];
+        node.size = r.size;
+        this.counters.total_bytes_processed += r.size;
+        this.progress.bytes += r.size;
+        if (prev?.type === 'file') this.counters.files_changed++;
+        else this.counters.files_new++;
+      });
+      pending.catch(() => undefined);
+      this.contentPending.push(pending);
+      return;
+    }
+    let chunked: { ids: Promise<string>[]; bytes: number };
     const fd = openForRead(path);
     try {
-      ids = await this.chunkInto((buf, off, len) => Promise.resolve(readSync(fd, buf, off, len, null)), path);
+      chunked = await this.chunkInto((buf, off, len) => Promise.resolve(readSync(fd, buf, off, len, null)), path);
     } finally {
       closeSync(fd);
     }
     // What was read is what the snapshot holds, even if the file changed size after lstat.
-    node.size = this.counters.total_bytes_processed - before;
+    node.size = chunked.bytes;
+    const ids = chunked.ids;
     const pending = Promise.all(ids).then((content) => (node.content = content));
     // Awaited by the directory's saveTree; a failure before then must not crash as "unhandled".
     pending.catch(() => undefined);
@@ -359,8 +386,9 @@ export class Archiver {
   }
 
   /** Chunks a stream into data blobs; returns their IDs, still being computed by the workers. */
-  private async chunkInto(read: ReadFn, path?: Buffer): Promise<Promise<string>[]> {
+  private async chunkInto(read: ReadFn, path?: Buffer): Promise<{ ids: Promise<string>[]; bytes: number }> {
     const ids: Promise<string>[] = [];
+    let bytes = 0;
     this.chunkBuffer ??= Buffer.allocUnsafe(this.cutter.params.max + DEFAULT_READ_SIZE);
     const opts = { buffer: this.chunkBuffer, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
     for await (const chunk of chunkStream(read, this.cutter, opts)) {
@@ -369,18 +397,20 @@ export class Archiver {
       const length = chunk.data.length;
       const { id } = await this.writer.saveData(chunk.data);
       ids.push(id);
+      bytes += length;
       this.counters.total_bytes_processed += length;
       this.progress.bytes += length;
       this.report(path);
     }
-    return ids;
+    return { ids, bytes };
   }
 
   private async stdinTree(stdin: { read: ReadFn; filename: string }): Promise<string> {
     this.counters.total_files_processed++;
     this.counters.files_new++;
-    const content = await Promise.all(await this.chunkInto(stdin.read));
-    const size = this.counters.total_bytes_processed;
+    const { ids, bytes } = await this.chunkInto(stdin.read);
+    const content = await Promise.all(ids);
+    const size = bytes;
     const now = BigInt(Date.now()) * 1_000_000n;
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;

@@ -3,10 +3,12 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { compiledModuleUrl } from '../paths.js';
-import type { RegionBlob, RestoreResult, RestoreTask, SealResult, SealTask } from './crypto-worker.js';
+import type { FileTask, ReadError, RegionBlob, RestoreResult, RestoreTask, SealResult, SealTask } from './crypto-worker.js';
+
+type WorkerResult = SealResult | ReadError | RestoreResult;
 
 interface Pending {
-  resolve(r: SealResult | RestoreResult): void;
+  resolve(r: WorkerResult): void;
   reject(e: Error): void;
   bytes: number;
 }
@@ -24,7 +26,7 @@ export class CryptoPool {
     const url = compiledModuleUrl(import.meta.url, './crypto-worker.js');
     for (let i = 0; i < Math.max(1, threads); i++) {
       const w = new Worker(url, { workerData: { key, idKey, level } });
-      w.on('message', (r: SealResult | RestoreResult) => this.done(r));
+      w.on('message', (r: WorkerResult) => this.done(r));
       w.on('error', (e) => this.fail(e));
       this.workers.push(w);
     }
@@ -45,6 +47,12 @@ export class CryptoPool {
     return this.post<SealResult>((seq) => ({ kind: 'seal', seq, data, compress }), data, bytes);
   }
 
+  /** Reads a small file in a worker (at most maxBytes), then hashes, compresses and seals it. */
+  sealFile(path: Buffer, sizeHint: number, maxBytes: number): Promise<SealResult | ReadError> {
+    this.inFlightBytes += sizeHint;
+    return this.post<SealResult | ReadError>((seq) => ({ kind: 'file', seq, path, maxBytes }), undefined, sizeHint);
+  }
+
   /**
    * Opens blobs of a pack region and writes each at its positions (pwrite on descriptors the caller
    * keeps open until this resolves). `region` is transferred to the worker when it owns its memory.
@@ -53,17 +61,17 @@ export class CryptoPool {
     return this.post<RestoreResult>((seq) => ({ kind: 'restore', seq, region, blobs, sparse }), region, 0);
   }
 
-  private post<R extends SealResult | RestoreResult>(task: (seq: number) => SealTask | RestoreTask, payload: Uint8Array, bytes: number): Promise<R> {
+  private post<R extends WorkerResult>(task: (seq: number) => SealTask | FileTask | RestoreTask, payload: Uint8Array | undefined, bytes: number): Promise<R> {
     if (this.failed) return Promise.reject(this.failed);
     const seq = this.seq++;
     const p = new Promise<R>((resolve, reject) => this.pending.set(seq, { resolve: resolve as Pending['resolve'], reject, bytes }));
     const w = this.workers[this.next++ % this.workers.length]!;
-    const transferable = payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength;
+    const transferable = payload !== undefined && payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength;
     w.postMessage(task(seq), transferable ? [payload.buffer as ArrayBuffer] : []);
     return p;
   }
 
-  private done(r: SealResult | RestoreResult): void {
+  private done(r: WorkerResult): void {
     const p = this.pending.get(r.seq);
     if (!p) return;
     this.pending.delete(r.seq);

@@ -1,8 +1,9 @@
 // Worker thread for the bulk work, so both cores take part and the main thread stays free:
 // - seal (backup): hash (keyed blob ID), compress (zstd) and seal a data blob;
+// - file (backup): the same for a small file read here, so small files are read in parallel;
 // - restore: open (decrypt, decompress, verify) the needed blobs of a pack region and write each
 //   into the files that need it, through descriptors the main thread opened.
-import { writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { seal } from '../crypto/aead.js';
 import { compressIfSmaller } from '../compress/zstd.js';
@@ -21,6 +22,22 @@ export interface SealResult {
   id: string;
   sealed: Uint8Array;
   compressed: boolean;
+  rawLength: number;
+}
+
+/** A whole small file to read (at most maxBytes), hash, compress and seal. */
+export interface FileTask {
+  kind: 'file';
+  seq: number;
+  path: Uint8Array;
+  maxBytes: number;
+}
+/** The file could not be read (or grew past maxBytes: code 'EFBIG'). */
+export interface ReadError {
+  kind: 'read-error';
+  seq: number;
+  code?: string;
+  message: string;
 }
 
 /** A blob in a region (its sealed bytes are region[offset, offset + length)) and where it goes. */
@@ -73,6 +90,37 @@ function writeAll(fd: number, data: Buffer, from: number, to: number, position: 
   }
 }
 
+/** O_NOATIME where allowed (file owner or root), so backups do not touch access times. */
+function readSmallFile(rawPath: Uint8Array, maxBytes: number): Buffer {
+  // Buffers arrive as plain Uint8Arrays; fs wants a Buffer for a byte path.
+  const path = Buffer.from(rawPath.buffer, rawPath.byteOffset, rawPath.byteLength);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOATIME ?? 0));
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EPERM') throw e;
+    fd = openSync(path, 'r');
+  }
+  try {
+    const buf = Buffer.allocUnsafeSlow(maxBytes + 1);
+    let n = 0;
+    for (let r; n <= maxBytes && (r = readSync(fd, buf, n, maxBytes + 1 - n, null)) > 0; ) n += r;
+    if (n > maxBytes) throw Object.assign(new Error(`grew past ${maxBytes} bytes while being read`), { code: 'EFBIG' });
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult {
+  const id = blobId(idKey, data);
+  const z = compress ? compressIfSmaller(data, level) : null;
+  let sealed: Uint8Array = seal(key, z ?? data);
+  // Small Buffers share Node's allocation pool; transfer only a buffer that owns its memory.
+  if (sealed.byteOffset !== 0 || sealed.byteLength !== sealed.buffer.byteLength) sealed = new Uint8Array(sealed);
+  return { kind: 'seal', seq, id, sealed, compressed: z !== null, rawLength: data.length };
+}
+
 function restore(t: RestoreTask): RestoreResult {
   for (const [i, b] of t.blobs.entries()) {
     const data = openStoredBlob(key, idKey, b, t.region.subarray(b.offset, b.offset + b.length));
@@ -90,16 +138,22 @@ function restore(t: RestoreTask): RestoreResult {
   return { kind: 'restore', seq: t.seq };
 }
 
-port.on('message', (t: SealTask | RestoreTask) => {
+port.on('message', (t: SealTask | FileTask | RestoreTask) => {
   if (t.kind === 'restore') {
     port.postMessage(restore(t));
     return;
   }
-  const id = blobId(idKey, t.data);
-  const z = t.compress ? compressIfSmaller(t.data, level) : null;
-  let sealed: Uint8Array = seal(key, z ?? t.data);
-  // Small Buffers share Node's allocation pool; transfer only a buffer that owns its memory.
-  if (sealed.byteOffset !== 0 || sealed.byteLength !== sealed.buffer.byteLength) sealed = new Uint8Array(sealed);
-  const res: SealResult = { kind: 'seal', seq: t.seq, id, sealed, compressed: z !== null };
-  port.postMessage(res, [sealed.buffer as ArrayBuffer]);
+  let data: Uint8Array;
+  if (t.kind === 'file') {
+    try {
+      data = readSmallFile(t.path, t.maxBytes);
+    } catch (e) {
+      const err = e as { code?: string; message: string };
+      const res: ReadError = { kind: 'read-error', seq: t.seq, message: err.message, ...(err.code ? { code: err.code } : {}) };
+      port.postMessage(res);
+      return;
+    }
+  } else data = t.data;
+  const res = sealBlob(t.seq, data, t.kind === 'file' || t.compress);
+  port.postMessage(res, [res.sealed.buffer as ArrayBuffer]);
 });

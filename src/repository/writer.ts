@@ -9,6 +9,7 @@ import type { BlobType } from '../model/ids.js';
 import { Semaphore } from '../util/concurrency.js';
 import type { Repository } from './repository.js';
 import { CryptoPool } from './crypto-pool.js';
+import type { ReadError, SealResult } from './crypto-worker.js';
 
 /** Closed packs waiting for (or in) upload before new data is refused: bounds memory. */
 const MAX_QUEUED_PACKS = 1;
@@ -104,27 +105,52 @@ export class BlobWriter {
    * compressed before its ID shows it is known, and then dropped. `data` is handed over.
    */
   async saveData(data: Buffer): Promise<{ id: Promise<string> }> {
-    this.throwIfFailed();
     if (!this.pool) return { id: Promise.resolve((await this.save('data', data)).id) };
-    // Backpressure from the backend: when packs wait for upload, stop reading until one is stored.
-    while (this.queuedPacks > MAX_QUEUED_PACKS) {
-      await new Promise<void>((wake) => this.uploaded.push(wake));
-      this.throwIfFailed();
-    }
-    const rawLength = data.length;
-    await this.pool.reserve(rawLength);
+    await this.backpressure();
+    await this.pool.reserve(data.length);
     const result = this.pool.seal(data, true);
-    this.track(
-      result.then(async (r) => {
-        if (this.known(r.id)) return;
-        this.pendingIds.add(r.id);
-        await this.addSealed(r.id, 'data', Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength), rawLength, r.compressed);
-      }),
-    );
+    this.track(result.then((r) => this.addNew(r)));
     const id = result.then((r) => r.id);
     // Failures also reach flush() through track(); this keeps an abandoned ID from crashing the process.
     id.catch(() => undefined);
     return { id };
+  }
+
+  /** True when blobs are sealed in worker threads (saveFile can be used). */
+  get parallel(): boolean {
+    return this.pool !== undefined;
+  }
+
+  /**
+   * Queues a small file (at most `maxBytes`; `sizeHint` from lstat) to be read, hashed, compressed
+   * and sealed in a worker thread, so that small files are read in parallel. Resolves once queued,
+   * with the blob ID and size read to come, or the read error (a warning, not a failure).
+   */
+  async saveFile(path: Buffer, sizeHint: number, maxBytes: number): Promise<{ result: Promise<{ id: string; size: number } | ReadError> }> {
+    const pool = this.pool!;
+    await this.backpressure();
+    await pool.reserve(sizeHint);
+    const res = pool.sealFile(path, sizeHint, maxBytes);
+    this.track(res.then((r) => (r.kind === 'seal' ? this.addNew(r) : undefined)));
+    const result = res.then((r) => (r.kind === 'seal' ? { id: r.id, size: r.rawLength } : r));
+    result.catch(() => undefined);
+    return { result };
+  }
+
+  private async backpressure(): Promise<void> {
+    this.throwIfFailed();
+    // When packs wait for upload, stop reading until one is stored.
+    while (this.queuedPacks > MAX_QUEUED_PACKS) {
+      await new Promise<void>((wake) => this.uploaded.push(wake));
+      this.throwIfFailed();
+    }
+  }
+
+  /** Adds a data blob sealed by a worker unless its ID turned out to be known. */
+  private async addNew(r: SealResult): Promise<void> {
+    if (this.known(r.id)) return;
+    this.pendingIds.add(r.id);
+    await this.addSealed(r.id, 'data', Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength), r.rawLength, r.compressed);
   }
 
   /**
