@@ -2,7 +2,7 @@
 // blob, then write the snapshot (after the packs and index: format-spec ch. 10). A file whose size,
 // mtime, ctime and inode equal those in the parent snapshot reuses the parent's content list unread.
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { closeSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, readSync, type BigIntStats } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { chunkStream, createCutter, DEFAULT_READ_SIZE, type Cutter, type ReadFn } from '../chunker/index.js';
@@ -11,7 +11,7 @@ import type { Snapshot, SnapshotEntry, SnapshotSummary } from '../model/snapshot
 import type { Tree, TreeNode } from '../model/tree.js';
 import { InterruptedError, NoSuchItemError, UsageError } from '../errors.js';
 import { PathMatcher } from '../fs/glob.js';
-import { joinPath, nodeFromStat, nodeType, pathText, READ_FLAGS, readXattrs } from '../fs/metadata.js';
+import { joinPath, nodeFromStat, nodeType, openForBackup, pathText, readXattrs } from '../fs/metadata.js';
 import { userName } from '../fs/users.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
@@ -368,7 +368,7 @@ export class Archiver {
       return;
     }
     let chunked: { ids: Promise<string>[]; bytes: number };
-    const fd = openForRead(path);
+    const fd = openForBackup(path);
     try {
       chunked = await this.chunkInto((buf, off, len) => Promise.resolve(readSync(fd, buf, off, len, null)), path);
     } finally {
@@ -410,24 +410,13 @@ export class Archiver {
     this.counters.files_new++;
     const { ids, bytes } = await this.chunkInto(stdin.read);
     const content = await Promise.all(ids);
-    const size = bytes;
     const now = BigInt(Date.now()) * 1_000_000n;
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
-    const node: TreeNode = { name: Buffer.from(stdin.filename), type: 'file', mode: 0o644, uid, gid, mtimeNs: now, ctimeNs: now, inode: 0n, device: 0n, size, nlink: 1, content };
+    const node: TreeNode = { name: Buffer.from(stdin.filename), type: 'file', mode: 0o644, uid, gid, mtimeNs: now, ctimeNs: now, inode: 0n, device: 0n, size: bytes, nlink: 1, content };
     const user = userName(uid);
     if (user) node.user = user;
     return this.saveTree([node]);
-  }
-}
-
-function openForRead(path: Buffer): number {
-  try {
-    return openSync(path, READ_FLAGS);
-  } catch (e) {
-    // O_NOATIME is refused (EPERM) for files the process does not own.
-    if ((e as { code?: string }).code === 'EPERM' && READ_FLAGS !== 0) return openSync(path, 'r');
-    throw e;
   }
 }
 

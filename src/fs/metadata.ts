@@ -1,6 +1,6 @@
 // File metadata between the file system and tree nodes: reading it for backup, applying it on
 // restore. Paths are Buffers so that non-UTF-8 names survive.
-import { chmodSync, constants, lchownSync, type BigIntStats } from 'node:fs';
+import { chmodSync, constants, lchownSync, openSync, type BigIntStats } from 'node:fs';
 import type { NodeType, TreeNode, Xattr } from '../model/tree.js';
 import { lgetxattr, llistxattr, lsetxattr, utimensat } from '../native/binding.js';
 import { groupName, userName } from './users.js';
@@ -94,8 +94,21 @@ export function applyMetadata(path: Buffer, node: TreeNode, opts: ApplyOptions):
   utimensat(path, ms, mns, ms, mns, false);
 }
 
-/** O_NOATIME when the process may use it (file owner or root), so backups do not touch atimes. */
-export const READ_FLAGS = constants.O_RDONLY | (constants.O_NOATIME ?? 0);
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOATIME ?? 0);
+
+/**
+ * Opens a file for a backup read, with O_NOATIME where the process may use it (file owner or root)
+ * so backups do not touch access times.
+ */
+export function openForBackup(path: Buffer): number {
+  try {
+    return openSync(path, READ_FLAGS);
+  } catch (e) {
+    // O_NOATIME is refused (EPERM) for files the process does not own.
+    if ((e as { code?: string }).code === 'EPERM' && READ_FLAGS !== constants.O_RDONLY) return openSync(path, 'r');
+    throw e;
+  }
+}
 
 export function joinPath(dir: Buffer, name: Buffer): Buffer {
   if (dir.length === 1 && dir[0] === 0x2f) return Buffer.concat([dir, name]);

@@ -3,7 +3,8 @@
 // - file (backup): the same for a small file read here, so small files are read in parallel;
 // - restore: open (decrypt, decompress, verify) the needed blobs of a pack region and write each
 //   into the files that need it, through descriptors the main thread opened.
-import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, readSync, writeSync } from 'node:fs';
+import { openForBackup } from '../fs/metadata.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { seal } from '../crypto/aead.js';
 import { compressIfSmaller } from '../compress/zstd.js';
@@ -90,17 +91,9 @@ function writeAll(fd: number, data: Buffer, from: number, to: number, position: 
   }
 }
 
-/** O_NOATIME where allowed (file owner or root), so backups do not touch access times. */
 function readSmallFile(rawPath: Uint8Array, maxBytes: number): Buffer {
   // Buffers arrive as plain Uint8Arrays; fs wants a Buffer for a byte path.
-  const path = Buffer.from(rawPath.buffer, rawPath.byteOffset, rawPath.byteLength);
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | (constants.O_NOATIME ?? 0));
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'EPERM') throw e;
-    fd = openSync(path, 'r');
-  }
+  const fd = openForBackup(Buffer.from(rawPath.buffer, rawPath.byteOffset, rawPath.byteLength));
   try {
     const buf = Buffer.allocUnsafeSlow(maxBytes + 1);
     let n = 0;
