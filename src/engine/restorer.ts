@@ -237,6 +237,8 @@ export class Restorer {
     for (const [i, job] of primaries.entries()) {
       const existing = await onDisk.get(i);
       if (existing === 'skip') {
+        // Content already matches; mode, owner, times and xattrs are still made to match.
+        if ((this.opts.overwrite ?? 'always') !== 'never') this.applyMeta(job.dest, job.node);
         this.result.filesSkipped++;
         this.progress.filesDone++;
         continue;

@@ -2,7 +2,7 @@
 // restore. Paths are Buffers so that non-UTF-8 names survive.
 import { chmodSync, constants, lchownSync, openSync, type BigIntStats } from 'node:fs';
 import type { NodeType, TreeNode, Xattr } from '../model/tree.js';
-import { lgetxattr, llistxattr, lsetxattr, utimensat } from '../native/binding.js';
+import { lgetxattr, llistxattr, lremovexattr, lsetxattr, utimensat } from '../native/binding.js';
 import { groupName, userName } from './users.js';
 
 export function nodeType(st: BigIntStats): NodeType | undefined {
@@ -67,6 +67,30 @@ export function readXattrs(path: Buffer): Xattr[] {
   return out;
 }
 
+/**
+ * A restore over an existing file or directory makes it match the snapshot, so extended
+ * attributes the snapshot does not have are removed (user namespace and the like; a file system
+ * without xattrs has none to remove).
+ */
+function removeExtraXattrs(path: Buffer, node: TreeNode, opts: ApplyOptions): void {
+  let names: Buffer[];
+  try {
+    names = llistxattr(path);
+  } catch {
+    return;
+  }
+  const keep = new Set((node.xattrs ?? []).map((x) => x.name));
+  for (const raw of names) {
+    const name = raw.toString('utf8');
+    if (keep.has(name)) continue;
+    try {
+      lremovexattr(path, raw);
+    } catch (e) {
+      opts.warn(`${path.toString('utf8')}: cannot remove extended attribute ${name}: ${(e as Error).message}`);
+    }
+  }
+}
+
 export interface ApplyOptions {
   /** Restore numeric ownership (only root can). */
   owner: boolean;
@@ -82,6 +106,7 @@ function split(ns: bigint): [bigint, number] {
 export function applyMetadata(path: Buffer, node: TreeNode, opts: ApplyOptions): void {
   if (opts.owner) lchownSync(path, node.uid, node.gid);
   if (node.type !== 'symlink') chmodSync(path, node.mode);
+  removeExtraXattrs(path, node, opts);
   for (const x of node.xattrs ?? []) {
     try {
       lsetxattr(path, x.name, x.value);

@@ -1,6 +1,7 @@
 // The flags users rely on, each checked for its effect.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
+import { llistxattr, lsetxattr } from '../../src/native/binding.js';
 import { join } from 'node:path';
 import { initRepo, snap, tempDir } from '../helpers/cli.js';
 import { prng } from '../helpers/tree.js';
@@ -96,6 +97,19 @@ describe('command options', () => {
     expect(readFileSync(join(target, 'a.txt'), 'utf8')).toBe('alpha');
     expect(r.files_restored).toBe(1);
     expect(r.files_skipped).toBe(1);
+    // A file whose content already matches still gets the snapshot's mode and loses xattrs the
+    // snapshot does not have.
+    chmodSync(join(target, 'b.log'), 0o600);
+    let xattrs = true;
+    try {
+      lsetxattr(join(target, 'b.log'), 'user.extra', Buffer.from('x'));
+    } catch {
+      xattrs = false;
+    }
+    const again = last(snap(['restore', `${id}:${src}/keep`, '--target', target, '--json'], env).stdout);
+    expect(again.files_skipped).toBe(2);
+    expect(statSync(join(target, 'b.log')).mode & 0o777).toBe(statSync(join(src, 'keep', 'b.log')).mode & 0o777);
+    if (xattrs) expect(llistxattr(join(target, 'b.log')).map(String)).not.toContain('user.extra');
   });
 
   it('an interrupted restore continues: blobs already in the temporary file are not fetched again', { timeout: 60_000 }, () => {

@@ -1,8 +1,8 @@
 // Backup then restore through the CLI, compared with an independent walk of the source tree.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, closeSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync, statSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { lsetxattr, lgetxattr } from '../../src/native/binding.js';
+import { lsetxattr, lgetxattr, makedev, mknod } from '../../src/native/binding.js';
 import { describeTree, mkfifoCmd, prng, randomData } from '../helpers/tree.js';
 import { initRepo, snap, tempDir } from '../helpers/cli.js';
 
@@ -50,7 +50,10 @@ describe('backup and restore round trip', () => {
     writeFileSync(join(src, 'no-perms'), 'secret');
     chmodSync(join(src, 'no-perms'), 0o000);
     writeFileSync(join(src, 'owned'), 'owned by someone else');
-    if (process.getuid?.() === 0) chownSync(join(src, 'owned'), 1234, 5678);
+    if (process.getuid?.() === 0) {
+      chownSync(join(src, 'owned'), 1234, 5678);
+      mknod(join(src, 'null-device'), constants.S_IFCHR | 0o640, makedev(1, 3));
+    }
     try {
       lsetxattr(join(src, 'owned'), 'user.snap-test', Buffer.from([0, 1, 2, 255]));
     } catch {
@@ -102,6 +105,13 @@ describe('backup and restore round trip', () => {
     expect(r.code).toBe(0);
     expect(describeTree(target)).toEqual(describeTree(join(src, 'deep')));
   }, 60_000);
+
+  it('ls -l shows a device as major, minor', () => {
+    if (process.getuid?.() !== 0) throw new Error('this test creates a device node and needs root (CI runs as root)');
+    const r = snap(['ls', '-l', 'latest', src], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^crw-r-----.* 1, 3 .*\/null-device$/m);
+  });
 
   it('lists the snapshot with ls and --json', () => {
     const r = snap(['ls', 'latest', src, '--json'], env);

@@ -3,6 +3,7 @@ import { handle, type Register } from '../command.js';
 import { splitSnapshotPath } from '../args.js';
 import type { TreeNode } from '../../model/tree.js';
 import { joinPath } from '../../fs/metadata.js';
+import { major, minor } from '../../native/binding.js';
 
 interface LsArgs {
   snapshot: string;
@@ -51,7 +52,9 @@ export const registerLs: Register = (y) =>
         if (!a.long) return ctx.out.line(path.toString('utf8'));
         const t = new Date(Number(n.mtimeNs / 1_000_000n)).toISOString().replace('T', ' ').slice(0, 19);
         const link = n.type === 'symlink' ? ` -> ${n.target!.toString('utf8')}` : '';
-        ctx.out.line(`${modeString(n)} ${String(n.user ?? n.uid).padEnd(8)} ${String(n.group ?? n.gid).padEnd(8)} ${String(n.size ?? 0).padStart(12)} ${t} ${path.toString('utf8')}${link}`);
+        // Devices show "major, minor" where files show their size, as ls -l does.
+        const size = n.rdev !== undefined ? `${major(n.rdev)}, ${minor(n.rdev)}` : String(n.size ?? 0);
+        ctx.out.line(`${modeString(n)} ${String(n.user ?? n.uid).padEnd(8)} ${String(n.group ?? n.gid).padEnd(8)} ${size.padStart(12)} ${t} ${path.toString('utf8')}${link}`);
       };
       if (start.node.type !== 'dir') {
         print(start.path, start.node);
