@@ -7,12 +7,13 @@ import {
   objectPath,
   type Backend,
   type ColdState,
+  type FileInfo,
   type FileType,
   type Handle,
   type LoadOptions,
   type ThawTier,
 } from './backend.js';
-import { BackendError, InterruptedError } from '../errors.js';
+import { BackendError, InterruptedError, NotFoundError } from '../errors.js';
 
 const NAME_RE = /^[0-9A-Za-z_-][0-9A-Za-z._-]*$/;
 
@@ -103,5 +104,14 @@ export function forwardOptional(wrapper: Backend, inner: Backend, run: RunWrappe
   }
   if (hasStorageClasses(inner)) {
     target.setStorageClass = (type: FileType, storageClass: string): void => inner.setStorageClass(type, storageClass);
+  }
+}
+
+/** list('config') for backends that store the config as one object: it, if it exists. */
+export async function* listConfig(backend: Backend): AsyncIterable<FileInfo> {
+  try {
+    yield await backend.stat({ type: 'config', name: '' });
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
   }
 }

@@ -19,7 +19,7 @@ import {
   type LoadOptions,
   type SaveOptions,
 } from './backend.js';
-import { checkHandle, resolveRange, throwIfAborted } from './common.js';
+import { checkHandle, listConfig, resolveRange, throwIfAborted } from './common.js';
 import { BackendError, NotFoundError, SnapError } from '../errors.js';
 
 const TMP_PREFIX = '.tmp-';
@@ -129,11 +129,7 @@ export class LocalBackend implements Backend {
 
   async *list(type: FileType, opts?: { signal?: AbortSignal }): AsyncIterable<FileInfo> {
     if (type === 'config') {
-      try {
-        yield await this.stat({ type: 'config', name: '' });
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-      }
+      yield* listConfig(this);
       return;
     }
     const top = TYPE_DIRS[type];

@@ -47,7 +47,7 @@ import {
   type StorageClasses,
   type ThawTier,
 } from './backend.js';
-import { checkHandle, checkRangeArgs, resolveRange, throwIfAborted } from './common.js';
+import { checkHandle, checkRangeArgs, listConfig, resolveRange, throwIfAborted } from './common.js';
 import {
   BackendError,
   ColdObjectError,
@@ -312,11 +312,7 @@ export class S3Backend implements Backend, ColdStorage, StorageClasses {
 
   async *list(type: FileType, opts?: { signal?: AbortSignal }): AsyncIterable<FileInfo> {
     if (type === 'config') {
-      try {
-        yield await this.stat({ type: 'config', name: '' });
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-      }
+      yield* listConfig(this);
       return;
     }
     const dirPrefix = `${this.prefix}${TYPE_DIRS[type]}/`;
