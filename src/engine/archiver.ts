@@ -110,6 +110,11 @@ export class Archiver {
       if (id) result.id = id;
       if (parent) result.parent = parent.id;
       return result;
+    } catch (e) {
+      // On Ctrl-C, store and index what was read so far: no snapshot, but the next backup finds
+      // those blobs and does not read them into the repository again.
+      if (e instanceof InterruptedError && !this.opts.dryRun) await this.writer.flush().catch(() => undefined);
+      throw e;
     } finally {
       await this.writer.close();
     }
@@ -183,7 +188,7 @@ export class Archiver {
   }
 
   private checkAbort(): void {
-    if (this.opts.signal?.aborted) throw new InterruptedError('backup interrupted; no snapshot was written');
+    if (this.opts.signal?.aborted) throw new InterruptedError('backup interrupted: no snapshot was written; the data stored so far is kept and the next backup reuses it');
   }
 
   private warn(path: Buffer | string, e: unknown): void {

@@ -72,6 +72,38 @@ describe('crash during backup', () => {
     expect(describeTree(join(target, src))).toEqual(firstTree);
   }, 60_000);
 
+  it('Ctrl-C: exit 130, no snapshot, and what was stored is indexed so the next backup reuses it', async () => {
+    const dir = join(tmp.path, 'interrupt-src');
+    mkdirSync(dir);
+    const r = prng(77);
+    for (let i = 0; i < 40; i++) writeFileSync(join(dir, `f${i}`), r.bytes(500_000));
+    const repo2 = join(tmp.path, 'repo-int');
+    const env2 = initRepo(repo2, ['--pack-size', '256K', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K']);
+    const child = snapAsync(['backup', dir], env2);
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    // One SIGINT, as one Ctrl-C: a second one means "stop now" and skips the clean-up.
+    let sent = false;
+    const poll = setInterval(() => {
+      if (!sent && count(join(repo2, 'data')) >= 10) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    }, 5);
+    const code = await exited;
+    clearInterval(poll);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted/);
+    expect(count(join(repo2, 'snapshots'))).toBe(0);
+    expect(count(join(repo2, 'index'))).toBeGreaterThan(0);
+    const next = JSON.parse(snap(['backup', dir, '--json'], env2).stdout.trim().split('\n').pop()!);
+    expect(next.total_bytes_processed).toBe(40 * 500_000);
+    // Blobs stored before the interruption are not stored again.
+    expect(next.data_added).toBeLessThan(40 * 500_000 * 0.9);
+    expect(snap(['check', '--read-data'], env2).code).toBe(0);
+  }, 60_000);
+
   it('the next backup completes and restores everything', () => {
     const b = snap(['backup', src], env);
     expect(b.code).toBe(0);
