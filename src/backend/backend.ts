@@ -94,6 +94,12 @@ export function describeHandle(h: Handle): string {
   return objectPath(h);
 }
 
+/** Storage classes a repository's data packs may use (format-spec ch. 4). */
+export const STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'] as const;
+export type StorageClass = (typeof STORAGE_CLASSES)[number];
+/** Classes whose objects must be thawed before they can be read. */
+export const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+
 export type ThawTier = 'Expedited' | 'Standard' | 'Bulk';
 
 export interface ColdState {

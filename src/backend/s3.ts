@@ -34,7 +34,9 @@ import {
 } from '@aws-sdk/client-s3';
 
 import {
+  ARCHIVE_CLASSES,
   objectPath,
+  STORAGE_CLASSES,
   TYPE_DIRS,
   type Backend,
   type ColdState,
@@ -44,6 +46,7 @@ import {
   type Handle,
   type LoadOptions,
   type SaveOptions,
+  type StorageClass as RepoStorageClass,
   type StorageClasses,
   type ThawTier,
 } from './backend.js';
@@ -56,19 +59,6 @@ import {
   SnapError,
   UsageError,
 } from '../errors.js';
-
-export const S3_STORAGE_CLASSES = [
-  'STANDARD',
-  'STANDARD_IA',
-  'INTELLIGENT_TIERING',
-  'GLACIER_IR',
-  'GLACIER',
-  'DEEP_ARCHIVE',
-] as const;
-export type S3StorageClass = (typeof S3_STORAGE_CLASSES)[number];
-
-/** Classes whose objects must be restored (thawed) before a GET. */
-export const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 
 const MiB = 1024 * 1024;
 /**
@@ -122,7 +112,7 @@ export class S3Backend implements Backend, ColdStorage, StorageClasses {
   private readonly partSize: number;
   private readonly partConcurrency: number;
   private readonly listPageSize?: number;
-  private readonly classes = new Map<FileType, S3StorageClass>();
+  private readonly classes = new Map<FileType, RepoStorageClass>();
   /** Set once any request showed the bucket exists, so a 404 on HEAD means "no such object". */
   private bucketSeen = false;
 
@@ -167,9 +157,9 @@ export class S3Backend implements Backend, ColdStorage, StorageClasses {
 
   setStorageClass(type: FileType, storageClass: string): void {
     const cls = storageClass.toUpperCase();
-    if (!(S3_STORAGE_CLASSES as readonly string[]).includes(cls)) {
+    if (!(STORAGE_CLASSES as readonly string[]).includes(cls)) {
       throw new UsageError(
-        `unknown S3 storage class "${storageClass}" for ${type}: use one of ${S3_STORAGE_CLASSES.join(', ')}`,
+        `unknown S3 storage class "${storageClass}" for ${type}: use one of ${STORAGE_CLASSES.join(', ')}`,
       );
     }
     if (type !== 'data' && cls !== 'STANDARD') {
@@ -177,10 +167,10 @@ export class S3Backend implements Backend, ColdStorage, StorageClasses {
         `storage class ${cls} is not allowed for ${type} objects: only data packs may leave STANDARD`,
       );
     }
-    this.classes.set(type, cls as S3StorageClass);
+    this.classes.set(type, cls as RepoStorageClass);
   }
 
-  storageClassOf(type: FileType): S3StorageClass {
+  storageClassOf(type: FileType): RepoStorageClass {
     return this.classes.get(type) ?? 'STANDARD';
   }
 

@@ -36,8 +36,8 @@ export class Context {
     return loc;
   }
 
-  backend(): Backend {
-    this.backendInstance ??= openBackend(this.location, {
+  async backend(): Promise<Backend> {
+    this.backendInstance ??= await openBackend(this.location, {
       ...(this.args.s3Region ? { s3Region: this.args.s3Region } : {}),
       ...(this.args.limitUpload ? { limitUploadKiBps: this.args.limitUpload } : {}),
       ...(this.args.limitDownload ? { limitDownloadKiBps: this.args.limitDownload } : {}),
@@ -56,7 +56,7 @@ export class Context {
    */
   async repository(opts: { index?: boolean; lock?: LockMode | 'none' } = {}): Promise<Repository> {
     if (this.repoInstance) return this.repoInstance;
-    const backend = this.backend();
+    const backend = await this.backend();
     const repo = await Repository.open(backend, await this.password());
     const mode = opts.lock ?? 'shared';
     if (mode !== 'none') {

@@ -1,6 +1,6 @@
 // Repository check: every problem is collected with the name of the object at fault instead of
 // stopping at the first one, so one run tells the operator everything that is damaged.
-import { isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
+import { ARCHIVE_CLASSES, isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
 import { open as openSealed } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { decodeHeader, readPackHeader, type PackEntry } from '../format/pack.js';
@@ -11,7 +11,6 @@ import type { Repository } from '../repository/repository.js';
 import type { BlobLocation } from '../repository/index.js';
 import { mapLimit } from '../util/concurrency.js';
 
-export const ARCHIVE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 
 export type ReadDataSelection = { all: true } | { n: number; m: number } | { fraction: number };
 

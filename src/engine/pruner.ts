@@ -11,7 +11,7 @@ import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
 import { indexToJson } from '../format/index.js';
 import { mapLimit } from '../util/concurrency.js';
-import { ARCHIVE_CLASSES } from './checker.js';
+import { ARCHIVE_CLASSES } from '../backend/backend.js';
 
 const DAY_MS = 86400_000;
 

@@ -2,8 +2,7 @@
 import type { ChunkerParams } from '../chunker/params.js';
 import { UnsupportedFormatError } from '../errors.js';
 
-export const DATA_STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'] as const;
-export type DataStorageClass = (typeof DATA_STORAGE_CLASSES)[number];
+import { STORAGE_CLASSES, type StorageClass } from '../backend/backend.js';
 
 export interface RepoConfig {
   version: 1;
@@ -13,7 +12,7 @@ export interface RepoConfig {
   compressionLevel: number;
   dataPackTarget: number;
   metaPackTarget: number;
-  dataStorageClass: DataStorageClass;
+  dataStorageClass: StorageClass;
 }
 
 export function configToJson(c: RepoConfig): unknown {
@@ -45,8 +44,8 @@ export function configFromJson(doc: Record<string, unknown>): RepoConfig {
     throw new UnsupportedFormatError('config: unknown or malformed chunker settings');
   }
   if (!comp || comp.algorithm !== 'zstd') throw new UnsupportedFormatError('config: unknown compression');
-  const dataClass = (classes.data ?? 'STANDARD') as DataStorageClass;
-  if (!DATA_STORAGE_CLASSES.includes(dataClass)) throw new UnsupportedFormatError(`config: unknown storage class ${String(classes.data)}`);
+  const dataClass = (classes.data ?? 'STANDARD') as StorageClass;
+  if (!STORAGE_CLASSES.includes(dataClass)) throw new UnsupportedFormatError(`config: unknown storage class ${String(classes.data)}`);
   return {
     version: 1,
     id: String(doc.id),

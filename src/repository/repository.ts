@@ -6,7 +6,8 @@ import { blobId, sha256Hex } from '../crypto/hash.js';
 import { openStoredBlob } from './blob.js';
 import { validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
 import { decodeMetadata, encodeMetadata } from '../format/metadata.js';
-import { configFromJson, configToJson, type DataStorageClass, type RepoConfig } from '../format/config.js';
+import { configFromJson, configToJson, type RepoConfig } from '../format/config.js';
+import type { StorageClass } from '../backend/backend.js';
 import { indexFromJson, type IndexFile } from '../format/index.js';
 import { decodeTree } from '../format/tree.js';
 import type { Tree } from '../model/tree.js';
@@ -22,7 +23,7 @@ export const DEFAULT_CHUNKER: Omit<ChunkerParams, 'seed'> = { min: 512 * 1024, a
 export interface InitOptions {
   chunker?: Partial<Omit<ChunkerParams, 'seed'>>;
   compressionLevel?: number;
-  dataStorageClass?: DataStorageClass;
+  dataStorageClass?: StorageClass;
   dataPackTarget?: number;
   metaPackTarget?: number;
   /** scrypt N for the first key file; lower only for tests. */

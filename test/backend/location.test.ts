@@ -58,24 +58,24 @@ describe('parseLocation', () => {
 });
 
 describe('openBackend', () => {
-  it('local without limits is a bare LocalBackend; with limits it is wrapped', () => {
-    expect(openBackend('/tmp/x')).toBeInstanceOf(LocalBackend);
-    expect(openBackend('local:/tmp/x', { limitUploadKiBps: 0 })).toBeInstanceOf(LocalBackend);
-    const limited = openBackend('/tmp/x', { limitUploadKiBps: 100 });
+  it('local without limits is a bare LocalBackend; with limits it is wrapped', async () => {
+    expect(await openBackend('/tmp/x')).toBeInstanceOf(LocalBackend);
+    expect(await openBackend('local:/tmp/x', { limitUploadKiBps: 0 })).toBeInstanceOf(LocalBackend);
+    const limited = await openBackend('/tmp/x', { limitUploadKiBps: 100 });
     expect(limited).toBeInstanceOf(LimitBackend);
     expect(limited.location).toBe('local:/tmp/x');
-    expect(() => openBackend('/tmp/x', { limitDownloadKiBps: -1 })).toThrow(UsageError);
+    await expect(openBackend('/tmp/x', { limitDownloadKiBps: -1 })).rejects.toThrow(UsageError);
   });
 
   it('S3 locations are wrapped and keep a credential-free location', async () => {
-    const b = openBackend('s3:https://s3.example.com/bkt/pre/fix', {
+    const b = await openBackend('s3:https://s3.example.com/bkt/pre/fix', {
       s3Credentials: { accessKeyId: 'AKIA', secretAccessKey: 'sekrit' },
     });
     expect(b).toBeInstanceOf(LimitBackend);
     expect(b.location).toBe('s3:https://s3.example.com/bkt/pre/fix');
     expect(b.location).not.toContain('sekrit');
     await b.close();
-    const aws = openBackend('s3:my-bucket/p', { s3Region: 'eu-central-1' });
+    const aws = await openBackend('s3:my-bucket/p', { s3Region: 'eu-central-1' });
     expect(aws.location).toBe('s3:my-bucket/p');
     await aws.close();
   });

@@ -352,7 +352,7 @@ describe('S3Backend through the cold proxy', () => {
     expect(isColdStorage(wrapped)).toBe(true);
     expect(hasStorageClasses(wrapped)).toBe(true);
 
-    const repo = openBackend(`s3:${proxy.endpoint}/${bucket}/via-open`, {
+    const repo = await openBackend(`s3:${proxy.endpoint}/${bucket}/via-open`, {
       s3Credentials: s3.credentials,
       connections: 3,
       retry: { baseDelayMs: 1 },
