@@ -5,6 +5,7 @@
 // new snapshot, a name-glob find over all snapshots, the catalog's bytes per distinct version and,
 // when restic is on PATH, `restic find` on a real restic repository of a (smaller) equivalent history.
 // Run: node dist/bench/catalog.js
+import { xorshift32 } from './prng.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,13 +34,7 @@ export interface BenchCatalogOptions {
 }
 
 function rng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
+  return xorshift32(seed).float;
 }
 
 const hex = (r: () => number) => Array.from({ length: 8 }, () => Math.floor(r() * 2 ** 32).toString(16).padStart(8, '0')).join('');

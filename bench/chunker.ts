@@ -2,6 +2,7 @@
 // min 512 KiB / avg 1 MiB / max 8 MiB, normalization level 1; best of 3, one core.
 // Run: node dist/bench/chunker.js
 
+import { xorshift32 } from './prng.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chunkBuffer, createCutter, type ChunkerParams } from '../src/chunker/index.js';
@@ -14,17 +15,9 @@ export const BENCH_CHUNKER_PARAMS: ChunkerParams = {
   seed: 0n,
 };
 
-/** size bytes from xorshift32 seeded with seed (deterministic). */
+/** size deterministic pseudo-random bytes. */
 export function pseudoRandomBytes(size: number, seed = 0x9e3779b9): Buffer {
-  const words = new Int32Array(Math.ceil(size / 4));
-  let x = seed | 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x;
-  }
-  return Buffer.from(words.buffer, 0, size);
+  return xorshift32(seed).bytes(size);
 }
 
 function bestOf(runs: number, data: Buffer, impl: 'native' | 'js'): { mbps: number; chunks: number } {

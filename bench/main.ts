@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { xorshift32 } from './prng.js';
 
 const SNAP = resolve(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 const MiB = 1024 * 1024;
@@ -29,26 +30,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-/** xorshift32: the same corpus on every machine. */
-function prng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-  return {
-    next,
-    bytes(n: number): Buffer {
-      const b = Buffer.allocUnsafe(n);
-      for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE(next(), i);
-      for (let i = n - (n % 4); i < n; i++) b[i] = next() & 0xff;
-      return b;
-    },
-  };
-}
 
 const WORDS = 'const let function return if else for while import export from class new this await async try catch throw switch case break default null undefined true false string number interface type extends implements public private static readonly value result error index count buffer length data file path name size time'.split(' ');
 
@@ -57,7 +38,7 @@ const WORDS = 'const let function return if else for while import export from cl
  * (compressible structure with random runs), 40% incompressible data in large files, 5% tiny files.
  */
 export function generateCorpus(dir: string, sizeMiB: number): void {
-  const r = prng(2026);
+  const r = xorshift32(2026);
   const total = sizeMiB * MiB;
   const text = (n: number) => {
     const parts: string[] = [];

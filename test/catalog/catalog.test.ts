@@ -1,6 +1,7 @@
 // The catalog against an independent answer: a naive walk of every snapshot's trees. Histories are
 // real backups of temp directories with files added, changed, deleted, renamed and re-added, two
 // hosts interleaved, and snapshots forgotten (including a chain's head) between syncs.
+import { xorshift32 } from '../../bench/prng.js';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,13 +20,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'snap-catalog-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function rng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
+  return xorshift32(seed).float;
 }
 
 /** What identifies a version, computed without the catalog's code. */

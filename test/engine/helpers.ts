@@ -1,4 +1,5 @@
 // Shared by the check/prune/forget/lock tests: real repositories on disk, the built CLI spawned.
+import { xorshift32 } from '../../bench/prng.js';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,15 +57,9 @@ export async function openRepo(dir: string): Promise<Repository> {
   return repo;
 }
 
-/** xorshift32: deterministic pseudo-random bytes. */
+/** Deterministic numbers in [0, 1). */
 export function prng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
+  return xorshift32(seed).float;
 }
 
 export function randomBytesSeeded(size: number, seed: number): Buffer {

@@ -1,5 +1,6 @@
 // Generated test trees and an independent walk that describes a tree (contents and metadata) for
 // comparing a restore with its source. The walk uses only node:fs, none of snap's code.
+import { xorshift32 } from '../../bench/prng.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -59,26 +60,8 @@ export function describeTree(root: Buffer | string): Map<string, Entry> {
   return out;
 }
 
-/** Deterministic pseudo-random bytes (xorshift), so sizes and contents are reproducible. */
-export function prng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return {
-    next(): number {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x;
-    },
-    bytes(n: number): Buffer {
-      const b = Buffer.allocUnsafe(n);
-      for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE(this.next(), i);
-      for (let i = n - (n % 4); i < n; i++) b[i] = this.next() & 0xff;
-      return b;
-    },
-  };
-}
+/** Deterministic pseudo-random values and bytes, so sizes and contents are reproducible. */
+export const prng = xorshift32;
 
 /** Fast incompressible data for big files. */
 export function randomData(n: number): Buffer {
