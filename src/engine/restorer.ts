@@ -395,10 +395,12 @@ export class Restorer {
     }));
     const r = await this.crypto().restore(region, regionBlobs, this.opts.sparse === true);
     if (r.error) {
+      // Files written under their own name must not stay behind unfinished (an unusable blob
+      // leaves them empty or short): remove them. Temporary files stay for a re-run to resume.
+      for (const ws of writes) for (const w of ws) if (w.job.temp === w.job.dest && w.job.fd !== undefined) this.discard(w.job);
       const [id, loc] = locs[r.error.blob]!;
       if (r.error.write === undefined) throw this.repo.blobError(id, loc, r.error.reason);
       const job = writes[r.error.blob]![r.error.write]!.job;
-      if (job.temp === job.dest) rmSync(job.dest, { force: true });
       throw localError(job.dest, Object.assign(new Error(r.error.reason), { code: r.error.code }));
     }
     for (const [i, [, loc]] of locs.entries()) {
@@ -420,8 +422,9 @@ export class Restorer {
       try {
         // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
         job.fd = openSync(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
-        // The full length up front, so holes stay holes with --sparse.
-        ftruncateSync(job.fd, job.node.size ?? 0);
+        // A temp file gets its full length up front (holes stay holes with --sparse); a file
+        // written under its own name only when complete, so it never looks complete before.
+        if (job.temp !== job.dest) ftruncateSync(job.fd, job.node.size ?? 0);
       } catch (e) {
         throw localError(job.dest, e);
       }
@@ -429,11 +432,19 @@ export class Restorer {
     return job.fd;
   }
 
+  private discard(job: FileJob): void {
+    closeSync(job.fd!);
+    job.fd = undefined;
+    rmSync(job.dest, { force: true });
+  }
+
   private finishFile(job: FileJob): void {
     // No fsync per file (restic does none either): the temp name keeps an unfinished file from
     // looking complete, and a re-run checks every existing file's blobs by hash.
     try {
-      closeSync(this.handle(job));
+      const fd = this.handle(job);
+      if (job.temp === job.dest) ftruncateSync(fd, job.node.size ?? 0);
+      closeSync(fd);
       job.fd = undefined;
       if (job.temp !== job.dest) moveIntoPlace(job.temp, job.dest);
     } catch (e) {

@@ -75,6 +75,22 @@ describe('tampered and damaged objects', () => {
     expect(existsSync(join(target, src, 'file'))).toBe(false);
   });
 
+  it('a damaged blob of a one-blob file leaves no file under its name', () => {
+    const one = join(tmp.path, 'one-src');
+    mkdirSync(one);
+    writeFileSync(join(one, 'small'), randomData(10_000));
+    const r1 = join(tmp.path, 'one-repo');
+    const e1 = initRepo(r1);
+    expect(snap(['backup', one], e1).code).toBe(0);
+    const [pack] = files(r1).filter((f) => f.startsWith('data/'));
+    flipByte(join(r1, pack!), 30);
+    const target = join(tmp.path, 'out-one');
+    const r = snap(['restore', 'latest', '--target', target], e1);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/data blob [0-9a-f]{64}/);
+    expect(existsSync(join(target, one, 'small'))).toBe(false);
+  });
+
   it('a truncated data pack: restore fails naming it', () => {
     const [f] = one('data/');
     truncateSync(join(repo, f!), 100_000);
