@@ -7,7 +7,8 @@ export type KdfParams =
   | { algorithm: 'scrypt'; N: number; r: number; p: number; salt: string }
   | { algorithm: 'argon2id'; m: number; t: number; p: number; salt: string };
 
-export const DEFAULT_SCRYPT_N = 2 ** 17;
+/** 64 MiB, as kopia; see format-spec ch. 2.3 for why not 2^17. */
+export const DEFAULT_SCRYPT_N = 2 ** 16;
 
 export function newScryptParams(N = DEFAULT_SCRYPT_N): KdfParams {
   return { algorithm: 'scrypt', N, r: 8, p: 1, salt: randomBytes(32).toString('base64') };

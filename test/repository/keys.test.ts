@@ -31,6 +31,21 @@ describe('key files', () => {
     for (const k of info) expect(k.kdf).toMatchObject({ algorithm: 'scrypt', N, r: 8, p: 1 });
   });
 
+  it('new key files use scrypt N=2^16, r=8, p=1 (64 MiB); key files written with N=2^17 still open', async () => {
+    const backend = new MemoryBackend('keys');
+    const keys = newMasterKeys();
+    const current = await addKey(backend, keys, 'default');
+    const older = await addKey(backend, keys, 'older', 2 ** 17);
+    const info = await listKeys(backend);
+    expect(info.find((k) => k.name === current)!.kdf).toMatchObject({ algorithm: 'scrypt', N: 2 ** 16, r: 8, p: 1 });
+    expect(info.find((k) => k.name === older)!.kdf).toMatchObject({ algorithm: 'scrypt', N: 2 ** 17, r: 8, p: 1 });
+    for (const [pw, name] of [['default', current], ['older', older]] as const) {
+      const opened = await openKeys(backend, pw);
+      expect(opened.keyName).toBe(name);
+      expect(opened.keys.encrypt.equals(keys.encrypt)).toBe(true);
+    }
+  });
+
   it('a key file is plaintext JSON named by the SHA-256 of its bytes, with a fresh 32-byte salt', async () => {
     const { backend, names } = await repoWithKeys(['a', 'a']);
     const docs = [];
