@@ -91,11 +91,19 @@ function writeAll(fd: number, data: Buffer, from: number, to: number, position: 
   }
 }
 
+/**
+ * One read buffer for every small file: sealing copies out of it (the HMAC, zstd and cipher all
+ * write new buffers), so it is free again once sealBlob returns. A fresh 512 KiB buffer per file
+ * cost more than the read itself (malloc, page faults, GC).
+ */
+let readBuffer = Buffer.alloc(0);
+
 function readSmallFile(rawPath: Uint8Array, maxBytes: number): Buffer {
   // Buffers arrive as plain Uint8Arrays; fs wants a Buffer for a byte path.
   const fd = openForBackup(Buffer.from(rawPath.buffer, rawPath.byteOffset, rawPath.byteLength));
   try {
-    const buf = Buffer.allocUnsafeSlow(maxBytes + 1);
+    if (readBuffer.length < maxBytes + 1) readBuffer = Buffer.allocUnsafeSlow(maxBytes + 1);
+    const buf = readBuffer;
     let n = 0;
     for (let r; n <= maxBytes && (r = readSync(fd, buf, n, maxBytes + 1 - n, null)) > 0; ) n += r;
     if (n > maxBytes) throw Object.assign(new Error(`grew past ${maxBytes} bytes while being read`), { code: 'EFBIG' });
