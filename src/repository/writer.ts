@@ -64,7 +64,9 @@ export class BlobWriter {
   private unindexed: IndexPack[] = [];
   /** Packs stored and not indexed, when `indexObjects` is false. */
   readonly storedPacks: IndexPack[] = [];
-  private readonly pool: CryptoPool | undefined;
+  /** Started on first use: an unchanged re-backup never needs it. */
+  private poolInstance: CryptoPool | undefined;
+  private readonly useWorkers: boolean;
   private error: unknown;
   /** Closed packs not yet stored, and who waits for one to be. */
   private queuedPacks = 0;
@@ -72,7 +74,12 @@ export class BlobWriter {
 
   constructor(private readonly repo: Repository, private readonly opts: BlobWriterOptions = {}) {
     this.uploadSlots = new Semaphore(opts.uploads ?? 2);
-    if (opts.workers !== false && !opts.dryRun) this.pool = new CryptoPool(repo.keys.encrypt, repo.keys.id, repo.config.compressionLevel);
+    this.useWorkers = opts.workers !== false && !opts.dryRun;
+  }
+
+  private get pool(): CryptoPool | undefined {
+    if (this.useWorkers) this.poolInstance ??= new CryptoPool(this.repo.keys.encrypt, this.repo.keys.id, this.repo.config.compressionLevel);
+    return this.poolInstance;
   }
 
   /** True when the blob is in the repository or already queued by this writer. */
@@ -118,7 +125,7 @@ export class BlobWriter {
 
   /** True when blobs are sealed in worker threads (saveFile can be used). */
   get parallel(): boolean {
-    return this.pool !== undefined;
+    return this.useWorkers;
   }
 
   /**
@@ -251,6 +258,6 @@ export class BlobWriter {
   }
 
   async close(): Promise<void> {
-    await this.pool?.close();
+    await this.poolInstance?.close();
   }
 }
