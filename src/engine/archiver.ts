@@ -6,7 +6,7 @@ import { closeSync, lstatSync, readSync, type BigIntStats } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { chunkStream, createCutter, DEFAULT_READ_SIZE, type Cutter, type ReadFn } from '../chunker/index.js';
-import { encodeTree } from '../format/tree.js';
+import { encodeTree, sameNode } from '../format/tree.js';
 import type { Snapshot, SnapshotEntry, SnapshotSummary } from '../model/snapshot.js';
 import type { Tree, TreeNode } from '../model/tree.js';
 import { InterruptedError, NoSuchItemError, UsageError } from '../errors.js';
@@ -288,7 +288,7 @@ export class Archiver {
       const node = await this.entryNode(e.path, e.name, st, e.prev);
       if (node) nodes.push(node);
     }
-    const id = await this.saveTree(nodes);
+    const id = this.sameAsParent(nodes, parentTree, parentId) ? parentId! : await this.saveTree(nodes);
     this.progress.dirs++;
     if (parentId === undefined) this.counters.dirs_new++;
     else if (parentId === id) this.counters.dirs_unchanged++;
@@ -296,12 +296,31 @@ export class Archiver {
     return id;
   }
 
+  /** True when a directory's nodes encode exactly as its parent tree's: that tree ID is reused unhashed. */
+  private sameAsParent(nodes: TreeNode[], parentTree: Tree | undefined, parentId: string | undefined): boolean {
+    return (
+      parentTree !== undefined && parentId !== undefined && this.contentPending.length === 0 &&
+      nodes.length === parentTree.nodes.length && nodes.every((n, i) => sameNode(n, parentTree.nodes[i]!)) &&
+      this.writer.known(parentId)
+    );
+  }
+
+  /**
+   * Extended attributes, or the parent snapshot's when the inode and its ctime are unchanged:
+   * setting or removing an xattr updates ctime, so they cannot differ (and an unchanged tree then
+   * costs one lstat per file, no listxattr).
+   */
+  private nodeXattrs(path: Buffer, st: BigIntStats, type: string, prev: TreeNode | undefined): TreeNode['xattrs'] {
+    if (prev?.type === type && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && prev.device === st.dev) return prev.xattrs ?? [];
+    return this.xattrs(path);
+  }
+
   /** The node for one directory entry, or undefined when it is skipped (unreadable, unsupported). */
   private async entryNode(path: Buffer, name: Buffer, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
     const type = nodeType(st);
     if (!type) return undefined;
     const node = nodeFromStat(name, st, type);
-    node.xattrs = this.xattrs(path);
+    node.xattrs = this.nodeXattrs(path, st, type, prev);
     try {
       switch (type) {
         case 'file':

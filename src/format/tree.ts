@@ -1,5 +1,5 @@
 // Deterministic tree encoding (format-spec ch. 7.1): same directory -> same bytes -> same blob ID.
-import { NODE_TYPES, type NodeType, type Tree, type TreeNode, compareNames } from '../model/tree.js';
+import { NODE_TYPES, type NodeType, type Tree, type TreeNode, type Xattr, compareNames } from '../model/tree.js';
 import { isId } from '../model/ids.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -50,6 +50,40 @@ function encodeNode(n: TreeNode): string {
       .map((x) => ({ name: x.name, value: x.value.toString('base64') }));
   }
   return JSON.stringify(o);
+}
+
+/**
+ * True when two nodes encode to the same bytes (every field encodeNode writes is equal), so a
+ * directory whose nodes all match its parent snapshot's has the parent's tree ID without encoding
+ * and hashing it again.
+ */
+export function sameNode(a: TreeNode, b: TreeNode): boolean {
+  return (
+    a.type === b.type && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.user === b.user &&
+    a.group === b.group && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.size === b.size &&
+    a.inode === b.inode && a.device === b.device && a.nlink === b.nlink && a.rdev === b.rdev &&
+    a.subtree === b.subtree && a.name.equals(b.name) && sameBytes(a.target, b.target) &&
+    sameList(a.content, b.content) && sameXattrs(a.xattrs ?? [], b.xattrs ?? [])
+  );
+}
+
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.equals(b);
+}
+
+function sameList(a: string[] | undefined, b: string[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  return a.every((x, i) => x === b[i]);
+}
+
+function sameXattrs(a: Xattr[], b: Xattr[]): boolean {
+  if (a.length !== b.length) return false;
+  if (a.length === 0) return true;
+  // Encoded sorted by name: listxattr order does not matter.
+  const byName = (xs: Xattr[]) => new Map(xs.map((x) => [x.name, x.value]));
+  const bm = byName(b);
+  return byName(a).size === bm.size && a.every((x) => bm.get(x.name)?.equals(x.value) === true);
 }
 
 /** Parses a tree blob; throws Error with a reason on malformed input (callers name the blob). */

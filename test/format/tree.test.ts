@@ -1,6 +1,6 @@
 // Tree blobs (format-spec ch. 7): deterministic encoding, raw-byte names, strict decoding.
 import { describe, expect, it } from 'vitest';
-import { decodeTree, encodeTree } from '../../src/format/tree.js';
+import { decodeTree, encodeTree, sameNode } from '../../src/format/tree.js';
 import type { TreeNode } from '../../src/model/tree.js';
 
 const ID_A = 'a'.repeat(64);
@@ -167,5 +167,42 @@ describe('decodeTree rejects malformed trees', () => {
     expect(() => decodeTree(Buffer.from('{}'))).toThrow(/nodes/);
     expect(() => decodeTree(Buffer.from('{"nodes":[null]}'))).toThrow();
     expect(() => decodeTree(Buffer.from('{"nodes":['))).toThrow();
+  });
+});
+
+describe('sameNode (reusing a parent tree ID without encoding)', () => {
+  const changes: [string, Partial<TreeNode>][] = [
+    ['name', { name: Buffer.from('other') }], ['type', { type: 'fifo' }], ['mode', { mode: 0o600 }], ['uid', { uid: 0 }],
+    ['gid', { gid: 0 }], ['user', { user: 'root' }], ['group', { group: 'wheel' }], ['mtime', { mtimeNs: 1n }],
+    ['ctime', { ctimeNs: 1n }], ['size', { size: 6 }], ['inode', { inode: 1n }], ['device', { device: 1n }],
+    ['nlink', { nlink: 2 }], ['rdev', { rdev: 5n }], ['content', { content: [ID_B] }], ['content length', { content: [ID_A, ID_A] }],
+    ['subtree', { subtree: ID_B }], ['target', { target: Buffer.from('b') }],
+    ['xattr value', { xattrs: [{ name: 'user.z', value: Buffer.from('2') }, { name: 'user.a', value: Buffer.from([0, 1]) }] }],
+    ['xattr removed', { xattrs: [{ name: 'user.z', value: Buffer.from('1') }] }],
+  ];
+  const x = nodes().find((n) => n.name.toString() === 'x')!;
+
+  it('is true for a decoded copy, which encodes to the same bytes', () => {
+    for (const n of nodes()) {
+      const copy = decodeTree(encodeTree({ nodes: [n] })).nodes[0]!;
+      expect(sameNode(n, copy), n.name.toString('hex')).toBe(true);
+      expect(encodeTree({ nodes: [copy] })).toEqual(encodeTree({ nodes: [n] }));
+    }
+  });
+
+  it('is false whenever an encoded field differs', () => {
+    for (const [what, change] of changes) {
+      const other = { ...x, ...change };
+      expect(encodeTree({ nodes: [other] }).equals(encodeTree({ nodes: [x] })), what).toBe(false);
+      expect(sameNode(x, other), what).toBe(false);
+      expect(sameNode(other, x), what).toBe(false);
+    }
+  });
+
+  it('treats no xattrs and an empty list alike, as the encoding does', () => {
+    const a = base('f');
+    const b = base('f', { xattrs: [] });
+    expect(encodeTree({ nodes: [a] })).toEqual(encodeTree({ nodes: [b] }));
+    expect(sameNode(a, b)).toBe(true);
   });
 });
