@@ -2,7 +2,7 @@
 // against it without blocking this process (the proxy lives here and must keep answering, so the
 // synchronous snap() helper would deadlock).
 import { S3Backend } from '../../src/backend/s3.js';
-import { snapAsync, snapEnv, type RunResult } from '../helpers/cli.js';
+import { snapEnv, snapRun, type RunResult } from '../helpers/cli.js';
 import { startColdProxy, type ColdProxy, type ColdProxyOptions } from '../helpers/cold-proxy.js';
 import { startS3Server, type S3Server } from '../helpers/s3server.js';
 
@@ -32,23 +32,11 @@ export async function startS3Cli(bucket: string, cacheDir: string, proxyOpts: Pa
     proxy,
     direct,
     env,
-    run: (args) => runSnap(['--cache-dir', cacheDir, ...args], env),
+    run: (args) => snapRun(['--cache-dir', cacheDir, ...args], env),
     stop: async () => {
       await direct.close();
       await proxy.close();
       await s3.stop();
     },
   };
-}
-
-export function runSnap(args: string[], env: Record<string, string>): Promise<RunResult> {
-  const child = snapAsync(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
 }

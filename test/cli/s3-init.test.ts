@@ -2,10 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { snapEnv, tempDir } from '../helpers/cli.js';
+import { snapEnv, snapRun, tempDir } from '../helpers/cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
 import { startS3Server, type S3Server } from '../helpers/s3server.js';
-import { runSnap } from './s3-cli.js';
 
 describe('S3 repository through the CLI', () => {
   const tmp = tempDir();
@@ -33,18 +32,18 @@ describe('S3 repository through the CLI', () => {
     writeFileSync(join(src, 'sub', 'a'), prng(11).bytes(2_500_000));
     writeFileSync(join(src, 'b'), 'bee');
     const e = env('fresh-bucket');
-    const init = await runSnap(['init', '--kdf-n', '1024'], e);
+    const init = await snapRun(['init', '--kdf-n', '1024'], e);
     expect(init.stderr).toBe('');
     expect(init.code).toBe(0);
-    expect((await runSnap(['init', '--kdf-n', '1024'], e)).code).toBe(1);
-    expect((await runSnap(['backup', src], e)).code).toBe(0);
+    expect((await snapRun(['init', '--kdf-n', '1024'], e)).code).toBe(1);
+    expect((await snapRun(['backup', src], e)).code).toBe(0);
     const target = join(tmp.path, 'out');
-    expect((await runSnap(['restore', 'latest', '--target', target], e)).code).toBe(0);
+    expect((await snapRun(['restore', 'latest', '--target', target], e)).code).toBe(0);
     expect(describeTree(join(target, src))).toEqual(describeTree(src));
   }, 60_000);
 
   it('a missing bucket on an existing-repository command is one clear line naming it', async () => {
-    const r = await runSnap(['snapshots'], env('no-such-bucket'));
+    const r = await snapRun(['snapshots'], env('no-such-bucket'));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('no-such-bucket');
     expect(r.stderr).not.toMatch(/\n\s+at /);

@@ -1,40 +1,24 @@
 // Shared by the check/prune/forget/lock tests: real repositories on disk, the built CLI spawned.
 import { xorshift32 } from '../../bench/prng.js';
-import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
+import { snapRun, type AsyncRunResult } from '../helpers/cli.js';
 import { Repository } from '../../src/repository/repository.js';
 
 export const PASSWORD = 'test-password';
-export const MAIN = join(process.cwd(), 'dist/src/cli/main.js');
 
-export interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = AsyncRunResult;
 
+/** Runs the CLI without blocking this process, with the test password. */
 export function snap(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, SNAP_PASSWORD: PASSWORD, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: number; signal?: NodeJS.Signals }) | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr });
-    });
-  });
+  return snapSpawn(args, env);
 }
 
-/** Starts the CLI without waiting (for concurrency tests). */
+/** Starts the CLI without waiting (for concurrency tests); `pid` is the child's. */
 export function snapSpawn(args: string[], env: Record<string, string> = {}): Promise<Run> & { pid: number } {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, SNAP_PASSWORD: PASSWORD, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const p = new Promise<Run>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return Object.assign(p, { pid: child.pid! });
+  return snapRun(args, { ...(process.env as Record<string, string>), SNAP_PASSWORD: PASSWORD, ...env });
 }
 
 export async function tempDir(prefix = 'snap-test-'): Promise<string> {

@@ -27,6 +27,28 @@ export function snapAsync(args: string[], env: Record<string, string>) {
   return spawn(process.execPath, [SNAP, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+export interface AsyncRunResult extends RunResult {
+  /** The signal that ended snap (code is then -1), or null. */
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Runs snap without blocking this process (servers and proxies living in this process keep
+ * answering; several runs can overlap); resolves with its output once it exits.
+ */
+export function snapRun(args: string[], env: Record<string, string>): Promise<AsyncRunResult> & { pid: number } {
+  const child = snapAsync(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<AsyncRunResult>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr }));
+  });
+  return Object.assign(done, { pid: child.pid! });
+}
+
 /** A fresh repository with a fast KDF (tests only). */
 export function initRepo(repo: string, extraArgs: string[] = []): Record<string, string> {
   const env = snapEnv(repo);
