@@ -7,6 +7,7 @@
  *   lsetxattr(path, name, value, flags?)  lremovexattr(path, name)
  *   mkfifo(path, mode)                    mknod(path, mode, dev)
  *   makedev(major, minor) -> bigint       major(dev) -> number     minor(dev) -> number
+ *   setMmapThreshold(bytes) -> boolean    (glibc mallopt; false where there is none)
  */
 #include "posix.h"
 
@@ -19,6 +20,9 @@
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #ifdef __linux__
 #include <sys/sysmacros.h>
 #endif
@@ -301,6 +305,24 @@ static napi_value js_minor(napi_env env, napi_callback_info info) {
   return major_minor(env, info, false);
 }
 
+/* Backups allocate and free thousands of 0.5-8 MiB buffers from several threads. glibc raises its
+ * mmap threshold to the largest block freed so far (up to 32 MiB), after which such buffers come
+ * from the arenas, and freed arena memory is rarely returned to the system: peak RSS measured
+ * 460-520 MiB for a 1 GiB backup whose live buffers never exceeded 140 MiB. A fixed threshold
+ * keeps large buffers in their own mappings, unmapped when freed. */
+static napi_value js_set_mmap_threshold(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int64_t bytes;
+  if (!snap_get_int64(env, argv[0], "bytes", 4096, 32 << 20, &bytes)) return NULL;
+  bool done = false;
+#ifdef __GLIBC__
+  done = mallopt(M_MMAP_THRESHOLD, (int)bytes) == 1;
+#endif
+  napi_value result;
+  SNAP_CALL(env, napi_get_boolean(env, done, &result));
+  return result;
+}
+
 napi_value snap_init_posix(napi_env env, napi_value exports) {
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor props[] = {
@@ -309,6 +331,7 @@ napi_value snap_init_posix(napi_env env, napi_value exports) {
       FN("lremovexattr", js_lremovexattr), FN("mkfifo", js_mkfifo),
       FN("mknod", js_mknod), FN("makedev", js_makedev),
       FN("major", js_major), FN("minor", js_minor),
+      FN("setMmapThreshold", js_set_mmap_threshold),
   };
 #undef FN
   SNAP_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode } from '../errors.js';
 import { programVersion } from '../paths.js';
+import { isNativeAvailable, setMmapThreshold } from '../native/binding.js';
 import { interrupt, outcome } from './command.js';
 import { Output } from './output.js';
 import { registerBackup } from './commands/backup.js';
@@ -29,7 +30,13 @@ const commands = [registerInit, registerBackup, registerSnapshots, registerLs, r
 // supports Node 20, so the warning only adds noise to cron mail.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/** Buffers of 256 KiB and more (chunks, sealed blobs, packs) are unmapped when freed: bounds peak RSS. */
+const MMAP_THRESHOLD = 256 * 1024;
+
 async function main(argv: string[]): Promise<number> {
+  // Before any large buffer exists, so that the setting applies to the worker threads' too. Without
+  // the addon, the command that needs it reports that.
+  if (isNativeAvailable()) setMmapThreshold(MMAP_THRESHOLD);
   // If the event loop ever drains while a command is still pending (a promise nobody resolves),
   // Node exits on its own: make that a failure, never a silent success.
   process.exitCode = ExitCode.error;

@@ -38,6 +38,7 @@ interface NativeAddon {
   makedev(major: number, minor: number): bigint;
   major(dev: bigint | number): number;
   minor(dev: bigint | number): number;
+  setMmapThreshold(bytes: number): boolean;
 }
 
 /** The Error thrown by the POSIX helpers, shaped like Node's fs errors. */
@@ -173,4 +174,12 @@ export function major(dev: bigint | number): number {
 
 export function minor(dev: bigint | number): number {
   return loadNative().minor(dev);
+}
+
+/**
+ * Makes every allocation of at least `bytes` its own mapping, returned to the system when freed
+ * (glibc; see native/src/posix.c for the measurement). False where the C library has no such knob.
+ */
+export function setMmapThreshold(bytes: number): boolean {
+  return loadNative().setMmapThreshold(bytes);
 }
