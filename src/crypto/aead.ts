@@ -49,18 +49,35 @@ function freshNonce(): Buffer {
   return nonce;
 }
 
-/** Seals with a fresh random nonce, or the given one (test vectors only). */
-export function seal(key: Uint8Array, plaintext: Uint8Array, fixedNonce?: Uint8Array): Buffer {
-  const nonce = fixedNonce ?? freshNonce();
+/** A sealed message in its three parts: the stored form is nonce || ciphertext || tag. */
+export interface SealedParts {
+  nonce: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+/**
+ * seal() without joining the parts: a caller that copies them into a larger buffer anyway (a pack)
+ * saves allocating and copying the whole message once more.
+ */
+export function sealParts(key: Uint8Array, plaintext: Uint8Array, fixedNonce?: Uint8Array): SealedParts {
+  // A copy: pool bytes are overwritten when the pool is refilled.
+  const nonce = Buffer.from(fixedNonce ?? freshNonce());
   const cipher = createCipheriv('chacha20-poly1305', subkey(key, nonce), innerNonce(nonce), {
     authTagLength: TAG_SIZE,
   });
-  const out = Buffer.allocUnsafe(NONCE_SIZE + plaintext.length + TAG_SIZE);
+  const update = cipher.update(plaintext);
+  const final = cipher.final(); // empty for a stream cipher
+  return { nonce, ciphertext: final.length === 0 ? update : Buffer.concat([update, final]), tag: cipher.getAuthTag() };
+}
+
+/** Seals with a fresh random nonce, or the given one (test vectors only). */
+export function seal(key: Uint8Array, plaintext: Uint8Array, fixedNonce?: Uint8Array): Buffer {
+  const { nonce, ciphertext, tag } = sealParts(key, plaintext, fixedNonce);
+  const out = Buffer.allocUnsafe(NONCE_SIZE + ciphertext.length + TAG_SIZE);
   out.set(nonce, 0);
-  let n = NONCE_SIZE;
-  n += cipher.update(plaintext).copy(out, n);
-  n += cipher.final().copy(out, n);
-  cipher.getAuthTag().copy(out, n);
+  out.set(ciphertext, NONCE_SIZE);
+  out.set(tag, NONCE_SIZE + ciphertext.length);
   return out;
 }
 

@@ -76,7 +76,7 @@ export class CryptoPool {
     if (!p) return;
     this.pending.delete(r.seq);
     this.inFlightBytes -= p.bytes;
-    p.resolve(r.kind === 'seal' ? { ...r, sealed: Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength) } : r);
+    p.resolve(r);
     this.wake();
   }
 

@@ -6,7 +6,7 @@
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { openForBackup } from '../fs/metadata.js';
 import { parentPort, workerData } from 'node:worker_threads';
-import { seal } from '../crypto/aead.js';
+import { NONCE_SIZE, SEAL_OVERHEAD, sealParts } from '../crypto/aead.js';
 import { compressIfSmaller } from '../compress/zstd.js';
 import { blobId } from '../crypto/hash.js';
 import { openStoredBlob, type StoredBlob } from './blob.js';
@@ -21,7 +21,13 @@ export interface SealResult {
   kind: 'seal';
   seq: number;
   id: string;
-  sealed: Uint8Array;
+  /**
+   * The sealed blob is nonce || ciphertext || tag; the writer copies the parts into its pack.
+   * `envelope` is nonce || tag in a buffer of its own (a view of Node's shared pool would be
+   * copied whole into the message).
+   */
+  envelope: Uint8Array;
+  ciphertext: Uint8Array;
   compressed: boolean;
   rawLength: number;
 }
@@ -116,10 +122,13 @@ function readSmallFile(rawPath: Uint8Array, maxBytes: number): Buffer {
 function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult {
   const id = blobId(idKey, data);
   const z = compress ? compressIfSmaller(data, level) : null;
-  let sealed: Uint8Array = seal(key, z ?? data);
+  const { nonce, ciphertext, tag } = sealParts(key, z ?? data);
   // Small Buffers share Node's allocation pool; transfer only a buffer that owns its memory.
-  if (sealed.byteOffset !== 0 || sealed.byteLength !== sealed.buffer.byteLength) sealed = new Uint8Array(sealed);
-  return { kind: 'seal', seq, id, sealed, compressed: z !== null, rawLength: data.length };
+  const owned = ciphertext.byteOffset === 0 && ciphertext.byteLength === ciphertext.buffer.byteLength;
+  const envelope = new Uint8Array(SEAL_OVERHEAD);
+  envelope.set(nonce, 0);
+  envelope.set(tag, NONCE_SIZE);
+  return { kind: 'seal', seq, id, envelope, ciphertext: owned ? ciphertext : new Uint8Array(ciphertext), compressed: z !== null, rawLength: data.length };
 }
 
 function restore(t: RestoreTask): RestoreResult {
@@ -156,5 +165,5 @@ port.on('message', (t: SealTask | FileTask | RestoreTask) => {
     }
   } else data = t.data;
   const res = sealBlob(t.seq, data, t.kind === 'file' || t.compress);
-  port.postMessage(res, [res.sealed.buffer as ArrayBuffer]);
+  port.postMessage(res, [res.ciphertext.buffer as ArrayBuffer]);
 });

@@ -1,6 +1,6 @@
 // Writing new blobs: deduplicate by ID, compress and seal (in worker threads for data), collect into
 // packs, upload packs, and write index objects once their packs are stored (format-spec ch. 10).
-import { seal } from '../crypto/aead.js';
+import { NONCE_SIZE, sealParts } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { compressIfSmaller } from '../compress/zstd.js';
 import { indexToJson, type IndexPack, type PackType } from '../format/index.js';
@@ -26,15 +26,43 @@ export interface WriterStats {
   packsWritten: number;
 }
 
+/**
+ * A pack being filled. Sealed blobs are copied into one buffer as they arrive, so each blob's own
+ * buffer is garbage at once (not kept for the pack's lifetime) and closing needs no second copy.
+ */
 class OpenPack {
-  readonly parts: Buffer[] = [];
   readonly entries: PackEntry[] = [];
+  private buffer: Buffer;
   size = 0;
 
-  add(id: string, type: BlobType, sealed: Buffer, rawLength: number, compressed: boolean): void {
-    this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength, compressed });
-    this.parts.push(sealed);
-    this.size += sealed.length;
+  constructor(capacity: number) {
+    this.buffer = Buffer.allocUnsafeSlow(capacity);
+  }
+
+  /** Appends a sealed blob given as consecutive parts. */
+  add(id: string, type: BlobType, parts: readonly Uint8Array[], rawLength: number, compressed: boolean): number {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    this.entries.push({ id, type, offset: this.size, length, rawLength, compressed });
+    this.reserve(length);
+    for (const p of parts) {
+      this.buffer.set(p, this.size);
+      this.size += p.length;
+    }
+    return length;
+  }
+
+  /** The pack's bytes: the blobs, then the sealed header and its length. */
+  finish(trailer: Buffer): Buffer {
+    this.reserve(trailer.length);
+    this.buffer.set(trailer, this.size);
+    return this.buffer.subarray(0, this.size + trailer.length);
+  }
+
+  private reserve(n: number): void {
+    if (this.size + n <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.size + n));
+    this.buffer.copy(grown, 0, 0, this.size);
+    this.buffer = grown;
   }
 }
 
@@ -58,7 +86,7 @@ export class BlobWriter {
   readonly stats: WriterStats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packsWritten: 0 };
   /** IDs accepted by this writer but not yet in the repository's index. */
   private readonly pendingIds = new Set<string>();
-  private readonly open: Record<PackType, OpenPack> = { data: new OpenPack(), meta: new OpenPack() };
+  private readonly open: Partial<Record<PackType, OpenPack>> = {};
   private readonly inFlight = new Set<Promise<void>>();
   private readonly uploadSlots: Semaphore;
   private unindexed: IndexPack[] = [];
@@ -101,7 +129,8 @@ export class BlobWriter {
       return { id, added: true };
     }
     const z = compressIfSmaller(data, this.repo.config.compressionLevel);
-    await this.addSealed(id, type, seal(this.repo.keys.encrypt, z ?? data), rawLength, z !== null);
+    const { nonce, ciphertext, tag } = sealParts(this.repo.keys.encrypt, z ?? data);
+    await this.addSealed(id, type, [nonce, ciphertext, tag], rawLength, z !== null);
     return { id, added: true };
   }
 
@@ -157,7 +186,8 @@ export class BlobWriter {
   private async addNew(r: SealResult): Promise<void> {
     if (this.known(r.id)) return;
     this.pendingIds.add(r.id);
-    await this.addSealed(r.id, 'data', Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength), r.rawLength, r.compressed);
+    const { envelope } = r;
+    await this.addSealed(r.id, 'data', [envelope.subarray(0, NONCE_SIZE), r.ciphertext, envelope.subarray(NONCE_SIZE)], r.rawLength, r.compressed);
   }
 
   /**
@@ -168,7 +198,7 @@ export class BlobWriter {
     this.throwIfFailed();
     if (this.pendingIds.has(id)) return;
     this.pendingIds.add(id);
-    await this.addSealed(id, type, sealed, rawLength, compressed);
+    await this.addSealed(id, type, [sealed], rawLength, compressed);
   }
 
   private count(type: BlobType, rawLength: number, storedLength: number): void {
@@ -189,21 +219,22 @@ export class BlobWriter {
     if (this.error !== undefined) throw this.error;
   }
 
-  private async addSealed(id: string, type: BlobType, sealed: Buffer, rawLength: number, compressed: boolean): Promise<void> {
+  private async addSealed(id: string, type: BlobType, sealed: readonly Uint8Array[], rawLength: number, compressed: boolean): Promise<void> {
     const packType: PackType = type === 'data' ? 'data' : 'meta';
-    const pack = this.open[packType];
-    pack.add(id, type, sealed, rawLength, compressed);
-    this.count(type, rawLength, sealed.length);
     const target = packType === 'data' ? this.repo.config.dataPackTarget : this.repo.config.metaPackTarget;
+    // Room for the target plus one blob of the default maximum chunk size: a pack closes once it
+    // reaches the target, so it rarely has to grow.
+    const pack = (this.open[packType] ??= new OpenPack(target + Math.min(this.repo.config.chunker.max, target) + 64 * 1024));
+    this.count(type, rawLength, pack.add(id, type, sealed, rawLength, compressed));
     if (pack.size >= target) await this.closePack(packType);
   }
 
   /** Finishes the open pack of a type and starts its upload (waits for an upload slot). */
   private async closePack(packType: PackType): Promise<void> {
     const pack = this.open[packType];
-    if (pack.entries.length === 0) return;
-    this.open[packType] = new OpenPack();
-    const bytes = Buffer.concat([...pack.parts, packTrailer(this.repo.keys.encrypt, pack.entries)]);
+    if (!pack || pack.entries.length === 0) return;
+    delete this.open[packType];
+    const bytes = pack.finish(packTrailer(this.repo.keys.encrypt, pack.entries));
     const name = sha256Hex(bytes);
     this.queuedPacks++;
     await this.uploadSlots.acquire();
