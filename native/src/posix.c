@@ -44,6 +44,28 @@ static napi_value undefined(napi_env env) {
   return u;
 }
 
+/* Reads argv[0] as the path and argv[1] as the xattr name; false (having thrown) on bad input. */
+static bool get_path_and_name(napi_env env, napi_value *argv, char **path, char **name) {
+  if (!snap_get_cstring(env, argv[0], "path", path)) return false;
+  if (!snap_get_cstring(env, argv[1], "name", name)) {
+    free(*path);
+    return false;
+  }
+  return true;
+}
+
+/* The end of a call that returns nothing: throws the errno of a failed call (r != 0) naming the
+ * path, and frees the path either way. */
+static napi_value finish(napi_env env, int r, int err, const char *syscall, char *path) {
+  napi_value result = NULL;
+  if (r != 0)
+    snap_throw_errno(env, err, syscall, path);
+  else
+    result = undefined(env);
+  free(path);
+  return result;
+}
+
 /* xattr calls that never follow a symlink at the end of the path. */
 static ssize_t x_list(const char *path, char *buf, size_t size) {
 #ifdef __APPLE__
@@ -94,13 +116,8 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
   ts[0].tv_nsec = (long)ansec;
   ts[1].tv_sec = (time_t)msec;
   ts[1].tv_nsec = (long)mnsec;
-  if (utimensat(AT_FDCWD, path, ts, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
-    snap_throw_errno(env, errno, "utimensat", path);
-    free(path);
-    return NULL;
-  }
-  free(path);
-  return undefined(env);
+  int r = utimensat(AT_FDCWD, path, ts, follow ? 0 : AT_SYMLINK_NOFOLLOW);
+  return finish(env, r, errno, "utimensat", path);
 }
 
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
@@ -150,11 +167,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
   GET_ARGS(2)
   char *path, *name;
-  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
-  if (!snap_get_cstring(env, argv[1], "name", &name)) {
-    free(path);
-    return NULL;
-  }
+  if (!get_path_and_name(env, argv, &path, &name)) return NULL;
   char *buf = NULL;
   ssize_t n;
   for (;;) {
@@ -204,41 +217,21 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
       return NULL;
   }
   char *path, *name;
-  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
-  if (!snap_get_cstring(env, argv[1], "name", &name)) {
-    free(path);
-    return NULL;
-  }
+  if (!get_path_and_name(env, argv, &path, &name)) return NULL;
   int r = x_set(path, name, len ? (const void *)value : "", len, (int)flags);
   int err = errno;
   free(name);
-  if (r != 0) {
-    snap_throw_errno(env, err, "lsetxattr", path);
-    free(path);
-    return NULL;
-  }
-  free(path);
-  return undefined(env);
+  return finish(env, r, err, "lsetxattr", path);
 }
 
 static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   GET_ARGS(2)
   char *path, *name;
-  if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
-  if (!snap_get_cstring(env, argv[1], "name", &name)) {
-    free(path);
-    return NULL;
-  }
+  if (!get_path_and_name(env, argv, &path, &name)) return NULL;
   int r = x_remove(path, name);
   int err = errno;
   free(name);
-  if (r != 0) {
-    snap_throw_errno(env, err, "lremovexattr", path);
-    free(path);
-    return NULL;
-  }
-  free(path);
-  return undefined(env);
+  return finish(env, r, err, "lremovexattr", path);
 }
 
 static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
@@ -247,13 +240,8 @@ static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
   if (!snap_get_int64(env, argv[1], "mode", 0, 07777, &mode)) return NULL;
   char *path;
   if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
-  if (mkfifo(path, (mode_t)mode) != 0) {
-    snap_throw_errno(env, errno, "mkfifo", path);
-    free(path);
-    return NULL;
-  }
-  free(path);
-  return undefined(env);
+  int r = mkfifo(path, (mode_t)mode);
+  return finish(env, r, errno, "mkfifo", path);
 }
 
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
@@ -268,13 +256,8 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   }
   char *path;
   if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
-  if (mknod(path, (mode_t)mode, (dev_t)dev) != 0) {
-    snap_throw_errno(env, errno, "mknod", path);
-    free(path);
-    return NULL;
-  }
-  free(path);
-  return undefined(env);
+  int r = mknod(path, (mode_t)mode, (dev_t)dev);
+  return finish(env, r, errno, "mknod", path);
 }
 
 static napi_value js_makedev(napi_env env, napi_callback_info info) {
