@@ -15,6 +15,7 @@ import {
   mkfifo,
   mknod,
   utimensat,
+  setMmapThreshold,
   type NativeFsError,
 } from '../../src/native/binding.js';
 
@@ -221,5 +222,15 @@ describe('errors and paths', () => {
     const e = thrown(() => utimensat(missing, 0, 0, 0, 0, true));
     expect(e.code).toBe('ENOENT');
     expect(e.path).toBe(`${dir}/nope-\ufffd`);
+  });
+});
+
+describe('setMmapThreshold', () => {
+  it('sets glibc\'s threshold (true on glibc) and rejects values outside 4 KiB..32 MiB', () => {
+    const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime !== undefined;
+    // The CLI sets 256 KiB at start-up; setting it again is harmless.
+    expect(setMmapThreshold(256 * 1024)).toBe(glibc);
+    expect(() => setMmapThreshold(1024)).toThrow(RangeError);
+    expect(() => setMmapThreshold(64 << 20)).toThrow(RangeError);
   });
 });
