@@ -300,7 +300,8 @@ export class Archiver {
   private sameAsParent(nodes: TreeNode[], parentTree: Tree | undefined, parentId: string | undefined): boolean {
     return (
       parentTree !== undefined && parentId !== undefined && this.contentPending.length === 0 &&
-      nodes.length === parentTree.nodes.length && nodes.every((n, i) => sameNode(n, parentTree.nodes[i]!)) &&
+      nodes.length === parentTree.nodes.length &&
+      nodes.every((n, i) => !this.failedNodes.has(n) && sameNode(n, parentTree.nodes[i]!)) &&
       this.writer.known(parentId)
     );
   }
