@@ -113,6 +113,8 @@ interface ToolResult {
   restoreS: number;
   restoreMBps: number;
   peakRssMiB: number;
+  /** Peak RSS of each step: the overall peak says which step to look at. */
+  rssMiB: { backup: number; rebackup: number; restore: number };
   repoMiB: number;
 }
 
@@ -141,6 +143,7 @@ async function runTool(name: 'snap' | 'restic', corpus: string, work: string, co
     restoreS: rs.seconds,
     restoreMBps: mbps(rs.seconds),
     peakRssMiB: Math.max(b1.peakRssMiB, b2.peakRssMiB, rs.peakRssMiB),
+    rssMiB: { backup: b1.peakRssMiB, rebackup: b2.peakRssMiB, restore: rs.peakRssMiB },
     repoMiB: repoBytes / MiB,
   };
 }
