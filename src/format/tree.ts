@@ -110,7 +110,8 @@ function decodeNode(raw: unknown): TreeNode {
   if (typeof o.name === 'string') name = Buffer.from(o.name, 'utf8');
   else if (typeof o.name_b64 === 'string') name = Buffer.from(o.name_b64, 'base64');
   else throw new Error('node without a name');
-  if (name.length === 0 || name.includes(0x2f) || name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) {
+  const dots = name.length <= 2 && name.every((c) => c === 0x2e); // "." or ".."
+  if (name.length === 0 || dots || name.includes(0x2f)) {
     throw new Error(`invalid node name ${JSON.stringify(name.toString('utf8'))}`);
   }
   if (!NODE_TYPES.includes(o.type as NodeType)) throw new Error(`unknown node type ${String(o.type)}`);
