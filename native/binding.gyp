@@ -7,7 +7,8 @@
         "src/util.c",
         "src/fastcdc.c",
         "src/cutter.c",
-        "src/posix.c"
+        "src/posix.c",
+        "src/scandir.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],

@@ -63,7 +63,7 @@ static void set_str(napi_env env, napi_value obj, const char *key, const char *v
     napi_set_named_property(env, obj, key, v);
 }
 
-void snap_throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+napi_value snap_errno_error(napi_env env, int err, const char *syscall, const char *path) {
   const char *code = snap_errno_name(err);
   char desc[256];
   /* strerror's wording, lower-cased like libuv's ("no such file or directory"). */
@@ -73,7 +73,7 @@ void snap_throw_errno(napi_env env, int err, const char *syscall, const char *pa
   char *msg = malloc(cap);
   if (!msg) {
     napi_throw_error(env, code, "out of memory while reporting an error");
-    return;
+    return NULL;
   }
   if (path)
     snprintf(msg, cap, "%s: %s, %s '%s'", code, desc, syscall, path);
@@ -85,7 +85,7 @@ void snap_throw_errno(napi_env env, int err, const char *syscall, const char *pa
       napi_create_error(env, code_v, msg_v, &error) != napi_ok) {
     free(msg);
     napi_throw_error(env, code, "snap_native: could not create an error object");
-    return;
+    return NULL;
   }
   free(msg);
   if (napi_create_int32(env, -err, &errno_v) == napi_ok)
@@ -93,7 +93,12 @@ void snap_throw_errno(napi_env env, int err, const char *syscall, const char *pa
   set_str(env, error, "syscall", syscall);
   /* Invalid UTF-8 in a path shows as U+FFFD: the property is for people to read. */
   if (path) set_str(env, error, "path", path);
-  napi_throw(env, error);
+  return error;
+}
+
+void snap_throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  napi_value error = snap_errno_error(env, err, syscall, path);
+  if (error) napi_throw(env, error);
 }
 
 static void throw_fmt(napi_env env, bool range, const char *code, const char *fmt, const char *name) {

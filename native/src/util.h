@@ -23,6 +23,8 @@ void snap_throw_status(napi_env env, napi_status status, const char *what);
 /* Throws an Error like Node's fs errors: message "CODE: description, syscall 'path'", and the
  * properties code ('ENOENT', ...), errno (negative, as in Node), syscall and path. */
 void snap_throw_errno(napi_env env, int err, const char *syscall, const char *path);
+/* The same error object, not thrown (to reject a promise); NULL after throwing if it cannot be made. */
+napi_value snap_errno_error(napi_env env, int err, const char *syscall, const char *path);
 
 /* The symbolic name of an errno value ("ENOTSUP" for EOPNOTSUPP on Linux, as libuv names it). */
 const char *snap_errno_name(int err);

@@ -1,8 +1,8 @@
 // Backup: walk the given paths, store new file contents as data blobs and every directory as a tree
 // blob, then write the snapshot (after the packs and index: format-spec ch. 10). A file whose size,
 // mtime, ctime and inode equal those in the parent snapshot reuses the parent's content list unread.
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import { closeSync, lstatSync, readSync, type BigIntStats } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
+import { closeSync, readSync } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { chunkStream, createCutter, DEFAULT_READ_SIZE, type Cutter, type ReadFn } from '../chunker/index.js';
@@ -11,11 +11,15 @@ import type { Snapshot, SnapshotEntry, SnapshotSummary } from '../model/snapshot
 import type { Tree, TreeNode } from '../model/tree.js';
 import { InterruptedError, NoSuchItemError, UsageError } from '../errors.js';
 import { PathMatcher } from '../fs/glob.js';
-import { joinPath, nodeFromStat, nodeType, openForBackup, pathText, readXattrs } from '../fs/metadata.js';
+import { fileStat, joinPath, nodeFromStat, nodeType, openForBackup, pathText, readXattrs, type FileStat } from '../fs/metadata.js';
+import { scanDirectory, type DirEntry } from '../fs/scan.js';
 import { userName } from '../fs/users.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
 import { programVersion } from '../paths.js';
+
+/** Directory listings the walk may have waiting: bounds the memory of listing ahead. */
+const PREFETCH_DIRS = 16;
 
 export interface BackupProgress {
   files: number;
@@ -103,6 +107,8 @@ export class Archiver {
   private readonly failedNodes = new WeakSet<TreeNode>();
   /** One chunking buffer for every file of the run. */
   private chunkBuffer: Buffer | undefined;
+  /** Directory listings started ahead of the walk, by path (latin1). */
+  private readonly prefetched = new Map<string, Promise<DirEntry[]>>();
 
   constructor(private readonly repo: Repository, private readonly opts: BackupOptions) {
     this.cutter = createCutter(repo.config.chunker);
@@ -249,7 +255,7 @@ export class Archiver {
     for (const [nameKey, child] of trie.children) {
       const name = Buffer.from(nameKey, 'latin1');
       const childPath = joinPath(path, name);
-      const st = await lstat(childPath, { bigint: true });
+      const st = fileStat(await lstat(childPath, { bigint: true }));
       const type = nodeType(st);
       const prev = parentNodes.get(nameKey);
       if (child.whole && type !== 'dir') {
@@ -279,31 +285,29 @@ export class Archiver {
   /** A whole directory, recursively. */
   private async saveDir(path: Buffer, parentTree: Tree | undefined, parentId?: string): Promise<string> {
     this.checkAbort();
-    let names: Buffer[];
+    let listing: DirEntry[];
     try {
-      names = await readdir(path, { encoding: 'buffer' });
+      listing = await this.listing(path);
     } catch (e) {
       this.warn(path, e);
-      names = [];
+      listing = [];
     }
-    names.sort(Buffer.compare);
     const prevOf = sortedLookup(parentTree);
-    const entries = names
-      .map((name) => ({ name, path: joinPath(path, name), prev: prevOf(name) }))
-      .filter((e) => this.excludes.empty || !this.excludes.matches(pathText(e.path)));
-    // Metadata and file data are read with synchronous calls: on 16k cached files, lstatSync took
-    // 70 ms where awaiting async lstat took 640 ms, and FileHandle open/read/close cost more main-
-    // thread time than the reading itself. The seal workers keep compressing meanwhile.
+    const entries: { name: Buffer; path: Buffer; stat: FileStat; prev: TreeNode | undefined }[] = [];
+    for (const e of listing) {
+      const childPath = joinPath(path, e.name);
+      const prev = prevOf(e.name);
+      if (!this.excludes.empty && this.excludes.matches(pathText(childPath))) continue;
+      if (e.stat) entries.push({ name: e.name, path: childPath, stat: e.stat, prev });
+      else this.warn(childPath, e.error);
+    }
+    // Subdirectories are listed on libuv threads before the walk reaches them.
+    for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path);
+    // File data is read with synchronous calls: FileHandle open/read/close cost more main-thread
+    // time than the reading itself. The seal workers keep compressing meanwhile.
     const nodes: TreeNode[] = [];
     for (const e of entries) {
-      let st: BigIntStats;
-      try {
-        st = lstatSync(e.path, { bigint: true });
-      } catch (err) {
-        this.warn(e.path, err);
-        continue;
-      }
-      const node = await this.entryNode(e.path, e.name, st, e.prev);
+      const node = await this.entryNode(e.path, e.name, e.stat, e.prev);
       if (node) nodes.push(node);
     }
     const id = this.sameAsParent(nodes, parentTree, parentId) ? parentId! : await this.saveTree(nodes);
@@ -312,6 +316,27 @@ export class Archiver {
     else if (parentId === id) this.counters.dirs_unchanged++;
     else this.counters.dirs_changed++;
     return id;
+  }
+
+  /** False for a directory on another file system under --one-file-system (stored empty). */
+  private descends(st: FileStat): boolean {
+    return !this.opts.oneFileSystem || this.rootDevices.has(st.dev);
+  }
+
+  /** Starts listing a directory the walk will reach soon (at most PREFETCH_DIRS listings wait). */
+  private prefetch(path: Buffer): void {
+    if (this.prefetched.size >= PREFETCH_DIRS) return;
+    const listing = scanDirectory(path);
+    listing.catch(() => undefined); // reported when the walk gets there
+    this.prefetched.set(path.toString('latin1'), listing);
+  }
+
+  private listing(path: Buffer): Promise<DirEntry[]> {
+    const key = path.toString('latin1');
+    const ahead = this.prefetched.get(key);
+    if (!ahead) return scanDirectory(path);
+    this.prefetched.delete(key);
+    return ahead;
   }
 
   /** True when a directory's nodes encode exactly as its parent tree's: that tree ID is reused unhashed. */
@@ -329,13 +354,13 @@ export class Archiver {
    * setting or removing an xattr updates ctime, so they cannot differ (and an unchanged tree then
    * costs one lstat per file, no listxattr).
    */
-  private nodeXattrs(path: Buffer, st: BigIntStats, type: string, prev: TreeNode | undefined): TreeNode['xattrs'] {
+  private nodeXattrs(path: Buffer, st: FileStat, type: string, prev: TreeNode | undefined): TreeNode['xattrs'] {
     if (prev?.type === type && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && prev.device === st.dev) return prev.xattrs ?? [];
     return this.xattrs(path);
   }
 
   /** The node for one directory entry, or undefined when it is skipped (unreadable, unsupported). */
-  private async entryNode(path: Buffer, name: Buffer, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+  private async entryNode(path: Buffer, name: Buffer, st: FileStat, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
     const type = nodeType(st);
     if (!type) return undefined;
     const node = nodeFromStat(name, st, type);
@@ -346,7 +371,7 @@ export class Archiver {
           await this.fileContent(path, node, prev);
           break;
         case 'dir': {
-          if (this.opts.oneFileSystem && !this.rootDevices.has(st.dev)) {
+          if (!this.descends(st)) {
             node.subtree = await this.saveTree([]);
             break;
           }

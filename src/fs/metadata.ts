@@ -5,25 +5,44 @@ import type { NodeType, TreeNode, Xattr } from '../model/tree.js';
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr, utimensat } from '../native/binding.js';
 import { groupName, userName } from './users.js';
 
-export function nodeType(st: BigIntStats): NodeType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return undefined;
+/** The lstat fields a tree node is made of. */
+export interface FileStat {
+  /** Type and permission bits (st_mode). */
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: number;
+  ino: bigint;
+  dev: bigint;
+  rdev: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+export function fileStat(st: BigIntStats): FileStat {
+  return {
+    mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), size: Number(st.size),
+    ino: st.ino, dev: st.dev, rdev: st.rdev, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
+  };
+}
+
+const TYPES = new Map<number, NodeType>([
+  [constants.S_IFREG, 'file'], [constants.S_IFDIR, 'dir'], [constants.S_IFLNK, 'symlink'], [constants.S_IFIFO, 'fifo'],
+  [constants.S_IFSOCK, 'socket'], [constants.S_IFCHR, 'chardev'], [constants.S_IFBLK, 'blockdev'],
+]);
+
+export function nodeType(st: FileStat): NodeType | undefined {
+  return TYPES.get(st.mode & constants.S_IFMT);
 }
 
 /** The node for a stat result, without content, subtree, target or xattrs. */
-export function nodeFromStat(name: Buffer, st: BigIntStats, type: NodeType): TreeNode {
-  const uid = Number(st.uid);
-  const gid = Number(st.gid);
+export function nodeFromStat(name: Buffer, st: FileStat, type: NodeType): TreeNode {
+  const { uid, gid } = st;
   const n: TreeNode = {
     name,
     type,
-    mode: Number(st.mode) & 0o7777,
+    mode: st.mode & 0o7777,
     uid,
     gid,
     mtimeNs: st.mtimeNs,
@@ -36,8 +55,8 @@ export function nodeFromStat(name: Buffer, st: BigIntStats, type: NodeType): Tre
   if (user !== undefined) n.user = user;
   if (group !== undefined) n.group = group;
   if (type === 'file') {
-    n.size = Number(st.size);
-    n.nlink = Number(st.nlink);
+    n.size = st.size;
+    n.nlink = st.nlink;
   }
   if (type === 'chardev' || type === 'blockdev') n.rdev = st.rdev;
   return n;

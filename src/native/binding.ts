@@ -39,6 +39,18 @@ interface NativeAddon {
   major(dev: bigint | number): number;
   minor(dev: bigint | number): number;
   setMmapThreshold(bytes: number): boolean;
+  scanDir(path: NativePath): Promise<NativeDirScan>;
+}
+
+/** One directory's entries and their lstat, sorted by name bytes (layout in native/src/scandir.c). */
+export interface NativeDirScan {
+  count: number;
+  /** Each name followed by a NUL byte. */
+  names: Buffer;
+  /** Per entry: mode, uid, gid, nlink, size, errno (0 or the lstat error). */
+  nums: Float64Array;
+  /** Per entry: ino, dev, rdev (as signed 64-bit), mtime ns, ctime ns. */
+  bigs: BigInt64Array;
 }
 
 /** The Error thrown by the POSIX helpers, shaped like Node's fs errors. */
@@ -182,4 +194,9 @@ export function minor(dev: bigint | number): number {
  */
 export function setMmapThreshold(bytes: number): boolean {
   return loadNative().setMmapThreshold(bytes);
+}
+
+/** Lists a directory and lstats each entry on a libuv thread (see NativeDirScan). */
+export function scanDir(path: NativePath): Promise<NativeDirScan> {
+  return loadNative().scanDir(path);
 }

@@ -18,6 +18,7 @@ import {
   setMmapThreshold,
   type NativeFsError,
 } from '../../src/native/binding.js';
+import { scanDirectory } from '../../src/fs/scan.js';
 
 let dir: string;
 beforeAll(() => {
@@ -232,5 +233,43 @@ describe('setMmapThreshold', () => {
     expect(setMmapThreshold(256 * 1024)).toBe(glibc);
     expect(() => setMmapThreshold(1024)).toThrow(RangeError);
     expect(() => setMmapThreshold(64 << 20)).toThrow(RangeError);
+  });
+});
+
+describe('scanDirectory (native scanDir)', () => {
+  it('lists every entry sorted by name bytes, with the fields lstat gives, for all entry types', async () => {
+    const d = path.join(dir, 'scan');
+    fs.mkdirSync(d);
+    const raw = Buffer.from(d);
+    const names = [Buffer.from('b-file'), Buffer.from('A-dir'), Buffer.from('link'), Buffer.from('fifo'), Buffer.from('caf\xe9', 'latin1'), Buffer.from('é')];
+    fs.writeFileSync(Buffer.concat([raw, Buffer.from('/b-file')]), 'x'.repeat(1234));
+    fs.mkdirSync(Buffer.concat([raw, Buffer.from('/A-dir')]));
+    fs.symlinkSync('b-file', Buffer.concat([raw, Buffer.from('/link')]));
+    mkfifo(Buffer.concat([raw, Buffer.from('/fifo')]), 0o640);
+    fs.writeFileSync(Buffer.concat([raw, Buffer.from('/'), names[4]!]), '');
+    fs.writeFileSync(Buffer.concat([raw, Buffer.from('/'), names[5]!]), '');
+    utimensat(path.join(d, 'b-file'), -5, 7, -100, 123456789, true); // before 1970: negative ns
+    const entries = await scanDirectory(raw);
+    expect(entries.map((e) => e.name.toString('hex'))).toEqual([...names].sort(Buffer.compare).map((n) => n.toString('hex')));
+    for (const e of entries) {
+      const st = fs.lstatSync(Buffer.concat([raw, Buffer.from('/'), e.name]), { bigint: true });
+      expect(e.error).toBeUndefined();
+      expect(e.stat).toEqual({
+        mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), size: Number(st.size),
+        ino: st.ino, dev: st.dev, rdev: st.rdev, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
+      });
+    }
+    expect(entries.find((e) => e.name.toString() === 'b-file')!.stat!.mtimeNs).toBe(-100n * NS + 123456789n);
+    expect(await scanDirectory(Buffer.from(path.join(d, 'A-dir')))).toEqual([]);
+  });
+
+  it('rejects with a Node-style error for a directory that cannot be listed', async () => {
+    const missing = path.join(dir, 'no-such-dir');
+    const e = (await scanDirectory(Buffer.from(missing)).catch((x: unknown) => x)) as NativeFsError;
+    expect(e.code).toBe('ENOENT');
+    expect(e.message).toBe(`ENOENT: no such file or directory, scandir '${missing}'`);
+    const notDir = path.join(dir, 'plain');
+    fs.writeFileSync(notDir, '');
+    expect(((await scanDirectory(Buffer.from(notDir)).catch((x: unknown) => x)) as NativeFsError).code).toBe('ENOTDIR');
   });
 });
