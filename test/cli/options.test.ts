@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { llistxattr, lsetxattr } from '../../src/native/binding.js';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { initRepo, snap, tempDir } from '../helpers/cli.js';
 import { prng } from '../helpers/tree.js';
 
@@ -24,6 +25,34 @@ describe('command options', () => {
     env = initRepo(repo);
   });
   afterAll(() => tmp.cleanup());
+
+  it('--one-file-system stores a mount point as an empty directory and reads nothing below it', () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs and needs root (CI runs as root)');
+    const root = join(tmp.path, 'ofs');
+    const mnt = join(root, 'mnt');
+    mkdirSync(mnt, { recursive: true });
+    writeFileSync(join(root, 'here.txt'), 'on the root file system');
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]).status).toBe(0);
+    try {
+      mkdirSync(join(mnt, 'sub'));
+      writeFileSync(join(mnt, 'sub', 'there.txt'), 'on the tmpfs');
+      const ofsEnv = initRepo(join(tmp.path, 'repo-ofs'));
+      const files = (args: string[]) => {
+        const b = snap(['backup', root, '--json', ...args], ofsEnv);
+        expect(b.code, b.stderr).toBe(0);
+        const ls = snap(['ls', last(b.stdout).snapshot_id, '--json'], ofsEnv);
+        return lines(ls.stdout)
+          .filter((n: { message_type: string }) => n.message_type === 'node')
+          .map((n: { path: string }) => n.path)
+          .filter((p: string) => p.startsWith(root))
+          .sort();
+      };
+      expect(files([])).toEqual([root, join(root, 'here.txt'), mnt, join(mnt, 'sub'), join(mnt, 'sub', 'there.txt')]);
+      expect(files(['--one-file-system'])).toEqual([root, join(root, 'here.txt'), mnt]);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
 
   it('--exclude and --exclude-file leave matching paths out', () => {
     writeFileSync(join(tmp.path, 'excludes'), '# comment\n*.log\n');
