@@ -40,6 +40,11 @@ export interface LoadOptions {
   offset?: number;
   length?: number;
   signal?: AbortSignal;
+  /**
+   * Memory to read into, of the given length: the result is then a view of it. A hint; a backend
+   * may return a buffer of its own.
+   */
+  buffer?: (length: number) => Uint8Array;
 }
 
 export interface SaveOptions {

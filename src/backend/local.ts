@@ -97,7 +97,8 @@ export class LocalBackend implements Backend {
       fh = await open(join(this.root, rel), fsConstants.O_RDONLY);
       const { size } = await fh.stat();
       const { start, end } = resolveRange(h, size, opts);
-      const buf = Buffer.allocUnsafe(end - start);
+      const into = opts?.buffer?.(end - start);
+      const buf = into ? Buffer.from(into.buffer, into.byteOffset, end - start) : Buffer.allocUnsafe(end - start);
       let done = 0;
       while (done < buf.length) {
         const { bytesRead } = await fh.read(buf, done, buf.length - done, start + done);

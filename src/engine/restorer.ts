@@ -4,8 +4,8 @@
 // partial file under the real name; a re-run finds the temporary file and fetches only the blobs
 // whose bytes are not already correct in it.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, ftruncateSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
-import { link, lstat, mkdir, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { link, lstat, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { mkfifo, mknod } from '../native/binding.js';
 import { applyMetadata, joinPath, pathText } from '../fs/metadata.js';
@@ -15,9 +15,10 @@ import type { Repository } from '../repository/repository.js';
 import type { BlobLocation } from '../repository/index.js';
 import { InterruptedError, LocalIOError, SnapError } from '../errors.js';
 import { CryptoPool } from '../repository/crypto-pool.js';
-import { Lookahead, mapLimit } from '../util/concurrency.js';
+import { Lookahead } from '../util/concurrency.js';
 import { lookupPath, walkTree } from './walk.js';
 import type { PackType } from '../format/index.js';
+import { BLOB_FIELDS, FILE_FIELDS, F_FINISH, F_NEW, F_TRUNCATE, WRITE_FIELDS, moveIntoPlace, type RestoreResult as TaskResult, type TaskXattr } from '../repository/restore-task.js';
 
 export type OverwriteMode = 'always' | 'if-changed' | 'never';
 
@@ -83,14 +84,16 @@ interface FileJob {
   node: TreeNode;
   /** Final path on disk. */
   dest: Buffer;
-  /** Temporary path written to until the file is complete. */
-  temp: Buffer;
-  /** Blob index -> file offset. */
-  offsets: number[];
+  /** The directory it is in (dirKey). */
+  dir: string;
+  /** Temporary path written to until the file is complete (computed when first needed). */
+  temp?: Buffer;
+  /** Written under its own name (a new file of at most one blob), not under temp. */
+  own: boolean;
+  /** Sum of the raw lengths of its blobs. */
+  rawSize: number;
   /** Blobs still to write. */
   remaining: number;
-  /** File descriptor of the open temp file. */
-  fd?: number;
   /** A hard link to the first file of the same inode, restored after that file. */
   linkTo?: FileJob;
 }
@@ -100,9 +103,84 @@ interface Write {
   offset: number;
 }
 
+interface Entry {
+  node: TreeNode;
+  dest: Buffer;
+}
+
 const TEMP_SUFFIX = '.snap-restore';
-/** Files opened for one worker task at most. */
-const MAX_OPEN_PER_TASK = 256;
+/** Files without blobs to write (empty, or complete in their temp file) per worker task. */
+const FILES_PER_TASK = 1024;
+/** Files planned at a time while the trees are read. */
+const PLAN_CHUNK = 256;
+/** While planning, a pack's blobs are read once this many writes or sealed bytes wait on them. */
+const EARLY_WRITES = 1024;
+const EARLY_BYTES = 8 << 20;
+/** Needed blobs of a pack further apart than this are read separately. */
+const MAX_GAP = 1 << 20;
+/** Pack reads get shared memory of at least this size (a pack's usual size), and this many are kept. */
+const REGION_MIN = 20 << 20;
+const REGIONS_KEPT = 8;
+/** Writes (about files) and sealed bytes per worker task at most. */
+const TASK_WRITES = 256;
+const TASK_BYTES = 4 << 20;
+
+/**
+ * Runs units of work (a pack each) as they are added, at most `limit` at once. After the first
+ * failure nothing more starts, `onFail` asks the running ones to stop, and drain() waits for them
+ * before throwing it: a worker terminated in the middle of a task could leave a file under its own
+ * name unfinished.
+ */
+class UnitQueue {
+  private readonly waiting: (() => Promise<void>)[] = [];
+  private running = 0;
+  private failure: { error: unknown } | undefined;
+  private idle: (() => void)[] = [];
+
+  constructor(private readonly limit: number, private readonly before: () => void, private readonly onFail: () => void) {}
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  add(unit: () => Promise<void>): void {
+    this.waiting.push(unit);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < Math.max(1, this.limit) && this.waiting.length > 0 && !this.failure) {
+      const unit = this.waiting.shift()!;
+      this.running++;
+      void (async () => {
+        try {
+          this.before();
+          await unit();
+        } catch (e) {
+          // A task stopped because another failed reports an interruption: the cause is reported.
+          if (!this.failure || (this.failure.error instanceof InterruptedError && !(e instanceof InterruptedError))) {
+            if (!this.failure) this.onFail();
+            this.failure = { error: e };
+          }
+        } finally {
+          this.running--;
+          this.pump();
+          if (this.running === 0) {
+            const idle = this.idle;
+            this.idle = [];
+            for (const f of idle) f();
+          }
+        }
+      })();
+    }
+  }
+
+  /** Resolves when everything added has run; rejects with the first failure. */
+  async drain(): Promise<void> {
+    while (this.running > 0) await new Promise<void>((r) => this.idle.push(r));
+    if (this.failure) throw this.failure.error;
+  }
+}
 
 function tempName(dest: Buffer): Buffer {
   const slash = dest.lastIndexOf(0x2f);
@@ -112,16 +190,18 @@ function tempName(dest: Buffer): Buffer {
   return joinPath(dir, Buffer.from(`.${h}${TEMP_SUFFIX}`));
 }
 
-function moveIntoPlace(temp: Buffer, dest: Buffer): void {
-  try {
-    renameSync(temp, dest);
-  } catch (e) {
-    // A directory (or other non-file) in the way: replace it, as the snapshot says.
-    const code = (e as { code?: string }).code;
-    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw e;
-    rmSync(dest, { force: true, recursive: true });
-    renameSync(temp, dest);
-  }
+function tempOf(job: FileJob): Buffer {
+  return (job.temp ??= tempName(job.dest));
+}
+
+/** A key for a directory path (latin1 maps every byte to one character). */
+function dirKey(path: Buffer): string {
+  return path.toString('latin1');
+}
+
+/** The directory holding a path. */
+function parentOf(path: Buffer): Buffer {
+  return path.subarray(0, path.lastIndexOf(0x2f));
 }
 
 function localError(path: Buffer, e: unknown): SnapError {
@@ -137,9 +217,19 @@ export class Restorer {
   };
   private readonly progress: RestoreProgress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   private readonly owner = process.getuid?.() === 0;
+  private readonly uid = process.geteuid?.() ?? -1;
+  private readonly gid = process.getegid?.() ?? -1;
   private readonly include: PathMatcher;
   private readonly exclude: PathMatcher;
   private pool: CryptoPool | undefined;
+  /** Directories this restore created: nothing is in them that was not restored now. */
+  private readonly freshDirs = new Set<string>();
+  /** Set to ask running worker tasks to stop (interrupt, or another task failed). */
+  private readonly abort = new Int32Array(new SharedArrayBuffer(4));
+  /** Shared memory for pack reads, free to take. */
+  private readonly regions: SharedArrayBuffer[] = [];
+  /** Packs read from (the same pack may be read in several parts). */
+  private readonly packsRead = new Set<string>();
 
   constructor(private readonly repo: Repository, private readonly opts: RestoreOptions) {
     this.include = new PathMatcher(opts.include ?? []);
@@ -162,141 +252,176 @@ export class Restorer {
   }
 
   async run(): Promise<RestoreResult> {
+    const stop = () => Atomics.store(this.abort, 0, 1);
+    this.opts.signal?.addEventListener('abort', stop);
     try {
       return await this.restoreAll();
     } finally {
+      this.opts.signal?.removeEventListener('abort', stop);
       await this.pool?.close();
     }
   }
 
   private async restoreAll(): Promise<RestoreResult> {
+    // The workers start up while the trees are read and the restore planned.
+    if (!this.opts.dryRun) this.crypto();
     const target = Buffer.from(resolvePath(this.opts.target));
     const sub = await lookupPath(this.repo, this.opts.tree, this.opts.subpath ?? '/');
-    // Collect what to restore: [snapshot path, node, destination].
-    const entries: { spath: string; node: TreeNode; dest: Buffer }[] = [];
-    const base = sub.path.length === 1 ? 1 : sub.path.length + 1;
-    const destFor = (p: Buffer) => (p.length < base ? target : joinPath(target, p.subarray(base)));
-    if (sub.node.type === 'dir') {
-      for await (const e of walkTree(this.repo, sub.node.subtree!, sub.path)) {
-        const spath = pathText(e.path);
-        if (this.selected(spath, e.node.type === 'dir')) entries.push({ spath, node: e.node, dest: destFor(e.path) });
-      }
-    } else {
-      entries.push({ spath: pathText(sub.path), node: sub.node, dest: joinPath(target, sub.node.name) });
-    }
-    // With --include, drop directories that hold nothing included.
-    const keptDirs = new Set<string>();
-    if (!this.include.empty) {
-      for (const e of entries) {
-        if (e.node.type === 'dir' && !this.include.matches(e.spath)) continue;
-        for (let p = e.spath; p.length > 1; p = p.slice(0, p.lastIndexOf('/')) || '/') keptDirs.add(p);
-      }
-    }
-    const selected = this.include.empty ? entries : entries.filter((e) => e.node.type !== 'dir' || keptDirs.has(e.spath));
+    const dryRun = this.opts.dryRun === true;
+    // Without cold storage or --include, packs are restored while the trees are still being read
+    // and files planned: a pack goes to the workers once no file planned in a while needed it.
+    // (Thaw planning needs every pack first, and --include every entry.)
+    const streaming = !dryRun && !this.opts.readablePacks && this.include.empty;
+    const queue = new UnitQueue(this.opts.readers ?? 4, () => this.checkAbort(), () => Atomics.store(this.abort, 0, 1));
 
+    const dirs: Entry[] = [];
+    const others: Entry[] = [];
     const files: FileJob[] = [];
     const byInode = new Map<string, FileJob>();
-    for (const e of selected) {
-      if (e.node.type !== 'file') continue;
-      const job: FileJob = { node: e.node, dest: e.dest, temp: tempName(e.dest), offsets: [], remaining: 0 };
-      if ((e.node.nlink ?? 1) > 1) {
-        const key = `${e.node.device}:${e.node.inode}`;
-        const first = byInode.get(key);
-        if (first) job.linkTo = first;
-        else byInode.set(key, job);
-      }
-      files.push(job);
-    }
-    this.progress.filesTotal = files.length;
-    this.progress.bytesTotal = files.reduce((s, f) => s + (f.linkTo ? 0 : f.node.size ?? 0), 0);
+    /** Packs needed, in the order first needed. */
+    const needed = new Set<string>();
+    /** Blobs to read, by pack, not handed to the workers yet, with their writes and sealed bytes. */
+    const byPack = new Map<string, { blobs: Map<string, Write[]>; writes: number; bytes: number }>();
+    let planned = 0;
+    let noBlobs: FileJob[] = [];
+    const toWrite: FileJob[] = [];
 
-    // Which blobs each file needs, grouped by pack.
-    const byPack = new Map<string, Map<string, Write[]>>();
-    const need = (id: string, w: Write) => {
-      const loc = this.repo.locate(id, 'data');
-      let blobs = byPack.get(loc.pack);
-      if (!blobs) byPack.set(loc.pack, (blobs = new Map()));
-      let ws = blobs.get(id);
-      if (!ws) blobs.set(id, (ws = []));
+    const need = (id: string, loc: BlobLocation, w: Write) => {
+      needed.add(loc.pack);
+      let p = byPack.get(loc.pack);
+      if (!p) byPack.set(loc.pack, (p = { blobs: new Map(), writes: 0, bytes: 0 }));
+      let ws = p.blobs.get(id);
+      if (!ws) {
+        p.blobs.set(id, (ws = []));
+        p.bytes += loc.length;
+      }
       ws.push(w);
+      p.writes++;
+    };
+    const dispatchPack = (pack: string) => {
+      const { blobs } = byPack.get(pack)!;
+      byPack.delete(pack);
+      queue.add(() => this.restorePack(pack, blobs));
+    };
+    const dispatchFiles = () => {
+      for (let i = 0; i < noBlobs.length; i += FILES_PER_TASK) {
+        const jobs = noBlobs.slice(i, i + FILES_PER_TASK);
+        queue.add(() => this.finishFiles(jobs));
+      }
+      noBlobs = [];
+    };
+    /** Plans a chunk of files: what is on disk already, and which blobs each still needs. */
+    const plan = async (chunk: FileJob[]) => {
+      // What is already on disk, looked up ahead: one lstat round trip after another is slow.
+      const onDisk = new Lookahead(chunk.length, 32, (i) => (dryRun ? Promise.resolve(undefined) : this.existing(chunk[i]!)));
+      for (const [i, job] of chunk.entries()) {
+        const existing = await onDisk.get(i);
+        planned++;
+        if (existing === 'skip') {
+          // Content already matches; mode, owner, times and xattrs are still made to match.
+          if ((this.opts.overwrite ?? 'always') !== 'never') this.applyMeta(job.dest, job.node);
+          this.result.filesSkipped++;
+          this.progress.filesDone++;
+          continue;
+        }
+        const content = job.node.content ?? [];
+        // A new file of at most one blob is written in one call under its own name: creating and
+        // renaming a temporary file doubled the directory operations that dominate small-file
+        // restores, and there is nothing partial to resume. A failed write removes it again.
+        if (existing === 'absent' && content.length <= 1) job.own = true;
+        let offset = 0;
+        for (let i = 0; i < content.length; i++) {
+          const id = content[i]!;
+          const loc = this.repo.locate(id, 'data');
+          if (!(existing instanceof Set && existing.has(i))) {
+            need(id, loc, { job, offset });
+            job.remaining++;
+          }
+          offset += loc.rawLength;
+        }
+        job.rawSize = offset;
+        toWrite.push(job);
+        if (job.remaining === 0) noBlobs.push(job);
+      }
+      if (!streaming) return;
+      // The blobs needed so far are read once there are enough of them: the workers start while
+      // the trees are still read. (Small files share few packs, whose blobs are needed from the
+      // first directory to the last; a blob needed again later is read again.)
+      for (const [pack, p] of byPack) if (p.writes >= EARLY_WRITES || p.bytes >= EARLY_BYTES) dispatchPack(pack);
+      if (noBlobs.length >= FILES_PER_TASK) dispatchFiles();
     };
 
-    if (!this.opts.dryRun) {
-      try {
-        await mkdir(target, { recursive: true });
-      } catch (e) {
-        throw localError(target, e);
-      }
-      for (const e of selected) if (e.node.type === 'dir') await this.mkdirSafe(e.dest);
-    }
-
-    const toWrite: FileJob[] = [];
-    // What is already on disk, looked up ahead: one lstat round trip after another is slow.
-    const primaries = files.filter((f) => !f.linkTo);
-    const onDisk = new Lookahead(primaries.length, 32, (i) => (this.opts.dryRun ? Promise.resolve(undefined) : this.existing(primaries[i]!)));
-    for (const [i, job] of primaries.entries()) {
-      const existing = await onDisk.get(i);
-      if (existing === 'skip') {
-        // Content already matches; mode, owner, times and xattrs are still made to match.
-        if ((this.opts.overwrite ?? 'always') !== 'never') this.applyMeta(job.dest, job.node);
-        this.result.filesSkipped++;
-        this.progress.filesDone++;
-        continue;
-      }
-      const content = job.node.content ?? [];
-      // A new file of at most one blob is written in one call under its own name: creating and
-      // renaming a temporary file doubled the directory operations that dominate small-file
-      // restores, and there is nothing partial to resume. A failed write removes it again.
-      if (existing === 'absent' && content.length <= 1) job.temp = job.dest;
-      let offset = 0;
-      for (let i = 0; i < content.length; i++) {
-        const id = content[i]!;
-        const loc = this.repo.locate(id, 'data');
-        job.offsets.push(offset);
-        if (!(existing instanceof Set && existing.has(i))) {
-          need(id, { job, offset });
-          job.remaining++;
+    try {
+      if (!dryRun) this.mkdirSafe(target);
+      let chunk: FileJob[] = [];
+      for await (const e of this.entries(sub, target)) {
+        if (e.node.type === 'dir') {
+          if (!dryRun) this.mkdirSafe(e.dest);
+          dirs.push(e);
+          continue;
         }
-        offset += loc.rawLength;
+        if (e.node.type !== 'file') {
+          others.push(e);
+          continue;
+        }
+        const job: FileJob = { node: e.node, dest: e.dest, dir: dirKey(parentOf(e.dest)), own: false, rawSize: 0, remaining: 0 };
+        files.push(job);
+        this.progress.filesTotal++;
+        if ((e.node.nlink ?? 1) > 1) {
+          const key = `${e.node.device}:${e.node.inode}`;
+          const first = byInode.get(key);
+          if (first) {
+            job.linkTo = first;
+            continue;
+          }
+          byInode.set(key, job);
+        }
+        this.progress.bytesTotal += e.node.size ?? 0;
+        chunk.push(job);
+        if (chunk.length === PLAN_CHUNK) {
+          await plan(chunk);
+          chunk = [];
+          if (queue.failed) break;
+        }
       }
-      toWrite.push(job);
+      await plan(chunk);
+    } catch (e) {
+      // Running tasks finish (or stop at a blob boundary) before the error is reported.
+      Atomics.store(this.abort, 0, 1);
+      await queue.drain().catch(() => undefined);
+      throw e;
     }
 
-    this.result.packsNeeded = [...byPack.keys()].map((id) => {
+    this.result.packsNeeded = [...needed].map((id) => {
       const p = this.repo.index.pack(id)!;
       return { id, type: p.type, size: p.size };
     });
-    if (this.opts.dryRun) {
+    if (dryRun) {
       this.result.filesRestored = toWrite.length;
       return this.result;
     }
 
-    // Files that need no blobs (empty, or already complete in their temp file) finish at once.
-    for (const job of toWrite) if (job.remaining === 0) this.finishFile(job);
-
-    let readable = this.opts.readablePacks ? await this.opts.readablePacks(this.result.packsNeeded) : new Set(byPack.keys());
+    // Files that need no blobs (empty, or already complete in their temp file) are finished by
+    // the workers too, a batch per task.
+    dispatchFiles();
+    let readable = this.opts.readablePacks ? await this.opts.readablePacks(this.result.packsNeeded) : new Set(needed);
     let pending = this.result.packsNeeded;
     for (;;) {
       const now = readable;
-      const packs = [...byPack.entries()].filter(([id]) => now.has(id));
       pending = pending.filter((p) => !now.has(p.id));
-      await mapLimit(packs, this.opts.readers ?? 4, async ([pack, blobs]) => {
-        this.checkAbort();
-        await this.restorePack(pack, blobs);
-      });
+      for (const pack of [...byPack.keys()]) if (now.has(pack)) dispatchPack(pack);
+      await queue.drain();
       if (pending.length === 0 || !this.opts.awaitPacks) break;
       readable = await this.opts.awaitPacks(pending);
       if (readable.size === 0) break;
     }
     this.result.packsPending = pending.map((p) => p.id);
+    this.result.packsRead = this.packsRead.size;
 
     // Hard links (to files that are complete), special files, then directory metadata deepest first.
     for (const job of files) if (job.linkTo && job.linkTo.remaining === 0) await this.restoreLink(job);
-    for (const e of selected) {
-      if (e.node.type !== 'file' && e.node.type !== 'dir') await this.restoreSpecial(e.dest, e.node);
-    }
-    const dirs = selected.filter((e) => e.node.type === 'dir').reverse();
-    for (const d of dirs) {
+    for (const e of others) await this.restoreSpecial(e.dest, e.node);
+    for (const d of dirs.reverse()) {
       this.applyMeta(d.dest, d.node);
       this.result.dirs++;
     }
@@ -307,9 +432,39 @@ export class Restorer {
     return this.result;
   }
 
-  private async mkdirSafe(path: Buffer): Promise<void> {
+  /** The entries to restore, parents before children, with their destinations. */
+  private async *entries(sub: { path: Buffer; node: TreeNode }, target: Buffer): AsyncGenerator<Entry> {
+    const base = sub.path.length === 1 ? 1 : sub.path.length + 1;
+    const destFor = (p: Buffer) => (p.length < base ? target : joinPath(target, p.subarray(base)));
+    if (sub.node.type !== 'dir') {
+      yield { node: sub.node, dest: joinPath(target, sub.node.name) };
+      return;
+    }
+    const filtered = !this.exclude.empty || !this.include.empty;
+    if (this.include.empty) {
+      for await (const e of walkTree(this.repo, sub.node.subtree!, sub.path)) {
+        if (!filtered || this.selected(pathText(e.path), e.node.type === 'dir')) yield { node: e.node, dest: destFor(e.path) };
+      }
+      return;
+    }
+    // With --include, directories that hold nothing included are dropped: all entries first.
+    const entries: { spath: string; node: TreeNode; dest: Buffer }[] = [];
+    for await (const e of walkTree(this.repo, sub.node.subtree!, sub.path)) {
+      const spath = pathText(e.path);
+      if (this.selected(spath, e.node.type === 'dir')) entries.push({ spath, node: e.node, dest: destFor(e.path) });
+    }
+    const keptDirs = new Set<string>();
+    for (const e of entries) {
+      if (e.node.type === 'dir' && !this.include.matches(e.spath)) continue;
+      for (let p = e.spath; p.length > 1; p = p.slice(0, p.lastIndexOf('/')) || '/') keptDirs.add(p);
+    }
+    for (const e of entries) if (e.node.type !== 'dir' || keptDirs.has(e.spath)) yield e;
+  }
+
+  private mkdirSafe(path: Buffer): void {
     try {
-      await mkdir(path, { recursive: true, mode: 0o700 });
+      // The first directory created, if any: then `path` itself is new (and empty).
+      if (mkdirSync(path, { recursive: true, mode: 0o700 }) !== undefined) this.freshDirs.add(dirKey(path));
     } catch (e) {
       throw localError(path, e);
     }
@@ -321,6 +476,8 @@ export class Restorer {
    */
   private async existing(job: FileJob): Promise<'skip' | 'absent' | Set<number> | undefined> {
     const mode = this.opts.overwrite ?? 'always';
+    // Nothing is in a directory this run created.
+    if (this.freshDirs.has(job.dir)) return 'absent';
     // Synchronous: far cheaper than a thread-pool round trip for metadata that is mostly cached.
     const st = lstatSync(job.dest, { bigint: true, throwIfNoEntry: false });
     if (st) {
@@ -329,8 +486,8 @@ export class Restorer {
         return 'skip';
       }
     }
-    const tst = lstatSync(job.temp, { throwIfNoEntry: false });
-    if (tst?.isFile()) return this.matchingBlobs(job.temp, job);
+    const tst = lstatSync(tempOf(job), { throwIfNoEntry: false });
+    if (tst?.isFile()) return this.matchingBlobs(tempOf(job), job);
     return st ? undefined : 'absent';
   }
 
@@ -360,56 +517,186 @@ export class Restorer {
   private async restorePack(pack: string, blobs: Map<string, Write[]>): Promise<void> {
     const locs: [string, BlobLocation][] = [...blobs.keys()].map((id) => [id, this.repo.locate(id, 'data')]);
     locs.sort((a, b) => a[1].offset - b[1].offset);
-    const start = locs[0]![1].offset;
-    const last = locs[locs.length - 1]![1];
-    const bytes = await this.repo.backend.load({ type: last.packType, name: pack }, { offset: start, length: last.offset + last.length - start });
-    this.result.packsRead++;
-    // Batches bound the files held open at once (many small files share a pack).
-    for (let from = 0; from < locs.length; ) {
-      let to = from;
-      for (let opens = 0; to < locs.length && (to === from || opens + blobs.get(locs[to]![0])!.length <= MAX_OPEN_PER_TASK); to++) {
-        opens += blobs.get(locs[to]![0])!.length;
+    const tasks: Promise<void>[] = [];
+    try {
+      // One read per run of needed blobs (a run ends at a gap of more than MAX_GAP).
+      for (let from = 0, to = 1; to <= locs.length; to++) {
+        if (to < locs.length && locs[to]![1].offset - (locs[to - 1]![1].offset + locs[to - 1]![1].length) <= MAX_GAP) continue;
+        const run = locs.slice(from, to);
+        from = to;
+        const start = run[0]![1].offset;
+        const last = run[run.length - 1]![1];
+        // Read into shared memory, which every task of the run reads from (no copy, no transfer),
+        // and which is reused: a fresh 16 MiB buffer per pack cost page faults and GCs.
+        const length = last.offset + last.length - start;
+        const shared = this.takeRegion(length);
+        let read: Buffer;
+        try {
+          read = await this.repo.backend.load({ type: last.packType, name: pack }, { offset: start, length, buffer: () => shared });
+        } catch (e) {
+          this.giveRegion(shared);
+          throw e;
+        }
+        if (read.buffer !== shared.buffer) shared.set(read);
+        this.packsRead.add(pack);
+        const runTasks = this.splitTasks(run, blobs).map(async ([a, b]) => {
+          const ids: string[] = [];
+          const blobFields = new Float64Array((b - a) * BLOB_FIELDS);
+          const writes: Write[] = [];
+          for (let i = a; i < b; i++) {
+            const [id, loc] = run[i]!;
+            const ws = blobs.get(id)!;
+            ids.push(id);
+            blobFields.set([loc.offset - start, loc.length, loc.rawLength, loc.compressed ? 1 : 0, writes.length, ws.length], (i - a) * BLOB_FIELDS);
+            for (const w of ws) writes.push(w);
+          }
+          try {
+            await this.runTask(shared, ids.join(''), blobFields, writes, [], (i, reason) => this.repo.blobError(run[a + i]![0], run[a + i]![1], reason));
+          } catch (e) {
+            Atomics.store(this.abort, 0, 1);
+            throw e;
+          }
+        });
+        // Once every task of the run is over, the memory can take another read.
+        tasks.push(Promise.allSettled(runTasks).then((r) => {
+          this.giveRegion(shared);
+          const failed = r.flatMap((x) => (x.status === 'rejected' ? [x.reason as unknown] : []));
+          if (failed.length > 0) throw failed.find((e) => !(e instanceof InterruptedError)) ?? failed[0];
+        }));
       }
-      const batch = locs.slice(from, to);
-      const regionStart = batch[0]![1].offset;
-      const regionEnd = batch[batch.length - 1]![1].offset + batch[batch.length - 1]![1].length;
-      // The whole read when it is one batch (transferred, not copied), else a copy of the batch's part.
-      const region = from === 0 && to === locs.length ? bytes : Buffer.from(bytes.subarray(regionStart - start, regionEnd - start));
-      await this.restoreBatch(region, regionStart, batch, blobs);
-      from = to;
+    } finally {
+      // A failed read still waits for the tasks already sent.
+      const results = await Promise.allSettled(tasks);
+      const failed = results.flatMap((x) => (x.status === 'rejected' ? [x.reason as unknown] : []));
+      if (failed.length > 0) throw failed.find((e) => !(e instanceof InterruptedError)) ?? failed[0];
     }
     this.opts.onProgress?.({ ...this.progress });
   }
 
   /**
-   * Opens the batch's files here (synchronous calls: per small file, FileHandle's machinery cost
-   * several times the system calls); a crypto worker decrypts, verifies and writes the blobs, so
-   * both cores work and the plaintext never crosses threads.
+   * Worker tasks of bounded size, as [from, to) ranges of `run`: one pack can hold most of a
+   * restore's small files, and as one task it kept one worker busy long after the other was done.
+   * A task's files are in one directory (see CryptoPool.restore).
    */
-  private async restoreBatch(region: Buffer, regionStart: number, locs: [string, BlobLocation][], blobs: Map<string, Write[]>): Promise<void> {
-    this.checkAbort();
-    const writes = locs.map(([id]) => blobs.get(id)!);
-    const regionBlobs = locs.map(([id, loc], i) => ({
-      id, compressed: loc.compressed, rawLength: loc.rawLength, offset: loc.offset - regionStart, length: loc.length,
-      writes: writes[i]!.map((w) => ({ fd: this.handle(w.job), position: w.offset })),
-    }));
-    const r = await this.crypto().restore(region, regionBlobs, this.opts.sparse === true);
-    if (r.error) {
-      // Files written under their own name must not stay behind unfinished (an unusable blob
-      // leaves them empty or short): remove them. Temporary files stay for a re-run to resume.
-      for (const ws of writes) for (const w of ws) if (w.job.temp === w.job.dest && w.job.fd !== undefined) this.discard(w.job);
-      const [id, loc] = locs[r.error.blob]!;
-      if (r.error.write === undefined) throw this.repo.blobError(id, loc, r.error.reason);
-      const job = writes[r.error.blob]![r.error.write]!.job;
-      throw localError(job.dest, Object.assign(new Error(r.error.reason), { code: r.error.code }));
-    }
-    for (const [i, [, loc]] of locs.entries()) {
-      for (const w of writes[i]!) {
-        this.result.bytesWritten += loc.rawLength;
-        this.progress.bytesDone += loc.rawLength;
-        if (--w.job.remaining === 0) this.finishFile(w.job);
+  private splitTasks(run: [string, BlobLocation][], blobs: Map<string, Write[]>): [number, number][] {
+    const parts: [number, number][] = [];
+    for (let from = 0, i = 0, writes = 0, bytes = 0, dir = ''; i <= run.length; i++) {
+      const ws = i < run.length ? blobs.get(run[i]![0])! : [];
+      const n = ws.length;
+      const len = i < run.length ? run[i]![1].length : 0;
+      const d = ws[0]?.job.dir ?? '';
+      const other = i > from && d !== dir;
+      dir = d;
+      if (i === run.length || (i > from && (other || writes + n > TASK_WRITES || bytes + len > TASK_BYTES))) {
+        parts.push([from, i]);
+        from = i;
+        writes = 0;
+        bytes = 0;
       }
+      writes += n;
+      bytes += len;
     }
+    return parts;
+  }
+
+  /** Files with no blob to write: created (if empty) or moved into place, with their metadata. */
+  private async finishFiles(jobs: FileJob[]): Promise<void> {
+    await this.runTask(new Uint8Array(0), '', new Float64Array(0), [], jobs, (_, reason) => new LocalIOError(reason));
+    this.opts.onProgress?.({ ...this.progress });
+  }
+
+  /**
+   * Has a crypto worker open the blobs, write them (writes[k] goes with the blobs whose write range
+   * holds k) and finish the files whose last blob this is, plus the files `extra` with nothing to
+   * write. Files whose blobs are in several packs are finished here after their last task.
+   */
+  private async runTask(region: Uint8Array, ids: string, blobFields: Float64Array, writes: Write[], extra: FileJob[], blobError: (i: number, reason: string) => SnapError): Promise<void> {
+    // The files in the task, in order of first write, and how many of their writes it has.
+    const index = new Map<FileJob, number>();
+    const jobs: FileJob[] = [];
+    const counts: number[] = [];
+    const writeFields = new Float64Array(writes.length * WRITE_FIELDS);
+    for (const [k, w] of writes.entries()) {
+      let i = index.get(w.job);
+      if (i === undefined) {
+        index.set(w.job, (i = jobs.length));
+        jobs.push(w.job);
+        counts.push(0);
+      }
+      counts[i]!++;
+      writeFields[k * WRITE_FIELDS] = i;
+      writeFields[k * WRITE_FIELDS + 1] = w.offset;
+    }
+    for (const job of extra) {
+      index.set(job, jobs.length);
+      jobs.push(job);
+      counts.push(0);
+    }
+    const files = new Float64Array(jobs.length * FILE_FIELDS);
+    const pathParts: Buffer[] = [];
+    const xattrs: TaskXattr[][] = [];
+    const finishes: boolean[] = [];
+    let at = 0;
+    const addPath = (p: Buffer): [number, number] => {
+      pathParts.push(p);
+      at += p.length;
+      return [at - p.length, at];
+    };
+    for (const [i, job] of jobs.entries()) {
+      const node = job.node;
+      const size = node.size ?? 0;
+      const finish = job.remaining === counts[i];
+      finishes.push(finish);
+      const [ps, pe] = addPath(job.own ? job.dest : tempOf(job));
+      const [ds, de] = job.own ? [-1, -1] : addPath(job.dest);
+      let flags = finish ? F_FINISH : 0;
+      if (job.own) flags |= F_NEW | (this.opts.sparse || job.rawSize !== size ? F_TRUNCATE : 0);
+      let x = -1;
+      if (finish && node.xattrs && node.xattrs.length > 0) {
+        x = xattrs.length;
+        // Copies: a value is a view of the whole decoded tree, which a clone would copy entire.
+        xattrs.push(node.xattrs.map((a) => ({ name: a.name, value: new Uint8Array(a.value) })));
+      }
+      const sec = node.mtimeNs / 1_000_000_000n;
+      // A new file is created with its final permission bits when it keeps the owner it is created
+      // with and has no setuid/setgid/sticky bit, so that finishing it needs no chmod.
+      const createMode = job.own && (node.mode & 0o7000) === 0 && (!this.owner || (node.uid === this.uid && node.gid === this.gid)) ? node.mode : 0o600;
+      files.set([ps, pe, ds, de, size, flags, node.mode, node.uid, node.gid, Number(sec), Number(node.mtimeNs - sec * 1_000_000_000n), x, createMode], i * FILE_FIELDS);
+    }
+    const r: TaskResult = await this.crypto().restore(
+      { region, ids, blobs: blobFields, writes: writeFields, files, paths: Buffer.concat(pathParts, at), xattrs, sparse: this.opts.sparse === true, owner: this.owner, abort: this.abort },
+      jobs[0]?.dir,
+    );
+    for (const w of r.warnings) this.warn(w);
+    if (r.error) {
+      const { blob, file, reason, code } = r.error;
+      if (file !== undefined) throw localError(jobs[file]!.dest, Object.assign(new Error(reason), code ? { code } : {}));
+      if (blob !== undefined) throw blobError(blob, reason);
+      throw new LocalIOError(`restore failed: ${reason}`);
+    }
+    if (r.aborted) throw new InterruptedError('restore interrupted; run the same command again to continue');
+    let bytes = 0;
+    for (let o = 0; o < blobFields.length; o += BLOB_FIELDS) bytes += blobFields[o + 2]! * blobFields[o + 5]!;
+    this.result.bytesWritten += bytes;
+    this.progress.bytesDone += bytes;
+    for (const [i, job] of jobs.entries()) {
+      job.remaining -= counts[i]!;
+      if (job.remaining !== 0) continue;
+      if (!finishes[i]) this.finishOnMain(job);
+      this.result.filesRestored++;
+      this.progress.filesDone++;
+    }
+  }
+
+  /** Shared memory of at least `length` bytes for a pack read: a free one, or a new one. */
+  private takeRegion(length: number): Uint8Array {
+    const i = this.regions.findIndex((r) => r.byteLength >= length);
+    const sab = i >= 0 ? this.regions.splice(i, 1)[0]! : new SharedArrayBuffer(Math.max(length, REGION_MIN));
+    return new Uint8Array(sab, 0, length);
+  }
+
+  private giveRegion(region: Uint8Array): void {
+    if (this.regions.length < REGIONS_KEPT) this.regions.push(region.buffer as SharedArrayBuffer);
   }
 
   private crypto(): CryptoPool {
@@ -417,43 +704,14 @@ export class Restorer {
     return this.pool;
   }
 
-  private handle(job: FileJob): number {
-    if (job.fd === undefined) {
-      try {
-        // Create without truncating: a temp file left by an interrupted run keeps its good blobs.
-        job.fd = openSync(job.temp, constants.O_RDWR | constants.O_CREAT, 0o600);
-        // A temp file gets its full length up front (holes stay holes with --sparse); a file
-        // written under its own name only when complete, so it never looks complete before.
-        if (job.temp !== job.dest) ftruncateSync(job.fd, job.node.size ?? 0);
-      } catch (e) {
-        throw localError(job.dest, e);
-      }
-    }
-    return job.fd;
-  }
-
-  private discard(job: FileJob): void {
-    closeSync(job.fd!);
-    job.fd = undefined;
-    rmSync(job.dest, { force: true });
-  }
-
-  private finishFile(job: FileJob): void {
-    // No fsync per file (restic does none either): the temp name keeps an unfinished file from
-    // looking complete, and a re-run checks every existing file's blobs by hash.
+  /** A file whose blobs were written by several tasks (closed by each): moved into place here. */
+  private finishOnMain(job: FileJob): void {
     try {
-      const fd = this.handle(job);
-      if (job.temp === job.dest) ftruncateSync(fd, job.node.size ?? 0);
-      closeSync(fd);
-      job.fd = undefined;
-      if (job.temp !== job.dest) moveIntoPlace(job.temp, job.dest);
+      moveIntoPlace(tempOf(job), job.dest);
     } catch (e) {
       throw localError(job.dest, e);
     }
     this.applyMeta(job.dest, job.node);
-    this.result.filesRestored++;
-    this.progress.filesDone++;
-    this.opts.onProgress?.({ ...this.progress });
   }
 
   private async restoreLink(job: FileJob): Promise<void> {

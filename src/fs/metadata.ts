@@ -1,6 +1,6 @@
 // File metadata between the file system and tree nodes: reading it for backup, applying it on
 // restore. Paths are Buffers so that non-UTF-8 names survive.
-import { chmodSync, constants, lchownSync, openSync, type BigIntStats } from 'node:fs';
+import { chmodSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, openSync, type BigIntStats } from 'node:fs';
 import type { NodeType, TreeNode, Xattr } from '../model/tree.js';
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr, utimensat } from '../native/binding.js';
 import { groupName, userName } from './users.js';
@@ -125,6 +125,28 @@ function split(ns: bigint): [bigint, number] {
 export function applyMetadata(path: Buffer, node: TreeNode, opts: ApplyOptions): void {
   if (opts.owner) lchownSync(path, node.uid, node.gid);
   if (node.type !== 'symlink') chmodSync(path, node.mode);
+  applyXattrsAndTimes(path, node, opts);
+}
+
+/**
+ * applyMetadata for a regular file open as `fd` (at `path`), with the same result, for restores
+ * of many small files: ownership and mode are changed only where they differ (each change is a
+ * journalled inode update; fstat is not), so a file created with its final owner and permission
+ * bits needs neither.
+ */
+export function applyFileMetadata(fd: number, path: Buffer, node: TreeNode, opts: ApplyOptions): void {
+  const st = fstatSync(fd);
+  let chowned = false;
+  if (opts.owner && (st.uid !== node.uid || st.gid !== node.gid)) {
+    fchownSync(fd, node.uid, node.gid);
+    chowned = true;
+  }
+  // chown may have cleared setuid/setgid bits: the mode is set again after it.
+  if (chowned || (st.mode & 0o7777) !== node.mode) fchmodSync(fd, node.mode);
+  applyXattrsAndTimes(path, node, opts);
+}
+
+function applyXattrsAndTimes(path: Buffer, node: TreeNode, opts: ApplyOptions): void {
   removeExtraXattrs(path, node, opts);
   for (const x of node.xattrs ?? []) {
     try {

@@ -1,15 +1,17 @@
 // Worker thread for the bulk work, so both cores take part and the main thread stays free:
 // - seal (backup): hash (keyed blob ID), compress (zstd) and seal a data blob;
 // - file (backup): the same for a small file read here, so small files are read in parallel;
-// - restore: open (decrypt, decompress, verify) the needed blobs of a pack region and write each
-//   into the files that need it, through descriptors the main thread opened.
-import { closeSync, readSync, writeSync } from 'node:fs';
+// - restore: open (decrypt, decompress, verify) the needed blobs of a pack region, write each into
+//   the files that need it and finish those files (restore-task.ts).
+import { closeSync, readSync } from 'node:fs';
 import { openForBackup } from '../fs/metadata.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { NONCE_SIZE, SEAL_OVERHEAD, sealParts } from '../crypto/aead.js';
 import { compressIfSmaller } from '../compress/zstd.js';
 import { blobId } from '../crypto/hash.js';
-import { openStoredBlob, type StoredBlob } from './blob.js';
+import { runRestoreTask, type RestoreTask } from './restore-task.js';
+
+export type { RestoreResult, RestoreTask } from './restore-task.js';
 
 export interface SealTask {
   kind: 'seal';
@@ -47,55 +49,8 @@ export interface ReadError {
   message: string;
 }
 
-/** A blob in a region (its sealed bytes are region[offset, offset + length)) and where it goes. */
-export interface RegionBlob extends StoredBlob {
-  offset: number;
-  length: number;
-  writes: { fd: number; position: number }[];
-}
-export interface RestoreTask {
-  kind: 'restore';
-  seq: number;
-  region: Uint8Array;
-  blobs: RegionBlob[];
-  /** Leave all-zero 4 KiB blocks as holes. */
-  sparse: boolean;
-}
-export interface RestoreResult {
-  kind: 'restore';
-  seq: number;
-  /** The first failure, if any: which blob, why, and the errno code of a failed write. */
-  error?: { blob: number; reason: string; code?: string; write?: number };
-}
-
 const { key, idKey, level } = workerData as { key: Uint8Array; idKey: Uint8Array; level: number };
 const port = parentPort!;
-
-const SPARSE_BLOCK = 4096;
-const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
-
-/** The [start, end) runs of `b` that are not all-zero 4 KiB blocks: what a sparse restore writes. */
-function dataRuns(b: Buffer): [number, number][] {
-  const runs: [number, number][] = [];
-  for (let i = 0; i < b.length; i += SPARSE_BLOCK) {
-    const end = Math.min(i + SPARSE_BLOCK, b.length);
-    if (b.compare(ZERO_BLOCK, 0, end - i, i, end) === 0) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[1] === i) last[1] = end;
-    else runs.push([i, end]);
-  }
-  return runs;
-}
-
-/** write(2) may write less than asked (a full disk does that before failing): loop until done. */
-function writeAll(fd: number, data: Buffer, from: number, to: number, position: number): void {
-  while (from < to) {
-    const n = writeSync(fd, data, from, to - from, position);
-    if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    from += n;
-    position += n;
-  }
-}
 
 /**
  * One read buffer for every small file: sealing copies out of it (the HMAC, zstd and cipher all
@@ -131,26 +86,9 @@ function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult 
   return { kind: 'seal', seq, id, envelope, ciphertext: owned ? ciphertext : new Uint8Array(ciphertext), compressed: z !== null, rawLength: data.length };
 }
 
-function restore(t: RestoreTask): RestoreResult {
-  for (const [i, b] of t.blobs.entries()) {
-    const data = openStoredBlob(key, idKey, b, t.region.subarray(b.offset, b.offset + b.length));
-    if (typeof data === 'string') return { kind: 'restore', seq: t.seq, error: { blob: i, reason: data } };
-    const runs: [number, number][] = t.sparse ? dataRuns(data) : [[0, data.length]];
-    for (const [w, { fd, position }] of b.writes.entries()) {
-      try {
-        for (const [from, to] of runs) writeAll(fd, data, from, to, position + from);
-      } catch (e) {
-        const err = e as { code?: string; message: string };
-        return { kind: 'restore', seq: t.seq, error: { blob: i, reason: err.message, write: w, ...(err.code ? { code: err.code } : {}) } };
-      }
-    }
-  }
-  return { kind: 'restore', seq: t.seq };
-}
-
 port.on('message', (t: SealTask | FileTask | RestoreTask) => {
   if (t.kind === 'restore') {
-    port.postMessage(restore(t));
+    port.postMessage(runRestoreTask(t, key, idKey));
     return;
   }
   let data: Uint8Array;
