@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { ThawTier } from '../../backend/backend.js';
-import { restore, type OverwriteMode } from '../../engine/restorer.js';
+import { isColdStorage, type ThawTier } from '../../backend/backend.js';
+import { restore, type OverwriteMode, type PackNeed } from '../../engine/restorer.js';
 import { DEFAULT_PRICES, loadPriceTable, THAW_TIERS } from '../../engine/prices.js';
 import { packStates, planThaw, Thawer, ThawState, type ThawPlan } from '../../engine/thaw.js';
 import { ExitCode, ThawPendingError, UsageError } from '../../errors.js';
@@ -10,6 +10,15 @@ import { handle, type Register } from '../command.js';
 import { asArray, splitSnapshotPath } from '../args.js';
 import { repositoryCacheDir } from '../cache-dir.js';
 import { formatBytes, table } from '../output.js';
+import { isNativeAvailable, setMmapThreshold } from '../../native/binding.js';
+
+/**
+ * A restore frees a decrypted and a decompressed buffer per blob, about 1 MiB each for large
+ * files. Under the CLI's 256 KiB mmap threshold (which bounds a backup's RSS) each was a fresh
+ * mapping: 1 GiB restored took 594k page faults instead of 138k, 1.5 s more system time, for ~10%
+ * less peak RSS. Below 32 MiB (glibc's own ceiling), freed buffers are reused instead.
+ */
+const RESTORE_MMAP_THRESHOLD = 32 << 20;
 
 interface RestoreArgs {
   snapshot: string;
@@ -78,6 +87,8 @@ export const registerRestore: Register = (y) =>
       if (!a.target && !a.plan) throw new UsageError('--target is required');
       if (!Number.isInteger(a.thawDays) || a.thawDays < 1) throw new UsageError(`--thaw-days must be a whole number of days >= 1, got ${a.thawDays}`);
       const maxWaitMs = parseWaitDuration(a.maxWait, '--max-wait');
+      // Before the crypto workers allocate anything (the setting is process-wide).
+      if (isNativeAvailable()) setMmapThreshold(RESTORE_MMAP_THRESHOLD);
       const prices = a.priceTable ? await loadPriceTable(a.priceTable) : DEFAULT_PRICES;
       const repo = await ctx.repository();
       const ref = splitSnapshotPath(a.snapshot);
@@ -116,7 +127,9 @@ export const registerRestore: Register = (y) =>
         sparse: a.sparse,
         verify: a.verify,
         dryRun: a.dryRun,
-        readablePacks: (p) => thawer.readable(p),
+        // Only archive storage needs every pack known before the first is read (to plan thaws);
+        // otherwise packs are read while the trees still are.
+        ...(isColdStorage(repo.backend) ? { readablePacks: (p: PackNeed[]) => thawer.readable(p) } : {}),
         ...(a.wait ? { awaitPacks: (p) => thawer.awaitPacks(p) } : {}),
         onWarning: (m) => out.warn(m),
         onProgress: (p) => out.progress(`${p.filesDone}/${p.filesTotal} files, ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`),
