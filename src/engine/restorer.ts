@@ -1,8 +1,10 @@
-// Restore: plan which blobs each file needs, read every needed pack once (one ranged read covering
-// its needed blobs), write blobs into files at their offsets, then set metadata. Files are written
-// under a temporary name and renamed when complete, so an interrupted restore never leaves a
-// partial file under the real name; a re-run finds the temporary file and fetches only the blobs
-// whose bytes are not already correct in it.
+// Restore: plan which blobs each file needs while the trees are walked, read the needed runs of
+// each pack (ranged reads; usually each pack once), and have the crypto workers write the blobs
+// into the files at their offsets and set metadata (restore-task.ts). A file of several blobs is
+// written under a temporary name and renamed when complete, a new one-blob file under its own name
+// and removed again if it cannot be completed, so an interrupted restore never leaves a partial
+// file looking complete; a re-run finds the temporary file and fetches only the blobs whose bytes
+// are not already correct in it.
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { link, lstat, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
