@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, snap, snapAsync, tempDir } from '../helpers/cli.js';
+import { initRepo, snap, snapAsync, snapInterrupted, tempDir } from '../helpers/cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
 
 function count(dir: string): number {
@@ -79,20 +79,7 @@ describe('crash during backup', () => {
     for (let i = 0; i < 40; i++) writeFileSync(join(dir, `f${i}`), r.bytes(500_000));
     const repo2 = join(tmp.path, 'repo-int');
     const env2 = initRepo(repo2, ['--pack-size', '256K', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K']);
-    const child = snapAsync(['backup', dir], env2);
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    // One SIGINT, as one Ctrl-C: a second one means "stop now" and skips the clean-up.
-    let sent = false;
-    const poll = setInterval(() => {
-      if (!sent && count(join(repo2, 'data')) >= 10) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    }, 5);
-    const code = await exited;
-    clearInterval(poll);
+    const { code, stderr } = await snapInterrupted(['backup', dir], env2, () => count(join(repo2, 'data')) >= 10, 5);
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted/);
     expect(count(join(repo2, 'snapshots'))).toBe(0);

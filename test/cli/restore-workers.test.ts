@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeTree, prng } from '../helpers/tree.js';
-import { initRepo, snap, snapAsync, tempDir } from '../helpers/cli.js';
+import { initRepo, snap, snapInterrupted, tempDir } from '../helpers/cli.js';
 
 describe('restore of many small files', () => {
   const tmp = tempDir();
@@ -51,11 +51,6 @@ describe('restore of many small files', () => {
 
   it('Ctrl-C: exit 130, every file under its own name is complete, and the same command finishes', async () => {
     const target = join(tmp.path, 'out-int');
-    const child = snapAsync(['restore', 'latest', '--target', target], env);
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    let sent = false;
     const count = () => {
       try {
         return readdirSync(join(target, src)).reduce((n, d) => n + readdirSync(join(target, src, d)).length, 0);
@@ -63,14 +58,7 @@ describe('restore of many small files', () => {
         return 0;
       }
     };
-    const poll = setInterval(() => {
-      if (!sent && count() >= 300) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    }, 2);
-    const code = await exited;
-    clearInterval(poll);
+    const { code, stderr } = await snapInterrupted(['restore', 'latest', '--target', target], env, () => count() >= 300, 2);
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted/);
     // A file under its own name has its snapshot content and time: none was left half-written.

@@ -49,6 +49,27 @@ export function snapRun(args: string[], env: Record<string, string>): Promise<As
   return Object.assign(done, { pid: child.pid! });
 }
 
+/**
+ * Runs snap and sends it one SIGINT (one Ctrl-C; a second would mean "stop now" and skip the
+ * clean-up) as soon as `ready()` holds, polling every `pollMs`; resolves with how it exited.
+ */
+export async function snapInterrupted(args: string[], env: Record<string, string>, ready: () => boolean, pollMs: number): Promise<{ code: number | null; stderr: string }> {
+  const child = snapAsync(args, env);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  let sent = false;
+  const poll = setInterval(() => {
+    if (!sent && ready()) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  }, pollMs);
+  const code = await exited;
+  clearInterval(poll);
+  return { code, stderr };
+}
+
 /** A fresh repository with a fast KDF (tests only). */
 export function initRepo(repo: string, extraArgs: string[] = []): Record<string, string> {
   const env = snapEnv(repo);
