@@ -120,9 +120,13 @@ const EARLY_WRITES = 1024;
 const EARLY_BYTES = 8 << 20;
 /** Needed blobs of a pack further apart than this are read separately. */
 const MAX_GAP = 1 << 20;
-/** Pack reads get shared memory of at least this size (a pack's usual size), and this many are kept. */
-const REGION_MIN = 20 << 20;
-const REGIONS_KEPT = 8;
+/**
+ * A read of a pack ends before it grows past this (a single larger blob is read alone), and all
+ * reads together hold at most REGION_BUDGET of memory. Whole-pack reads of 16 MiB each, held until
+ * the workers were done with them, were 80 MiB of a restore's peak RSS.
+ */
+const READ_MAX = 4 << 20;
+const REGION_BUDGET = 24 << 20;
 /** Writes (about files) and sealed bytes per worker task at most. */
 const TASK_WRITES = 256;
 const TASK_BYTES = 4 << 20;
@@ -229,7 +233,7 @@ export class Restorer {
   /** Set to ask running worker tasks to stop (interrupt, or another task failed). */
   private readonly abort = new Int32Array(new SharedArrayBuffer(4));
   /** Shared memory for pack reads, free to take. */
-  private readonly regions: SharedArrayBuffer[] = [];
+  private readonly regions = new RegionPool(READ_MAX, REGION_BUDGET);
   /** Packs read from (the same pack may be read in several parts). */
   private readonly packsRead = new Set<string>();
 
@@ -278,7 +282,9 @@ export class Restorer {
 
     const dirs: Entry[] = [];
     const others: Entry[] = [];
-    const files: FileJob[] = [];
+    // Only the files needed after the packs are done are kept to the end: hard links to make, and
+    // every file for --verify. Keeping all of them held a restore's whole file list in the heap.
+    const laterFiles: FileJob[] = [];
     const byInode = new Map<string, FileJob>();
     /** Packs needed, in the order first needed. */
     const needed = new Set<string>();
@@ -286,7 +292,7 @@ export class Restorer {
     const byPack = new Map<string, { blobs: Map<string, Write[]>; writes: number; bytes: number }>();
     let planned = 0;
     let noBlobs: FileJob[] = [];
-    const toWrite: FileJob[] = [];
+    let toWrite = 0;
 
     const need = (id: string, loc: BlobLocation, w: Write) => {
       needed.add(loc.pack);
@@ -342,7 +348,7 @@ export class Restorer {
           offset += loc.rawLength;
         }
         job.rawSize = offset;
-        toWrite.push(job);
+        toWrite++;
         if (job.remaining === 0) noBlobs.push(job);
       }
       if (!streaming) return;
@@ -367,13 +373,14 @@ export class Restorer {
           continue;
         }
         const job: FileJob = { node: e.node, dest: e.dest, dir: dirKey(parentOf(e.dest)), own: false, rawSize: 0, remaining: 0 };
-        files.push(job);
+        if (this.opts.verify) laterFiles.push(job);
         this.progress.filesTotal++;
         if ((e.node.nlink ?? 1) > 1) {
           const key = `${e.node.device}:${e.node.inode}`;
           const first = byInode.get(key);
           if (first) {
             job.linkTo = first;
+            if (!this.opts.verify) laterFiles.push(job);
             continue;
           }
           byInode.set(key, job);
@@ -399,7 +406,7 @@ export class Restorer {
       return { id, type: p.type, size: p.size };
     });
     if (dryRun) {
-      this.result.filesRestored = toWrite.length;
+      this.result.filesRestored = toWrite;
       return this.result;
     }
 
@@ -421,7 +428,7 @@ export class Restorer {
     this.result.packsRead = this.packsRead.size;
 
     // Hard links (to files that are complete), special files, then directory metadata deepest first.
-    for (const job of files) if (job.linkTo && job.linkTo.remaining === 0) await this.restoreLink(job);
+    for (const job of laterFiles) if (job.linkTo && job.linkTo.remaining === 0) await this.restoreLink(job);
     for (const e of others) await this.restoreSpecial(e.dest, e.node);
     for (const d of dirs.reverse()) {
       this.applyMeta(d.dest, d.node);
@@ -430,7 +437,7 @@ export class Restorer {
     if (sub.node.type === 'dir' && sub.path.length > 1 && this.include.empty && this.exclude.empty) {
       this.applyMeta(target, sub.node);
     }
-    if (this.opts.verify) await this.verify(files);
+    if (this.opts.verify) await this.verify(laterFiles);
     return this.result;
   }
 
@@ -523,7 +530,11 @@ export class Restorer {
     try {
       // One read per run of needed blobs (a run ends at a gap of more than MAX_GAP).
       for (let from = 0, to = 1; to <= locs.length; to++) {
-        if (to < locs.length && locs[to]![1].offset - (locs[to - 1]![1].offset + locs[to - 1]![1].length) <= MAX_GAP) continue;
+        if (to < locs.length) {
+          const next = locs[to]![1];
+          const end = locs[to - 1]![1].offset + locs[to - 1]![1].length;
+          if (next.offset - end <= MAX_GAP && next.offset + next.length - locs[from]![1].offset <= READ_MAX) continue;
+        }
         const run = locs.slice(from, to);
         from = to;
         const start = run[0]![1].offset;
@@ -531,12 +542,12 @@ export class Restorer {
         // Read into shared memory, which every task of the run reads from (no copy, no transfer),
         // and which is reused: a fresh 16 MiB buffer per pack cost page faults and GCs.
         const length = last.offset + last.length - start;
-        const shared = this.takeRegion(length);
+        const shared = await this.regions.take(length);
         let read: Buffer;
         try {
           read = await this.repo.backend.load({ type: last.packType, name: pack }, { offset: start, length, buffer: () => shared });
         } catch (e) {
-          this.giveRegion(shared);
+          this.regions.give(shared);
           throw e;
         }
         if (read.buffer !== shared.buffer) shared.set(read);
@@ -561,7 +572,7 @@ export class Restorer {
         });
         // Once every task of the run is over, the memory can take another read.
         tasks.push(Promise.allSettled(runTasks).then((r) => {
-          this.giveRegion(shared);
+          this.regions.give(shared);
           const failed = r.flatMap((x) => (x.status === 'rejected' ? [x.reason as unknown] : []));
           if (failed.length > 0) throw failed.find((e) => !(e instanceof InterruptedError)) ?? failed[0];
         }));
@@ -690,17 +701,6 @@ export class Restorer {
     }
   }
 
-  /** Shared memory of at least `length` bytes for a pack read: a free one, or a new one. */
-  private takeRegion(length: number): Uint8Array {
-    const i = this.regions.findIndex((r) => r.byteLength >= length);
-    const sab = i >= 0 ? this.regions.splice(i, 1)[0]! : new SharedArrayBuffer(Math.max(length, REGION_MIN));
-    return new Uint8Array(sab, 0, length);
-  }
-
-  private giveRegion(region: Uint8Array): void {
-    if (this.regions.length < REGIONS_KEPT) this.regions.push(region.buffer as SharedArrayBuffer);
-  }
-
   private crypto(): CryptoPool {
     this.pool ??= new CryptoPool(this.repo.keys.encrypt, this.repo.keys.id, this.repo.config.compressionLevel);
     return this.pool;
@@ -786,6 +786,47 @@ export class Restorer {
         this.warn(`${pathText(job.dest)}: verification failed: restored content differs from the snapshot`);
       }
     }
+  }
+}
+
+/**
+ * Shared memory for pack reads, reused (a fresh buffer per read cost page faults and GCs) and
+ * bounded: take() waits while `budget` bytes are handed out, unless none are (one oversized read
+ * still goes ahead alone).
+ */
+class RegionPool {
+  private readonly free: SharedArrayBuffer[] = [];
+  /** Bytes of every region allocated and not dropped, free or in use. */
+  private allocated = 0;
+  private inUse = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(private readonly size: number, private readonly budget: number) {}
+
+  async take(length: number): Promise<Uint8Array> {
+    for (;;) {
+      const i = this.free.findIndex((r) => r.byteLength >= length);
+      if (i >= 0) return this.use(this.free.splice(i, 1)[0]!, length);
+      const size = Math.max(length, this.size);
+      // Free regions too small for this read make room for it.
+      while (this.free.length > 0 && this.allocated + size > this.budget) this.allocated -= this.free.pop()!.byteLength;
+      if (this.allocated + size <= this.budget || this.inUse === 0) {
+        this.allocated += size;
+        return this.use(new SharedArrayBuffer(size), length);
+      }
+      await new Promise<void>((wake) => this.waiters.push(wake));
+    }
+  }
+
+  give(region: Uint8Array): void {
+    this.inUse--;
+    this.free.push(region.buffer as SharedArrayBuffer);
+    this.waiters.shift()?.();
+  }
+
+  private use(sab: SharedArrayBuffer, length: number): Uint8Array {
+    this.inUse++;
+    return new Uint8Array(sab, 0, length);
   }
 }
 

@@ -18,6 +18,9 @@ import { addKey, newMasterKeys, openKeys, type MasterKeys } from './keys.js';
 import { MasterIndex, type BlobLocation } from './index.js';
 import { mapLimit } from '../util/concurrency.js';
 
+/** Decoded tree nodes kept for reuse, at most (about 1 KiB of heap each). */
+const TREE_CACHE_NODES = 8192;
+
 export const DEFAULT_CHUNKER: Omit<ChunkerParams, 'seed'> = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024, normalization: 1 };
 
 export interface InitOptions {
@@ -34,7 +37,9 @@ type MetadataType = Extract<FileType, 'config' | 'index' | 'snapshot' | 'lock'>;
 
 export class Repository {
   readonly index = new MasterIndex();
+  /** Recently decoded trees, least recently used first; bounded by nodes, not trees (see loadTree). */
   private readonly treeCache = new Map<string, Tree>();
+  private treeCacheNodes = 0;
 
   private constructor(
     readonly backend: Backend,
@@ -211,7 +216,11 @@ export class Repository {
 
   async loadTree(id: string): Promise<Tree> {
     const cached = this.treeCache.get(id);
-    if (cached) return cached;
+    if (cached) {
+      this.treeCache.delete(id);
+      this.treeCache.set(id, cached);
+      return cached;
+    }
     const data = await this.loadBlob(id, 'tree');
     let tree: Tree;
     try {
@@ -219,8 +228,17 @@ export class Repository {
     } catch (e) {
       throw new IntegrityError(`tree ${id}`, `malformed tree: ${(e as Error).message}`);
     }
-    if (this.treeCache.size >= 4096) this.treeCache.delete(this.treeCache.keys().next().value!);
-    this.treeCache.set(id, tree);
+    // Walks (restore, check, catalog) visit each tree once; the cache serves repeated path lookups.
+    // A count of trees did not bound it: a restore of 63k files kept every node, ~90 MiB of heap.
+    if (tree.nodes.length <= TREE_CACHE_NODES) {
+      for (const [old, t] of this.treeCache) {
+        if (this.treeCacheNodes + tree.nodes.length <= TREE_CACHE_NODES) break;
+        this.treeCache.delete(old);
+        this.treeCacheNodes -= t.nodes.length;
+      }
+      this.treeCache.set(id, tree);
+      this.treeCacheNodes += tree.nodes.length;
+    }
     return tree;
   }
 

@@ -72,3 +72,25 @@ describe('restore of many small files', () => {
     expect(describeTree(join(target, src))).toEqual(want);
   }, 120_000);
 });
+
+describe('restore of blobs larger than one read', () => {
+  const tmp = tempDir();
+
+  afterAll(() => tmp.cleanup());
+
+  it('reads every blob, those larger than a read and more than the read memory at once, byte-identical', () => {
+    const src = join(tmp.path, 'src');
+    mkdirSync(src);
+    const r = prng(11);
+    // Chunks of 8 MiB on average: most blobs are larger than a read (reads are cut at 4 MiB) and
+    // read alone, and the 4 parallel reads together exceed the memory reads may hold (24 MiB).
+    for (let i = 0; i < 3; i++) writeFileSync(join(src, `big${i}`), r.bytes((18 + i) << 20));
+    const env = initRepo(join(tmp.path, 'repo'), ['--chunk-min', '1M', '--chunk-avg', '8M', '--chunk-max', '16M']);
+    expect(snap(['backup', src], env).code).toBe(0);
+    const target = join(tmp.path, 'out');
+    const res = snap(['restore', 'latest', '--target', target], env);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(describeTree(join(target, src))).toEqual(describeTree(src));
+  }, 120_000);
+});
