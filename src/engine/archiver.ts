@@ -109,6 +109,8 @@ export class Archiver {
   private chunkBuffer: Buffer | undefined;
   /** Directory listings started ahead of the walk, by path (latin1). */
   private readonly prefetched = new Map<string, Promise<DirEntry[]>>();
+  /** Parent-snapshot trees of those directories, loading ahead, by tree ID. */
+  private readonly prefetchedTrees = new Map<string, Promise<Tree>>();
 
   constructor(private readonly repo: Repository, private readonly opts: BackupOptions) {
     this.cutter = createCutter(repo.config.chunker);
@@ -302,7 +304,7 @@ export class Archiver {
       else this.warn(childPath, e.error);
     }
     // Subdirectories are listed on libuv threads before the walk reaches them.
-    for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path);
+    for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path, e.prev);
     // File data is read with synchronous calls: FileHandle open/read/close cost more main-thread
     // time than the reading itself. The seal workers keep compressing meanwhile.
     const nodes: TreeNode[] = [];
@@ -323,12 +325,29 @@ export class Archiver {
     return !this.opts.oneFileSystem || this.rootDevices.has(st.dev);
   }
 
-  /** Starts listing a directory the walk will reach soon (at most PREFETCH_DIRS listings wait). */
-  private prefetch(path: Buffer): void {
+  /**
+   * Starts listing a directory the walk will reach soon, and loading its parent-snapshot tree (at
+   * most PREFETCH_DIRS of each wait): the walk then rarely waits for either.
+   */
+  private prefetch(path: Buffer, prev: TreeNode | undefined): void {
     if (this.prefetched.size >= PREFETCH_DIRS) return;
     const listing = scanDirectory(path);
     listing.catch(() => undefined); // reported when the walk gets there
     this.prefetched.set(path.toString('latin1'), listing);
+    if (prev?.type === 'dir' && prev.subtree && !this.prefetchedTrees.has(prev.subtree)) {
+      const tree = this.repo.loadTree(prev.subtree);
+      tree.catch(() => undefined);
+      this.prefetchedTrees.set(prev.subtree, tree);
+    }
+  }
+
+  /** The parent snapshot's tree of a directory, if it has one. */
+  private parentTreeOf(prev: TreeNode | undefined): Promise<Tree> | undefined {
+    if (prev?.type !== 'dir' || !prev.subtree) return undefined;
+    const ahead = this.prefetchedTrees.get(prev.subtree);
+    if (!ahead) return this.repo.loadTree(prev.subtree);
+    this.prefetchedTrees.delete(prev.subtree);
+    return ahead;
   }
 
   private listing(path: Buffer): Promise<DirEntry[]> {
@@ -375,7 +394,7 @@ export class Archiver {
             node.subtree = await this.saveTree([]);
             break;
           }
-          const prevTree = prev?.type === 'dir' && prev.subtree ? await this.repo.loadTree(prev.subtree) : undefined;
+          const prevTree = await this.parentTreeOf(prev);
           node.subtree = await this.saveDir(path, prevTree, prev?.type === 'dir' ? prev.subtree : undefined);
           break;
         }
