@@ -132,6 +132,29 @@ export function isColdStorage(b: Backend): b is Backend & ColdStorage {
 }
 
 /**
+ * Backends on a file system (local) implement this: a pack is then written to its temporary file
+ * as it fills and renamed into place when complete, instead of being held in memory until saved.
+ * commit() gives the same guarantees as save(): atomic, durable, never a partial object.
+ */
+export interface FileStaging {
+  /** A new, empty temporary file for an object of `type`, invisible to list(). */
+  stage(type: FileType): Promise<StagedFile>;
+}
+
+export interface StagedFile {
+  /** Appends the buffers, in order. */
+  append(parts: readonly Uint8Array[]): Promise<void>;
+  /** Makes the written bytes the object `name` of the staged type. The file is gone afterwards. */
+  commit(name: string): Promise<void>;
+  /** Removes the temporary file (after a failure, or when the object is not wanted). */
+  discard(): Promise<void>;
+}
+
+export function hasFileStaging(b: Backend): b is Backend & FileStaging {
+  return typeof (b as Partial<FileStaging>).stage === 'function';
+}
+
+/**
  * Backends with storage classes (S3) implement this so the repository can apply the classes stored
  * in its config: only `data` packs may go to a non-default class; everything else stays instantly
  * readable.

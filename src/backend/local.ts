@@ -1,18 +1,21 @@
 // Local directory backend. Objects live at objectPath(h) under the root directory.
 //
-// save(): write to `.tmp-*` in the target directory, fsync, rename over the final name, fsync the
-// directory; so a crash leaves either no object or the whole object under its name, never a part.
+// save() and staged files (packs written as they fill): write to `.tmp-*` in the type's directory,
+// fsync, rename over the final name, fsync the directory; so a crash leaves either no object or
+// the whole object under its name, never a part.
 // Leftover `.tmp-*` files are invisible to list() (and can be removed by prune/cleanup later).
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Dirent } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import {
   objectPath,
   TYPE_DIRS,
   type Backend,
+  type FileStaging,
+  type StagedFile,
   type FileInfo,
   type FileType,
   type Handle,
@@ -26,7 +29,7 @@ const TMP_PREFIX = '.tmp-';
 /** Errors that may go away on their own; everything else is permanent. */
 const TRANSIENT_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ETIMEDOUT', 'ESTALE']);
 
-export class LocalBackend implements Backend {
+export class LocalBackend implements Backend, FileStaging {
   readonly location: string;
   private readonly root: string;
 
@@ -49,41 +52,55 @@ export class LocalBackend implements Backend {
   async save(h: Handle, data: Uint8Array, opts?: SaveOptions): Promise<void> {
     checkHandle(h);
     throwIfAborted(opts?.signal);
+    const staged = await this.stage(h.type);
+    try {
+      await staged.append([data]);
+      throwIfAborted(opts?.signal);
+      await staged.commit(h.name);
+    } catch (err) {
+      await staged.discard();
+      throw err;
+    }
+  }
+
+  /**
+   * A temporary file in the directory of the type (data/ and meta/ themselves for packs, whose
+   * 2-hex-digit subdirectory is known only from the name), renamed into place by commit().
+   */
+  async stage(type: FileType): Promise<StagedFile> {
+    const dir = type === 'config' ? this.root : join(this.root, TYPE_DIRS[type]);
+    const tmp = join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    try {
+      return new LocalStagedFile(this, type, tmp, await open(tmp, 'wx', 0o600));
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') {
+        throw new BackendError(`cannot save ${type} objects: directory ${dir} does not exist (${this.location} is not a created repository?)`, {
+          transient: false,
+          cause: err,
+        });
+      }
+      throw this.fail(err, tmp, 'save');
+    }
+  }
+
+  /** Renames a complete, synced temporary file to the object `h` and makes the rename durable. */
+  async place(tmp: string, h: Handle): Promise<void> {
+    checkHandle(h);
     const rel = objectPath(h);
     const path = join(this.root, rel);
     const dir = dirname(path);
-    const tmp = join(dir, `${TMP_PREFIX}${basename(path) || 'config'}-${randomBytes(6).toString('hex')}`);
-    let fh: FileHandle | undefined;
-    let createdDir = false;
     try {
       try {
-        fh = await open(tmp, 'wx', 0o600);
+        await rename(tmp, path);
       } catch (err) {
-        // data/ and meta/ have 2-hex-digit subdirectories, created on demand. The type directory
-        // itself must exist (create() makes it): a missing one means a wrong or unmounted path.
+        // data/ and meta/ have 2-hex-digit subdirectories, created on demand.
         if (errCode(err) !== 'ENOENT' || (h.type !== 'data' && h.type !== 'meta')) throw err;
         await mkdirOnce(dir);
-        createdDir = true;
-        fh = await open(tmp, 'wx', 0o600);
+        await fsyncDir(dirname(dir));
+        await rename(tmp, path);
       }
-      await writeAll(fh, data);
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
-      throwIfAborted(opts?.signal);
-      await rename(tmp, path);
       await fsyncDir(dir);
-      if (createdDir) await fsyncDir(dirname(dir));
     } catch (err) {
-      if (fh) await fh.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
-      if (err instanceof SnapError) throw err;
-      if (errCode(err) === 'ENOENT') {
-        throw new BackendError(
-          `cannot save ${rel}: directory ${dirname(path)} does not exist (${this.location} is not a created repository?)`,
-          { transient: false, cause: err },
-        );
-      }
       throw this.fail(err, rel, 'save');
     }
   }
@@ -180,7 +197,8 @@ export class LocalBackend implements Backend {
     }
   }
 
-  private fail(err: unknown, rel: string, op: string): SnapError {
+  /** The SnapError for a failed file operation (staged files use it too). */
+  fail(err: unknown, rel: string, op: string): SnapError {
     if (err instanceof SnapError) return err;
     const code = errCode(err);
     const where = rel.startsWith('/') ? rel : `${rel} in ${this.location}`;
@@ -224,12 +242,62 @@ async function mkdirOnce(dir: string): Promise<void> {
   }
 }
 
-async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, done);
-    done += bytesWritten;
+/** A temporary file of LocalBackend.stage(): written in order, then synced and renamed. */
+class LocalStagedFile implements StagedFile {
+  private size = 0;
+  private fh: FileHandle | undefined;
+
+  constructor(private readonly backend: LocalBackend, private readonly type: FileType, private readonly tmp: string, fh: FileHandle) {
+    this.fh = fh;
   }
+
+  async append(parts: readonly Uint8Array[]): Promise<void> {
+    const fh = this.open();
+    try {
+      // One writev for many small blobs; a short write continues where it stopped.
+      let rest = parts.filter((p) => p.length > 0);
+      while (rest.length > 0) {
+        const { bytesWritten } = await fh.writev(rest as Uint8Array[], this.size);
+        this.size += bytesWritten;
+        rest = skipBytes(rest, bytesWritten);
+      }
+    } catch (err) {
+      throw this.backend.fail(err, this.tmp, 'save');
+    }
+  }
+
+  async commit(name: string): Promise<void> {
+    const fh = this.open();
+    try {
+      await fh.sync();
+      await fh.close();
+    } catch (err) {
+      throw this.backend.fail(err, this.tmp, 'save');
+    } finally {
+      this.fh = undefined;
+    }
+    await this.backend.place(this.tmp, { type: this.type, name });
+  }
+
+  async discard(): Promise<void> {
+    await this.fh?.close().catch(() => {});
+    this.fh = undefined;
+    await unlink(this.tmp).catch(() => {});
+  }
+
+  private open(): FileHandle {
+    if (!this.fh) throw new BackendError(`${this.tmp}: staged file already committed or discarded`, { transient: false });
+    return this.fh;
+  }
+}
+
+/** The buffers after the first `n` bytes. */
+function skipBytes(parts: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0;
+  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
+  const rest = parts.slice(i);
+  if (n > 0) rest[0] = rest[0]!.subarray(n);
+  return rest;
 }
 
 async function fsyncDir(dir: string): Promise<void> {

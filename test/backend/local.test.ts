@@ -61,6 +61,32 @@ describe('LocalBackend specifics', () => {
     expect(keys).toEqual([]);
   });
 
+  it('stages a pack in a temporary file: invisible until committed, then an object like any other', async () => {
+    const staged = await backend.stage('data');
+    const parts = [Buffer.from('head'), Buffer.alloc(0), Buffer.alloc(3 << 20, 7), ...Array.from({ length: 2000 }, (_, i) => Buffer.from([i & 0xff]))];
+    await staged.append(parts.slice(0, 3));
+    await staged.append(parts.slice(3));
+    const listed = async () => {
+      const names: string[] = [];
+      for await (const fi of backend.list('data')) names.push(fi.name);
+      return names;
+    };
+    expect(await listed()).toEqual([]);
+    await staged.commit(name('e'));
+    expect(await listed()).toEqual([name('e')]);
+    expect((await backend.load({ type: 'data', name: name('e') })).equals(Buffer.concat(parts))).toBe(true);
+    expect(await readdir(join(root, 'data'))).toEqual(['ee']);
+    await expect(staged.append([Buffer.from('late')])).rejects.toBeInstanceOf(BackendError);
+  });
+
+  it('discarding a staged file removes it', async () => {
+    const staged = await backend.stage('meta');
+    await staged.append([Buffer.from('partial pack')]);
+    expect((await readdir(join(root, 'meta'))).filter((f) => f.startsWith('.tmp-'))).toHaveLength(1);
+    await staged.discard();
+    expect(await readdir(join(root, 'meta'))).toEqual([]);
+  });
+
   it('reads only the requested range (an 8 GiB sparse file cannot be read whole into a Buffer)', async () => {
     const n = name('9');
     const path = join(root, 'data', '99', n);

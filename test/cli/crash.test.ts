@@ -84,6 +84,8 @@ describe('crash during backup', () => {
     expect(stderr).toMatch(/interrupted/);
     expect(count(join(repo2, 'snapshots'))).toBe(0);
     expect(count(join(repo2, 'index'))).toBeGreaterThan(0);
+    // Packs are written to temporary files as they fill: the open one was stored or removed.
+    expect(readdirSync(repo2, { recursive: true, encoding: 'utf8' }).filter((f) => f.split('/').pop()!.startsWith('.tmp-'))).toEqual([]);
     const next = JSON.parse(snap(['backup', dir, '--json'], env2).stdout.trim().split('\n').pop()!);
     expect(next.total_bytes_processed).toBe(40 * 500_000);
     // Blobs stored before the interruption are not stored again.
