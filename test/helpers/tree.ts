@@ -3,7 +3,7 @@
 import { xorshift32 } from '../../bench/prng.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 
 export interface Entry {
   type: string;
@@ -18,7 +18,7 @@ export interface Entry {
   gid: number;
 }
 
-function typeOf(st: ReturnType<typeof lstatSync>): string {
+function typeOf(st: BigIntStats): string {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -40,7 +40,7 @@ export function describeTree(root: Buffer | string): Map<string, Entry> {
       const text = name.toString('utf8');
       const key = rel + '/' + (Buffer.from(text).equals(name) ? text : `hex:${name.toString('hex')}`);
       const st = lstatSync(p, { bigint: true });
-      const e: Entry = { type: typeOf(st as never), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
+      const e: Entry = { type: typeOf(st), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
       if (!st.isSymbolicLink()) e.mtimeNs = st.mtimeNs.toString();
       if (st.isFile()) {
         e.size = Number(st.size);
