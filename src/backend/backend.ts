@@ -139,6 +139,11 @@ export function isColdStorage(b: Backend): b is Backend & ColdStorage {
 export interface FileStaging {
   /** A new, empty temporary file for an object of `type`, invisible to list(). */
   stage(type: FileType): Promise<StagedFile>;
+  /**
+   * Removes temporary files last written before `before`: left by writers that were killed (a
+   * backup's half-filled packs). Returns how many and their bytes. Only under an exclusive lock.
+   */
+  removeStale(before: Date): Promise<{ files: number; bytes: number }>;
 }
 
 export interface StagedFile {

@@ -3,7 +3,7 @@
 // save() and staged files (packs written as they fill): write to `.tmp-*` in the type's directory,
 // fsync, rename over the final name, fsync the directory; so a crash leaves either no object or
 // the whole object under its name, never a part.
-// Leftover `.tmp-*` files are invisible to list() (and can be removed by prune/cleanup later).
+// Leftover `.tmp-*` files are invisible to list(); prune removes those an hour old (removeStale).
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Dirent } from 'node:fs';
@@ -81,6 +81,32 @@ export class LocalBackend implements Backend, FileStaging {
       }
       throw this.fail(err, tmp, 'save');
     }
+  }
+
+  async removeStale(before: Date): Promise<{ files: number; bytes: number }> {
+    const removed = { files: 0, bytes: 0 };
+    // Temporary files are in the root (config), each type's directory, and (written by earlier
+    // versions) the 2-hex-digit subdirectories of data/ and meta/.
+    const dirs = ['', ...Object.values(TYPE_DIRS)];
+    for (const top of ['data', 'meta']) {
+      for (const e of await this.readDir(top)) if (e.isDirectory() && !e.name.startsWith('.')) dirs.push(join(top, e.name));
+    }
+    for (const dir of dirs) {
+      for (const e of await this.readDir(dir)) {
+        if (!e.isFile() || !e.name.startsWith(TMP_PREFIX)) continue;
+        const path = join(this.root, dir, e.name);
+        try {
+          const st = await stat(path);
+          if (st.mtime >= before) continue;
+          await unlink(path);
+          removed.files++;
+          removed.bytes += st.size;
+        } catch (err) {
+          if (errCode(err) !== 'ENOENT') throw this.fail(err, join(dir, e.name), 'remove');
+        }
+      }
+    }
+    return removed;
   }
 
   /** Renames a complete, synced temporary file to the object `h` and makes the rename durable. */

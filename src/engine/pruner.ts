@@ -4,7 +4,7 @@
 // or rewritten before it ends, and archived packs are not thawed without --allow-thaw.
 // Execution order is what makes a crash harmless: new packs, then one index that supersedes every
 // old index object, then old index objects are removed, then old packs.
-import { isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
+import { hasFileStaging, isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
 import type { IndexFile, IndexPack, PackType } from '../format/index.js';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
@@ -256,7 +256,16 @@ export interface PruneResult {
   bytesRewritten: number;
   /** Archived packs whose thaw was requested (--allow-thaw); re-run prune once they are readable. */
   thawRequested: number;
+  /** Temporary files of killed writers removed (local repositories), and their bytes. */
+  tempFilesRemoved: number;
+  tempBytesRemoved: number;
 }
+
+/**
+ * Temporary files older than this are left by killed writers, not written by a running one: a
+ * pack is renamed into place seconds after its first byte, and prune holds the exclusive lock.
+ */
+const STALE_TEMP_MS = 3600_000;
 
 /**
  * Test hook: SNAP_TEST_CRASH_AT=N kills the process (SIGKILL, no cleanup) right after the Nth
@@ -272,7 +281,7 @@ function crashHook(): () => void {
 
 export async function executePrune(repo: Repository, plan: PrunePlan, opts: PruneOptions = {}): Promise<PruneResult> {
   const step = crashHook();
-  const res: PruneResult = { packsWritten: 0, packsDeleted: 0, indexesDeleted: 0, bytesFreed: 0, bytesRewritten: 0, thawRequested: 0 };
+  const res: PruneResult = { packsWritten: 0, packsDeleted: 0, indexesDeleted: 0, bytesFreed: 0, bytesRewritten: 0, thawRequested: 0, tempFilesRemoved: 0, tempBytesRemoved: 0 };
   const cold = coldOf(repo);
   const repack = plan.decisions.filter((d) => d.action === 'repack');
   const keep = new Set(plan.decisions.filter((d) => d.action === 'keep').map((d) => d.id));
@@ -339,6 +348,12 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Prun
     res.packsDeleted++;
     res.bytesFreed += d.action === 'repack' ? d.unusedBytes : d.size;
     step();
+  }
+  // 5. Half-written packs of killed backups (and other writers).
+  if (hasFileStaging(repo.backend)) {
+    const stale = await repo.backend.removeStale(new Date(Date.now() - STALE_TEMP_MS));
+    res.tempFilesRemoved = stale.files;
+    res.tempBytesRemoved = stale.bytes;
   }
   return res;
 }

@@ -1,7 +1,8 @@
 // kill -9 during prune at seeded points: check passes, every kept snapshot restores byte-identical,
 // and re-running prune finishes the job.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { backup } from '../../src/engine/archiver.js';
@@ -91,6 +92,28 @@ describe('prune crash safety', () => {
     const plan = await planPrune(again, { maxUnused: 0 });
     expect(plan.summary.packs.delete + plan.summary.packs.repack + plan.summary.packs.unreferenced).toBe(0);
     await again.close();
+  }, 60_000);
+
+  it('removes the temporary files killed writers left (an hour old), not a fresh one', async () => {
+    const dir = join(root, 'stale-temp');
+    await cp(template, dir, { recursive: true });
+    const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+    const old = [join(dir, 'data', '.tmp-0123456789abcdef'), join(dir, 'meta', '.tmp-89abcdef01234567'), join(dir, 'data', 'ab', '.tmp-old-style-123456'), join(dir, 'keys', '.tmp-fedcba9876543210'), join(dir, '.tmp-config-abcdef')];
+    await mkdir(join(dir, 'data', 'ab'), { recursive: true });
+    for (const [i, f] of old.entries()) {
+      await writeFile(f, Buffer.alloc(1000 * (i + 1)));
+      await utimes(f, hoursAgo, hoursAgo);
+    }
+    const fresh = join(dir, 'data', '.tmp-being-written-now');
+    await writeFile(fresh, 'partial');
+    const r = await snap(['-r', dir, '--cache-dir', join(root, 'cache'), '--json', 'prune']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect({ files: j.tempFilesRemoved, bytes: j.tempBytesRemoved }).toEqual({ files: 5, bytes: 15_000 });
+    for (const f of old) expect(existsSync(f)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    await verifyRepo(dir, 'stale-temp');
   }, 60_000);
 
   it('killed at >= 20 seeded points: check passes, kept snapshots restore byte-identical, re-run finishes', async () => {

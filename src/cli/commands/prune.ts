@@ -57,6 +57,7 @@ export async function runPrune(ctx: Context, repo: Repository, a: PruneArgs): Pr
   await catalogAfterBackup(ctx);
   const r = await executePrune(repo, plan, opts);
   ctx.out.line(`wrote ${r.packsWritten} packs, deleted ${r.packsDeleted} packs and ${r.indexesDeleted} index objects; freed ${formatBytes(r.bytesFreed)}, rewrote ${formatBytes(r.bytesRewritten)}`);
+  if (r.tempFilesRemoved > 0) ctx.out.line(`removed ${r.tempFilesRemoved} temporary files (${formatBytes(r.tempBytesRemoved)}) left by interrupted writers`);
   if (r.thawRequested > 0) ctx.out.line(`${r.thawRequested} archived packs are being thawed; run prune again once they are readable to repack them`);
   ctx.out.data({ message_type: 'prune', dry_run: false, plan: plan.summary, ...r });
   return r.thawRequested > 0 ? ExitCode.thawPending : 0;
