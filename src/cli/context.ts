@@ -1,6 +1,9 @@
 // What every command needs: the parsed global options, output, the backend, the repository.
 import type { Backend } from '../backend/backend.js';
-import { openBackend } from '../backend/location.js';
+import { join } from 'node:path';
+import { openBackend, parseLocation } from '../backend/location.js';
+import { MetadataCache } from '../repository/metadata-cache.js';
+import { repositoryCacheDir } from './cache-dir.js';
 import { Repository } from '../repository/repository.js';
 import { Lock, parseWaitDuration, type LockMode } from '../repository/lock.js';
 import { UsageError } from '../errors.js';
@@ -17,6 +20,8 @@ export interface GlobalArgs {
   limitUpload?: number | undefined;
   limitDownload?: number | undefined;
   cacheDir?: string | undefined;
+  /** false with --no-cache: every index and snapshot object is downloaded. */
+  cache?: boolean | undefined;
   retryLock?: string | undefined;
 }
 
@@ -54,10 +59,15 @@ export class Context {
    * and loads its index unless told not to. The lock comes before the index so a prune cannot
    * change the index under us.
    */
-  async repository(opts: { index?: boolean; lock?: LockMode | 'none' } = {}): Promise<Repository> {
+  async repository(opts: { index?: boolean; lock?: LockMode | 'none'; cache?: boolean } = {}): Promise<Repository> {
     if (this.repoInstance) return this.repoInstance;
     const backend = await this.backend();
     const repo = await Repository.open(backend, await this.password());
+    // Remote repositories keep index and snapshot objects in the local cache (`check` reads the
+    // repository's own copies). A local repository is its own fast copy.
+    if (opts.cache !== false && this.args.cache !== false && parseLocation(this.location).kind !== 'local') {
+      repo.useMetadataCache(new MetadataCache(join(repositoryCacheDir(repo.config.id, this.args.cacheDir), 'metadata')));
+    }
     const mode = opts.lock ?? 'shared';
     if (mode !== 'none') {
       this.lockInstance = await Lock.acquire(repo, mode, {

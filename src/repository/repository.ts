@@ -17,6 +17,7 @@ import { IntegrityError, NoSuchItemError, NotFoundError, RepositoryExistsError, 
 import { addKey, newMasterKeys, openKeys, type MasterKeys } from './keys.js';
 import { MasterIndex, type BlobLocation } from './index.js';
 import { mapLimit } from '../util/concurrency.js';
+import type { CachedType, MetadataCache } from './metadata-cache.js';
 
 /** Decoded tree nodes kept for reuse, at most (about 1 KiB of heap each). */
 const TREE_CACHE_NODES = 8192;
@@ -35,11 +36,17 @@ export interface InitOptions {
 
 type MetadataType = Extract<FileType, 'config' | 'index' | 'snapshot' | 'lock'>;
 
+/** Index and snapshot objects are cached; config and locks change in place. */
+function isCached(type: FileType): type is CachedType {
+  return type === 'index' || type === 'snapshot';
+}
+
 export class Repository {
   readonly index = new MasterIndex();
   /** Recently decoded trees, least recently used first; bounded by nodes, not trees (see loadTree). */
   private readonly treeCache = new Map<string, Tree>();
   private treeCacheNodes = 0;
+  private metadataCache: MetadataCache | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -111,24 +118,36 @@ export class Repository {
 
   // ---- metadata objects --------------------------------------------------------------------
 
+  /** Keeps local copies of index and snapshot objects from now on (remote repositories). */
+  useMetadataCache(cache: MetadataCache): void {
+    this.metadataCache = cache;
+  }
+
   async saveMetadata(type: MetadataType, doc: unknown, compressed = false): Promise<string> {
     const bytes = encodeMetadata(this.keys.encrypt, doc, compressed);
     const name = sha256Hex(bytes);
     await this.backend.save({ type, name }, bytes);
+    if (this.metadataCache && isCached(type)) await this.metadataCache.put(type, name, bytes);
     return name;
   }
 
   async loadMetadata(type: MetadataType, name: string): Promise<Record<string, unknown>> {
     const h = { type, name };
     const what = objectPath(h);
-    const bytes = await this.backend.load(h);
-    if (sha256Hex(bytes) !== name) throw new IntegrityError(what, 'content does not match its name (corrupt or tampered)');
+    const cache = isCached(type) ? this.metadataCache : undefined;
+    let bytes = await cache?.get(type as CachedType, name);
+    if (!bytes) {
+      bytes = await this.backend.load(h);
+      if (sha256Hex(bytes) !== name) throw new IntegrityError(what, 'content does not match its name (corrupt or tampered)');
+      await cache?.put(type as CachedType, name, bytes);
+    }
     return decodeMetadata(this.keys.encrypt, bytes, what);
   }
 
   async listNames(type: FileType): Promise<string[]> {
     const out: string[] = [];
     for await (const f of this.backend.list(type)) out.push(f.name);
+    if (this.metadataCache && isCached(type)) await this.metadataCache.retain(type, new Set(out));
     return out;
   }
 
