@@ -16,17 +16,21 @@ interface Args {
   sizeMiB: number;
   json: boolean;
   only?: string;
+  /** Rounds of the core benchmark, each tool once per round, alternating. */
+  repeat: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sizeMiB: 1024, json: false };
+  const a: Args = { sizeMiB: 1024, json: false, repeat: 1 };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--corpus') a.corpus = argv[++i];
     else if (argv[i] === '--size') a.sizeMiB = Number(argv[++i]);
     else if (argv[i] === '--json') a.json = true;
     else if (argv[i] === '--only') a.only = argv[++i];
-    else throw new Error(`unknown argument ${argv[i]} (use --corpus DIR, --size MiB, --only core|chunker|catalog|s3|prune, --json)`);
+    else if (argv[i] === '--repeat') a.repeat = Number(argv[++i]);
+    else throw new Error(`unknown argument ${argv[i]} (use --corpus DIR, --size MiB, --only core|chunker|catalog|s3|prune, --repeat N, --json)`);
   }
+  if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new Error('--repeat takes a whole number of rounds, at least 1');
   return a;
 }
 
@@ -120,6 +124,7 @@ interface ToolResult {
 
 async function runTool(name: 'snap' | 'restic', corpus: string, work: string, corpusBytes: number): Promise<ToolResult> {
   const repo = join(work, `${name}-repo`);
+  rmSync(repo, { recursive: true, force: true });
   const target = join(work, `${name}-restore`);
   const base = { ...(process.env as Record<string, string>) };
   const env = name === 'snap' ? { ...base, SNAP_PASSWORD: 'bench', SNAP_REPOSITORY: repo } : { ...base, RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(work, 'restic-cache') };
@@ -148,6 +153,41 @@ async function runTool(name: 'snap' | 'restic', corpus: string, work: string, co
   };
 }
 
+function ratiosOf(snap: ToolResult, restic: ToolResult): Record<string, number> {
+  return {
+    backup: snap.backupS / restic.backupS,
+    rebackup: snap.rebackupS / restic.rebackupS,
+    restore: snap.restoreS / restic.restoreS,
+    repoSize: snap.repoMiB / restic.repoMiB,
+    peakRss: snap.peakRssMiB / restic.peakRssMiB,
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function medianRecord<R extends Record<string, number>>(rs: R[]): R {
+  return Object.fromEntries(Object.keys(rs[0]!).map((k) => [k, median(rs.map((r) => r[k]!))])) as R;
+}
+
+/** Each figure's median over the rounds (so the result may mix rounds). */
+function medianResult(rs: ToolResult[]): ToolResult {
+  const m = (f: (r: ToolResult) => number) => median(rs.map(f));
+  return {
+    backupS: m((r) => r.backupS),
+    backupMBps: m((r) => r.backupMBps),
+    rebackupS: m((r) => r.rebackupS),
+    restoreS: m((r) => r.restoreS),
+    restoreMBps: m((r) => r.restoreMBps),
+    peakRssMiB: m((r) => r.peakRssMiB),
+    rssMiB: medianRecord(rs.map((r) => r.rssMiB)),
+    repoMiB: m((r) => r.repoMiB),
+  };
+}
+
 function hasRestic(): boolean {
   return spawnSync('restic', ['version']).status === 0;
 }
@@ -162,23 +202,31 @@ async function core(args: Args): Promise<Record<string, unknown>> {
     }
     if (!existsSync(corpus)) throw new Error(`--corpus ${corpus} does not exist`);
     const bytes = duBytes(corpus);
-    process.stderr.write(`corpus: ${(bytes / MiB).toFixed(0)} MiB\nsnap...\n`);
-    const snap = await runTool('snap', corpus, work, bytes);
-    const out: Record<string, unknown> = { corpusMiB: bytes / MiB, snap };
-    if (hasRestic()) {
-      process.stderr.write('restic...\n');
+    process.stderr.write(`corpus: ${(bytes / MiB).toFixed(0)} MiB\n`);
+    const restic = hasRestic();
+    // On a shared machine single runs vary by 20% and more: with --repeat the tools alternate,
+    // and the medians (of each figure, and of the ratios within a round) are reported.
+    const rounds: { snap: ToolResult; restic?: ToolResult; ratios?: Record<string, number> }[] = [];
+    for (let r = 0; r < args.repeat; r++) {
+      const tag = args.repeat > 1 ? ` (round ${r + 1} of ${args.repeat})` : '';
+      process.stderr.write(`snap${tag}...\n`);
+      const s = await runTool('snap', corpus, work, bytes);
+      if (!restic) {
+        rounds.push({ snap: s });
+        continue;
+      }
+      process.stderr.write(`restic${tag}...\n`);
       // Same page-cache state for both: the corpus was just read by snap.
-      const restic = await runTool('restic', corpus, work, bytes);
-      out.restic = restic;
-      out.ratios = {
-        backup: snap.backupS / restic.backupS,
-        rebackup: snap.rebackupS / restic.rebackupS,
-        restore: snap.restoreS / restic.restoreS,
-        repoSize: snap.repoMiB / restic.repoMiB,
-        peakRss: snap.peakRssMiB / restic.peakRssMiB,
-      };
+      const t = await runTool('restic', corpus, work, bytes);
+      rounds.push({ snap: s, restic: t, ratios: ratiosOf(s, t) });
+    }
+    const out: Record<string, unknown> = { corpusMiB: bytes / MiB, snap: medianResult(rounds.map((r) => r.snap)) };
+    if (restic) {
+      out.restic = medianResult(rounds.map((r) => r.restic!));
+      out.ratios = medianRecord(rounds.map((r) => r.ratios!));
       out.targets = { backup: 0.6, rebackup: 0.4, restore: 0.8, repoSize: 0.9, peakRss: 1.5 };
     } else out.restic = 'not installed (apt-get install restic)';
+    if (args.repeat > 1) out.rounds = rounds;
     return out;
   } finally {
     rmSync(work, { recursive: true, force: true });
