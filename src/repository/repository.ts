@@ -247,8 +247,11 @@ export class Repository {
     } catch (e) {
       throw new IntegrityError(`tree ${id}`, `malformed tree: ${(e as Error).message}`);
     }
+    // Loaded meanwhile by a concurrent call (a prefetch): keep one copy, counted once.
+    const loaded = this.treeCache.get(id);
+    if (loaded) return loaded;
     // Walks (restore, check, catalog) visit each tree once; the cache serves repeated path lookups.
-    // A count of trees did not bound it: a restore of 63k files kept every node, ~90 MiB of heap.
+    // A count of trees did not bound it: a restore of 63k files kept every node of the snapshot.
     if (tree.nodes.length <= TREE_CACHE_NODES) {
       for (const [old, t] of this.treeCache) {
         if (this.treeCacheNodes + tree.nodes.length <= TREE_CACHE_NODES) break;
