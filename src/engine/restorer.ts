@@ -10,7 +10,7 @@ import { lstatSync, mkdirSync } from 'node:fs';
 import { link, lstat, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { mkfifo, mknod } from '../native/binding.js';
-import { applyMetadata, joinPath, pathText } from '../fs/metadata.js';
+import { applyMetadata, joinPath, pathText, splitNs } from '../fs/metadata.js';
 import { PathMatcher } from '../fs/glob.js';
 import type { TreeNode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
@@ -186,6 +186,15 @@ class UnitQueue {
     while (this.running > 0) await new Promise<void>((r) => this.idle.push(r));
     if (this.failure) throw this.failure.error;
   }
+}
+
+/**
+ * Waits for every promise, then throws the first failure that is not an interruption (a task
+ * stopped because another failed reports one), or else the first.
+ */
+async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).flatMap((x) => (x.status === 'rejected' ? [x.reason as unknown] : []));
+  if (failed.length > 0) throw failed.find((e) => !(e instanceof InterruptedError)) ?? failed[0];
 }
 
 function tempName(dest: Buffer): Buffer {
@@ -571,17 +580,11 @@ export class Restorer {
           }
         });
         // Once every task of the run is over, the memory can take another read.
-        tasks.push(Promise.allSettled(runTasks).then((r) => {
-          this.regions.give(shared);
-          const failed = r.flatMap((x) => (x.status === 'rejected' ? [x.reason as unknown] : []));
-          if (failed.length > 0) throw failed.find((e) => !(e instanceof InterruptedError)) ?? failed[0];
-        }));
+        tasks.push(settleAll(runTasks).finally(() => this.regions.give(shared)));
       }
     } finally {
       // A failed read still waits for the tasks already sent.
-      const results = await Promise.allSettled(tasks);
-      const failed = results.flatMap((x) => (x.status === 'rejected' ? [x.reason as unknown] : []));
-      if (failed.length > 0) throw failed.find((e) => !(e instanceof InterruptedError)) ?? failed[0];
+      await settleAll(tasks);
     }
     this.opts.onProgress?.({ ...this.progress });
   }
@@ -670,11 +673,11 @@ export class Restorer {
         // Copies: a value is a view of the whole decoded tree, which a clone would copy entire.
         xattrs.push(node.xattrs.map((a) => ({ name: a.name, value: new Uint8Array(a.value) })));
       }
-      const sec = node.mtimeNs / 1_000_000_000n;
+      const [sec, nsec] = splitNs(node.mtimeNs);
       // A new file is created with its final permission bits when it keeps the owner it is created
       // with and has no setuid/setgid/sticky bit, so that finishing it needs no chmod.
       const createMode = job.own && (node.mode & 0o7000) === 0 && (!this.owner || (node.uid === this.uid && node.gid === this.gid)) ? node.mode : 0o600;
-      files.set([ps, pe, ds, de, size, flags, node.mode, node.uid, node.gid, Number(sec), Number(node.mtimeNs - sec * 1_000_000_000n), x, createMode], i * FILE_FIELDS);
+      files.set([ps, pe, ds, de, size, flags, node.mode, node.uid, node.gid, Number(sec), nsec, x, createMode], i * FILE_FIELDS);
     }
     const r: TaskResult = await this.crypto().restore(
       { region, ids, blobs: blobFields, writes: writeFields, files, paths: Buffer.concat(pathParts, at), xattrs, sparse: this.opts.sparse === true, owner: this.owner, abort: this.abort },

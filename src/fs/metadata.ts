@@ -117,7 +117,8 @@ export interface ApplyOptions {
   warn: (message: string) => void;
 }
 
-function split(ns: bigint): [bigint, number] {
+/** Seconds and nanoseconds of a time in ns since the epoch (as utimensat and stat take them). */
+export function splitNs(ns: bigint): [bigint, number] {
   return [ns / 1_000_000_000n, Number(ns % 1_000_000_000n)];
 }
 
@@ -155,7 +156,7 @@ function applyXattrsAndTimes(path: Buffer, node: TreeNode, opts: ApplyOptions): 
       opts.warn(`${path.toString('utf8')}: cannot restore extended attribute ${x.name}: ${(e as Error).message}`);
     }
   }
-  const [ms, mns] = split(node.mtimeNs);
+  const [ms, mns] = splitNs(node.mtimeNs);
   // atime is not stored (format-spec ch. 7.1); mtime stands in for it.
   utimensat(path, ms, mns, ms, mns, false);
 }
