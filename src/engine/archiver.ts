@@ -84,6 +84,14 @@ function sortedLookup(tree: Tree | undefined): (name: Buffer) => TreeNode | unde
   };
 }
 
+/** What was started ahead under `key` (and is no longer kept there), else what `start` starts now. */
+function takeAhead<T>(ahead: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
+  const p = ahead.get(key);
+  if (!p) return start();
+  ahead.delete(key);
+  return p;
+}
+
 function byName(tree: Tree | undefined): Map<string, TreeNode> {
   const m = new Map<string, TreeNode>();
   for (const n of tree?.nodes ?? []) m.set(n.name.toString('latin1'), n);
@@ -344,18 +352,12 @@ export class Archiver {
   /** The parent snapshot's tree of a directory, if it has one. */
   private parentTreeOf(prev: TreeNode | undefined): Promise<Tree> | undefined {
     if (prev?.type !== 'dir' || !prev.subtree) return undefined;
-    const ahead = this.prefetchedTrees.get(prev.subtree);
-    if (!ahead) return this.repo.loadTree(prev.subtree);
-    this.prefetchedTrees.delete(prev.subtree);
-    return ahead;
+    const id = prev.subtree;
+    return takeAhead(this.prefetchedTrees, id, () => this.repo.loadTree(id));
   }
 
   private listing(path: Buffer): Promise<DirEntry[]> {
-    const key = path.toString('latin1');
-    const ahead = this.prefetched.get(key);
-    if (!ahead) return scanDirectory(path);
-    this.prefetched.delete(key);
-    return ahead;
+    return takeAhead(this.prefetched, path.toString('latin1'), () => scanDirectory(path));
   }
 
   /** True when a directory's nodes encode exactly as its parent tree's: that tree ID is reused unhashed. */
