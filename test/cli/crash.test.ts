@@ -3,28 +3,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, snap, snapAsync, snapInterrupted, tempDir } from '../helpers/cli.js';
+import { initRepo, snap, snapInterrupted, snapSignalled, tempDir } from '../helpers/cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
 
 function count(dir: string): number {
   if (!existsSync(dir)) return 0;
   return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.tmp-')).length;
-}
-
-/** Starts a backup and kills it with SIGKILL once `ready()` holds (checked every 5 ms). */
-async function killWhen(args: string[], env: Record<string, string>, ready: () => boolean): Promise<boolean> {
-  const child = snapAsync(args, env);
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  let killed = false;
-  const poll = setInterval(() => {
-    if (!killed && ready()) {
-      killed = true;
-      child.kill('SIGKILL');
-    }
-  }, 5);
-  await exited;
-  clearInterval(poll);
-  return killed;
 }
 
 describe('crash during backup', () => {
@@ -59,7 +43,8 @@ describe('crash during backup', () => {
 
   it.each(points)('killed %s: repository opens, old snapshot restores, next backup works', async (_, when) => {
     const before = packs();
-    const killedAt = await killWhen(['backup', src], env, () => when() || false);
+    // SIGKILL once the point is reached (checked every 5 ms): no clean-up of any kind.
+    const killedAt = (await snapSignalled(['backup', src], env, 'SIGKILL', () => when() || false, 5)).sent;
     expect(killedAt).toBe(true);
     expect(packs()).toBeGreaterThanOrEqual(before);
     const list = snap(['snapshots', '--json'], env);

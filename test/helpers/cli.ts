@@ -50,10 +50,10 @@ export function snapRun(args: string[], env: Record<string, string>): Promise<As
 }
 
 /**
- * Runs snap and sends it one SIGINT (one Ctrl-C; a second would mean "stop now" and skip the
- * clean-up) as soon as `ready()` holds, polling every `pollMs`; resolves with how it exited.
+ * Runs snap and sends it `signal` once, as soon as `ready()` holds (polled every `pollMs`);
+ * resolves with how it exited and whether the signal was sent before it did.
  */
-export async function snapInterrupted(args: string[], env: Record<string, string>, ready: () => boolean, pollMs: number): Promise<{ code: number | null; stderr: string }> {
+export async function snapSignalled(args: string[], env: Record<string, string>, signal: NodeJS.Signals, ready: () => boolean, pollMs: number): Promise<{ code: number | null; stderr: string; sent: boolean }> {
   const child = snapAsync(args, env);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -62,12 +62,20 @@ export async function snapInterrupted(args: string[], env: Record<string, string
   const poll = setInterval(() => {
     if (!sent && ready()) {
       sent = true;
-      child.kill('SIGINT');
+      child.kill(signal);
     }
   }, pollMs);
   const code = await exited;
   clearInterval(poll);
-  return { code, stderr };
+  return { code, stderr, sent };
+}
+
+/**
+ * One Ctrl-C (a single SIGINT: a second would mean "stop now" and skip the clean-up) as soon as
+ * `ready()` holds.
+ */
+export function snapInterrupted(args: string[], env: Record<string, string>, ready: () => boolean, pollMs: number): Promise<{ code: number | null; stderr: string }> {
+  return snapSignalled(args, env, 'SIGINT', ready, pollMs);
 }
 
 /** A fresh repository with a fast KDF (tests only). */
