@@ -89,10 +89,10 @@ export function open(key: Uint8Array, sealed: Uint8Array): Buffer | null {
     authTagLength: TAG_SIZE,
   });
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-  const out = Buffer.allocUnsafe(sealed.length - SEAL_OVERHEAD);
   try {
-    let n = decipher.update(sealed.subarray(NONCE_SIZE, sealed.length - TAG_SIZE)).copy(out, 0);
-    n += decipher.final().copy(out, n);
+    const out = decipher.update(sealed.subarray(NONCE_SIZE, sealed.length - TAG_SIZE));
+    // Verifies the tag; a stream cipher has nothing more to give.
+    decipher.final();
     return out;
   } catch {
     return null;

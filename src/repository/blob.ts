@@ -1,7 +1,7 @@
 // Opening one stored blob (format-spec ch. 5.3), shared by the main thread and the crypto workers.
 import { open as openSealed } from '../crypto/aead.js';
 import { blobId } from '../crypto/hash.js';
-import { zstdDecompress } from '../compress/zstd.js';
+import { zstdDecompress, zstdDecompressBorrowed } from '../compress/zstd.js';
 
 export interface StoredBlob {
   id: string;
@@ -9,13 +9,17 @@ export interface StoredBlob {
   rawLength: number;
 }
 
-/** The verified plaintext, or the reason it is unusable. */
-export function openStoredBlob(encryptKey: Uint8Array, idKey: Uint8Array, blob: StoredBlob, sealed: Uint8Array): Buffer | string {
+/**
+ * The verified plaintext, or the reason it is unusable. `borrowed`: a compressed blob's plaintext
+ * may be a view of this thread's scratch buffer, valid until the next call (for a caller that
+ * writes it out at once, such as the restore workers).
+ */
+export function openStoredBlob(encryptKey: Uint8Array, idKey: Uint8Array, blob: StoredBlob, sealed: Uint8Array, borrowed = false): Buffer | string {
   const plain = openSealed(encryptKey, sealed);
   if (!plain) return 'authentication failed (corrupt or tampered)';
   let data: Buffer;
   try {
-    data = blob.compressed ? zstdDecompress(plain) : plain;
+    data = !blob.compressed ? plain : borrowed ? zstdDecompressBorrowed(plain, blob.rawLength) : zstdDecompress(plain);
   } catch (e) {
     return `cannot decompress: ${(e as Error).message}`;
   }

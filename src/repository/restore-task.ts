@@ -235,7 +235,7 @@ export function runRestoreTask(t: RestoreTask, key: Uint8Array, idKey: Uint8Arra
       const o = b * BLOB_FIELDS;
       const off = t.blobs[o]!;
       const blob = { id: t.ids.slice(b * 64, b * 64 + 64), compressed: t.blobs[o + 3] === 1, rawLength: t.blobs[o + 2]! };
-      const data = openStoredBlob(key, idKey, blob, region.subarray(off, off + t.blobs[o + 1]!));
+      const data = openStoredBlob(key, idKey, blob, region.subarray(off, off + t.blobs[o + 1]!), true);
       if (typeof data === 'string') throw new TaskError({ blob: b, reason: data });
       const runs: [number, number][] = t.sparse ? dataRuns(data) : [[0, data.length]];
       const first = t.blobs[o + 4]!;
