@@ -5,7 +5,7 @@ import { lstat, readlink } from 'node:fs/promises';
 import { closeSync, readSync } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
-import { chunkStream, createCutter, DEFAULT_READ_SIZE, type Cutter, type ReadFn } from '../chunker/index.js';
+import { chunkStream, createCutter, DEFAULT_READ_SIZE, SlabPool, type Cutter, type ReadFn } from '../chunker/index.js';
 import { encodeTree, sameNode } from '../format/tree.js';
 import type { Snapshot, SnapshotEntry, SnapshotSummary } from '../model/snapshot.js';
 import type { Tree, TreeNode } from '../model/tree.js';
@@ -114,7 +114,7 @@ export class Archiver {
   /** Nodes of files a worker could not read: left out of their tree. */
   private readonly failedNodes = new WeakSet<TreeNode>();
   /** One chunking buffer for every file of the run. */
-  private chunkBuffer: Buffer | undefined;
+  private slabs: SlabPool | undefined;
   /** Directory listings started ahead of the walk, by path (latin1). */
   private readonly prefetched = new Map<string, Promise<DirEntry[]>>();
   /** Parent-snapshot trees of those directories, loading ahead, by tree ID. */
@@ -478,13 +478,22 @@ export class Archiver {
   private async chunkInto(read: ReadFn, path?: Buffer): Promise<{ ids: Promise<string>[]; bytes: number }> {
     const ids: Promise<string>[] = [];
     let bytes = 0;
-    this.chunkBuffer ??= Buffer.allocUnsafe(this.cutter.params.max + DEFAULT_READ_SIZE);
-    const opts = { buffer: this.chunkBuffer, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
+    // Files are chunked one at a time, so one pool serves them all. Three slabs: the one being
+    // filled, and the chunks of up to two more still with the workers.
+    this.slabs ??= new SlabPool(this.cutter.params.max + DEFAULT_READ_SIZE, 3);
+    const opts = { slabs: this.slabs, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
     for await (const chunk of chunkStream(read, this.cutter, opts)) {
-      this.checkAbort();
-      // save() may transfer the chunk's memory to a worker: take its length first.
       const length = chunk.data.length;
-      const { id } = await this.writer.saveData(chunk.data);
+      let id: Promise<string>;
+      try {
+        this.checkAbort();
+        ({ id } = await this.writer.saveData(chunk.data));
+      } catch (e) {
+        chunk.release();
+        throw e;
+      }
+      // A worker reads the chunk where it is, in the slab: the slab is reused once the ID is back.
+      id.then(chunk.release, chunk.release);
       ids.push(id);
       bytes += length;
       this.counters.total_bytes_processed += length;

@@ -61,7 +61,11 @@ export class CryptoPool {
     }
   }
 
-  /** Hashes, compresses (if asked) and seals `data`, which is transferred to the worker (unusable after). */
+  /**
+   * Hashes, compresses (if asked) and seals `data`. A buffer that owns its memory is transferred
+   * to the worker (unusable after); a view of shared memory is read in place and must stay
+   * unchanged until the result is back.
+   */
   seal(data: Uint8Array, compress: boolean): Promise<SealResult> {
     const bytes = data.length;
     this.inFlightBytes += bytes;

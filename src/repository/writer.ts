@@ -231,7 +231,8 @@ export class BlobWriter {
    * Queues a data blob to be hashed, compressed and sealed in a worker thread; resolves once it is
    * queued (memory in flight is bounded), with its ID to come. Hashing in the worker keeps the main
    * thread free to read and chunk; the price is that a duplicate chunk of a changed file is
-   * compressed before its ID shows it is known, and then dropped. `data` is handed over.
+   * compressed before its ID shows it is known, and then dropped. `data` is handed over (see
+   * CryptoPool.seal): a view of shared memory must stay unchanged until the ID resolves.
    */
   async saveData(data: Buffer): Promise<{ id: Promise<string> }> {
     if (!this.pool) return { id: Promise.resolve((await this.save('data', data)).id) };

@@ -5,6 +5,7 @@ import {
   chunkBuffer,
   chunkStream,
   createCutter,
+  SlabPool,
   validateChunkerParams,
   type ChunkerParams,
   type Cutter,
@@ -183,6 +184,75 @@ describe('chunkStream', () => {
     expect(biggestAsk).toBe(readSize);
     // Yielded data are copies: later compaction of the read buffer did not change them.
     expect(Buffer.concat(kept).equals(input)).toBe(true);
+  });
+
+  it('cuts in place from shared slabs, reusing each once its chunks are released', async () => {
+    const rng = prng(7n);
+    for (let round = 0; round < 6; round++) {
+      const params = randomParams(rng);
+      const input = makeInput(rng, rng.int(0, 400_000));
+      const cutter = createCutter(params, round % 2 === 0 ? 'native' : 'js');
+      const readSize = rng.int(1, 40_000);
+      const pool = new SlabPool(params.max + readSize + rng.int(0, 100), 2);
+      const slabsSeen = new Set<ArrayBufferLike>();
+      const expected = chunkBuffer(input, cutter);
+      const held: { data: Buffer; offset: number; release: () => void }[] = [];
+      const cuts: { length: number; hash: bigint }[] = [];
+      for await (const c of chunkStream(readerOver(input, round % 3 === 0 ? 999 : Infinity), cutter, { readSize, slabs: pool })) {
+        expect(c.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+        slabsSeen.add(c.data.buffer);
+        cuts.push({ length: c.data.length, hash: c.hash });
+        // Hold the last two chunks: what they see must not change while they are held.
+        held.push(c);
+        while (held.length > 2) {
+          const h = held.shift()!;
+          expect(h.data.equals(input.subarray(h.offset, h.offset + h.data.length))).toBe(true);
+          h.release();
+          h.release(); // a second release is ignored
+        }
+      }
+      for (const h of held) {
+        expect(h.data.equals(input.subarray(h.offset, h.offset + h.data.length))).toBe(true);
+        h.release();
+      }
+      expect(cuts, `round ${round}`).toEqual(expected);
+      expect(slabsSeen.size).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('waits for a free slab while every slab holds unreleased chunks', async () => {
+    const rng = prng(8n);
+    const input = makeInput(rng, 1 << 20);
+    const params: ChunkerParams = { min: 2048, avg: 8192, max: 32768, normalization: 1, seed: 0n };
+    const cutter = createCutter(params);
+    const pool = new SlabPool(params.max + 16384, 2);
+    const it = chunkStream(readerOver(input), cutter, { readSize: 16384, slabs: pool });
+    // Keep every chunk: once both slabs hold some, the stream cannot move its tail anywhere.
+    const kept: { release: () => void }[] = [];
+    let stalled = false;
+    for (;;) {
+      const next = it.next();
+      const r = await Promise.race([next, new Promise<'stalled'>((res) => setTimeout(() => res('stalled'), 200))]);
+      if (r === 'stalled') {
+        stalled = true;
+        // Releasing the chunks frees the first slab, and the stream goes on to the end.
+        for (const k of kept) k.release();
+        let total = 0;
+        let n = await next;
+        while (!n.done) {
+          total += n.value.data.length;
+          n.value.release();
+          n = await it.next();
+        }
+        expect(total).toBeGreaterThan(0);
+        break;
+      }
+      if (r.done) break;
+      kept.push(r.value);
+    }
+    expect(stalled).toBe(true);
+    expect(() => new SlabPool(1024, 1)).toThrow(RangeError);
+    await expect(chunkStream(readerOver(input), cutter, { readSize: 16384, slabs: new SlabPool(1024, 2) }).next()).rejects.toThrow(RangeError);
   });
 
   it('stops with the abort reason when the signal fires', async () => {
