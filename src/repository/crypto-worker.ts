@@ -10,6 +10,7 @@ import { NONCE_SIZE, SEAL_OVERHEAD, sealParts } from '../crypto/aead.js';
 import { compressIfSmaller } from '../compress/zstd.js';
 import { blobId } from '../crypto/hash.js';
 import { runRestoreTask, type RestoreTask } from './restore-task.js';
+import { collectYoungGarbage } from '../util/gc.js';
 
 export type { RestoreResult, RestoreTask } from './restore-task.js';
 
@@ -89,6 +90,9 @@ function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult 
 port.on('message', (t: SealTask | FileTask | RestoreTask) => {
   if (t.kind === 'restore') {
     port.postMessage(runRestoreTask(t, key, idKey));
+    // The task's region and the blobs it decrypted are dead now: free them before the next task
+    // (peak RSS of a 1 GiB restore: 277-279 MiB against 341-355 MiB).
+    collectYoungGarbage();
     return;
   }
   let data: Uint8Array;
