@@ -479,7 +479,7 @@ export class Archiver {
     const ids: Promise<string>[] = [];
     let bytes = 0;
     // Files are chunked one at a time, so one pool serves them all. Three slabs: the one being
-    // filled, and the chunks of up to two more still with the workers.
+    // filled, and the chunks of up to two more still with the workers or being written.
     this.slabs ??= new SlabPool(this.cutter.params.max + DEFAULT_READ_SIZE, 3);
     const opts = { slabs: this.slabs, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
     for await (const chunk of chunkStream(read, this.cutter, opts)) {
@@ -487,13 +487,13 @@ export class Archiver {
       let id: Promise<string>;
       try {
         this.checkAbort();
-        ({ id } = await this.writer.saveData(chunk.data));
+        // A worker seals the chunk where it is, in the slab, and the pack takes it from there: the
+        // writer releases it when it is done with it.
+        ({ id } = await this.writer.saveData(chunk.data, chunk.release));
       } catch (e) {
         chunk.release();
         throw e;
       }
-      // A worker reads the chunk where it is, in the slab: the slab is reused once the ID is back.
-      id.then(chunk.release, chunk.release);
       ids.push(id);
       bytes += length;
       this.counters.total_bytes_processed += length;

@@ -63,13 +63,14 @@ export class CryptoPool {
 
   /**
    * Hashes, compresses (if asked) and seals `data`. A buffer that owns its memory is transferred
-   * to the worker (unusable after); a view of shared memory is read in place and must stay
-   * unchanged until the result is back.
+   * to the worker (unusable after). A view of shared memory is read in place and left to the
+   * worker until the result is back; the worker writes the ciphertext over it (see SealResult).
    */
   seal(data: Uint8Array, compress: boolean): Promise<SealResult> {
     const bytes = data.length;
     this.inFlightBytes += bytes;
-    return this.post<SealResult>((seq) => ({ kind: 'seal', seq, data, compress }), data, bytes);
+    const inPlace = data.buffer instanceof SharedArrayBuffer;
+    return this.post<SealResult>((seq) => ({ kind: 'seal', seq, data, compress, inPlace }), data, bytes);
   }
 
   /** Reads a small file in a worker (at most maxBytes), then hashes, compresses and seals it. */

@@ -19,6 +19,8 @@ export interface SealTask {
   seq: number;
   data: Uint8Array;
   compress: boolean;
+  /** `data` is shared memory: write the ciphertext over it instead of sending it back. */
+  inPlace: boolean;
 }
 export interface SealResult {
   kind: 'seal';
@@ -30,7 +32,13 @@ export interface SealResult {
    * copied whole into the message).
    */
   envelope: Uint8Array;
-  ciphertext: Uint8Array;
+  /**
+   * The ciphertext, or null when it was written over the task's shared input: then it is the
+   * input's first `ciphertextLength` bytes (never more than the input: a blob is stored
+   * compressed only when that is smaller).
+   */
+  ciphertext: Uint8Array | null;
+  ciphertextLength: number;
   compressed: boolean;
   rawLength: number;
 }
@@ -75,16 +83,32 @@ function readSmallFile(rawPath: Uint8Array, maxBytes: number): Buffer {
   }
 }
 
-function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult {
+/** Ciphertext bytes written in place since the last collection of this thread's garbage. */
+let inPlaceBytes = 0;
+const IN_PLACE_GC_BYTES = 8 << 20;
+
+function sealBlob(seq: number, data: Uint8Array, compress: boolean, inPlace: boolean): SealResult {
   const id = blobId(idKey, data);
   const z = compress ? compressIfSmaller(data, level) : null;
   const { nonce, ciphertext, tag } = sealParts(key, z ?? data);
-  // Small Buffers share Node's allocation pool; transfer only a buffer that owns its memory.
-  const owned = ciphertext.byteOffset === 0 && ciphertext.byteLength === ciphertext.buffer.byteLength;
   const envelope = new Uint8Array(SEAL_OVERHEAD);
   envelope.set(nonce, 0);
   envelope.set(tag, NONCE_SIZE);
-  return { kind: 'seal', seq, id, envelope, ciphertext: owned ? ciphertext : new Uint8Array(ciphertext), compressed: z !== null, rawLength: data.length };
+  const result = { kind: 'seal', seq, id, envelope, ciphertextLength: ciphertext.length, compressed: z !== null, rawLength: data.length } as const;
+  if (inPlace) {
+    data.set(ciphertext);
+    // The cipher's output buffer is garbage now; like a restore task's (see collectYoungGarbage),
+    // it would pile up unseen by V8's heuristics.
+    inPlaceBytes += ciphertext.length;
+    if (inPlaceBytes >= IN_PLACE_GC_BYTES) {
+      inPlaceBytes = 0;
+      collectYoungGarbage();
+    }
+    return { ...result, ciphertext: null };
+  }
+  // Small Buffers share Node's allocation pool; transfer only a buffer that owns its memory.
+  const owned = ciphertext.byteOffset === 0 && ciphertext.byteLength === ciphertext.buffer.byteLength;
+  return { ...result, ciphertext: owned ? ciphertext : new Uint8Array(ciphertext) };
 }
 
 port.on('message', (t: SealTask | FileTask | RestoreTask) => {
@@ -106,6 +130,6 @@ port.on('message', (t: SealTask | FileTask | RestoreTask) => {
       return;
     }
   } else data = t.data;
-  const res = sealBlob(t.seq, data, t.kind === 'file' || t.compress);
-  port.postMessage(res, [res.ciphertext.buffer as ArrayBuffer]);
+  const res = sealBlob(t.seq, data, t.kind === 'file' || t.compress, t.kind === 'seal' && t.inPlace);
+  port.postMessage(res, res.ciphertext ? [res.ciphertext.buffer as ArrayBuffer] : []);
 });

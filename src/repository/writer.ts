@@ -14,6 +14,17 @@ import type { Repository } from './repository.js';
 import { CryptoPool } from './crypto-pool.js';
 import type { ReadError, SealResult } from './crypto-worker.js';
 
+/** `fn` on the first call only. */
+function once(fn: () => void): () => void {
+  let called = false;
+  return () => {
+    if (!called) {
+      called = true;
+      fn();
+    }
+  };
+}
+
 /** Closed packs waiting for (or in) upload before new data is refused: bounds memory. */
 const MAX_QUEUED_PACKS = 1;
 /** Packs per index object written during a long backup: bounds what a crash can lose. */
@@ -34,8 +45,12 @@ interface OpenPack {
   readonly entries: PackEntry[];
   /** Bytes of blobs added so far. */
   readonly size: number;
-  /** Appends a sealed blob given as consecutive parts; returns its stored length. */
-  add(id: string, type: BlobType, parts: readonly Uint8Array[], rawLength: number, compressed: boolean): number;
+  /**
+   * Appends a sealed blob given as consecutive parts; returns its stored length. `written` is
+   * called once the parts' memory is no longer needed (also when the pack fails or is dropped);
+   * without it the parts are simply kept until then.
+   */
+  add(id: string, type: BlobType, parts: readonly Uint8Array[], rawLength: number, compressed: boolean, written?: () => void): number;
   /** Resolves when the pack can take more without holding much memory. */
   drain(): Promise<void>;
   /** Appends the sealed header; the pack's name (SHA-256 of its bytes) and size, and how to store it. */
@@ -58,7 +73,7 @@ class MemoryPack implements OpenPack {
     this.buffer = Buffer.allocUnsafeSlow(capacity);
   }
 
-  add(id: string, type: BlobType, parts: readonly Uint8Array[], rawLength: number, compressed: boolean): number {
+  add(id: string, type: BlobType, parts: readonly Uint8Array[], rawLength: number, compressed: boolean, written?: () => void): number {
     const length = parts.reduce((n, p) => n + p.length, 0);
     this.entries.push({ id, type, offset: this.size, length, rawLength, compressed });
     this.reserve(length);
@@ -66,6 +81,7 @@ class MemoryPack implements OpenPack {
       this.buffer.set(p, this.size);
       this.size += p.length;
     }
+    written?.();
     return length;
   }
 
@@ -106,12 +122,13 @@ class StagedPack implements OpenPack {
   private readonly hash = createHash('sha256');
   private batch: Uint8Array[] = [];
   private batchBytes = 0;
+  private batchWritten: (() => void)[] = [];
   private writing: Promise<void> = Promise.resolve();
   private unwritten = 0;
 
   constructor(private readonly file: StagedFile) {}
 
-  add(id: string, type: BlobType, parts: readonly Uint8Array[], rawLength: number, compressed: boolean): number {
+  add(id: string, type: BlobType, parts: readonly Uint8Array[], rawLength: number, compressed: boolean, written?: () => void): number {
     const length = parts.reduce((n, p) => n + p.length, 0);
     this.entries.push({ id, type, offset: this.size, length, rawLength, compressed });
     this.size += length;
@@ -120,7 +137,10 @@ class StagedPack implements OpenPack {
       this.batch.push(p);
     }
     this.batchBytes += length;
-    if (this.batchBytes >= STAGE_BATCH) this.write();
+    // Memory that its owner waits to get back is written at once: held until a batch fills, it
+    // could wait for more data that cannot come until it is back (a chunk slab).
+    if (written) this.batchWritten.push(written);
+    if (written || this.batchBytes >= STAGE_BATCH) this.write();
     return length;
   }
 
@@ -140,20 +160,26 @@ class StagedPack implements OpenPack {
 
   async discard(): Promise<void> {
     await this.writing.catch(() => undefined);
+    this.batchWritten.splice(0).forEach((done) => done());
     await this.file.discard();
   }
 
   private write(): void {
     const parts = this.batch;
     const bytes = this.batchBytes;
+    const written = this.batchWritten;
     this.batch = [];
     this.batchBytes = 0;
+    this.batchWritten = [];
     this.unwritten += bytes;
-    // Writes run one after another; the first failure is what every later await sees.
-    this.writing = this.writing.then(async () => {
-      await this.file.append(parts);
-      this.unwritten -= bytes;
-    });
+    // Writes run one after another; the first failure is what every later await sees, and the
+    // parts' owners get their memory back either way.
+    this.writing = this.writing
+      .then(async () => {
+        await this.file.append(parts);
+        this.unwritten -= bytes;
+      })
+      .finally(() => written.forEach((done) => done()));
     this.writing.catch(() => undefined);
   }
 }
@@ -232,14 +258,36 @@ export class BlobWriter {
    * queued (memory in flight is bounded), with its ID to come. Hashing in the worker keeps the main
    * thread free to read and chunk; the price is that a duplicate chunk of a changed file is
    * compressed before its ID shows it is known, and then dropped. `data` is handed over (see
-   * CryptoPool.seal): a view of shared memory must stay unchanged until the ID resolves.
+   * CryptoPool.seal). A view of shared memory must stay unchanged until `release` is called: the
+   * worker writes the sealed blob over it, and it is released once the pack has it (at once if
+   * the blob is known, or on failure).
    */
-  async saveData(data: Buffer): Promise<{ id: Promise<string> }> {
-    if (!this.pool) return { id: Promise.resolve((await this.save('data', data)).id) };
-    await this.backpressure();
-    await this.pool.reserve(data.length);
+  async saveData(data: Buffer, release: () => void = () => undefined): Promise<{ id: Promise<string> }> {
+    const done = once(release);
+    if (!this.pool) {
+      try {
+        return { id: Promise.resolve((await this.save('data', data)).id) };
+      } finally {
+        done();
+      }
+    }
+    try {
+      await this.backpressure();
+      await this.pool.reserve(data.length);
+    } catch (e) {
+      done();
+      throw e;
+    }
     const result = this.pool.seal(data, true);
-    this.track(result.then((r) => this.addNew(r)));
+    this.track(
+      result.then(
+        (r) => this.addNew(r, data, done),
+        (e: unknown) => {
+          done();
+          throw e;
+        },
+      ),
+    );
     const id = result.then((r) => r.id);
     // Failures also reach flush() through track(); this keeps an abandoned ID from crashing the process.
     id.catch(() => undefined);
@@ -279,12 +327,21 @@ export class BlobWriter {
     if (data) await (await data).drain();
   }
 
-  /** Adds a data blob sealed by a worker unless its ID turned out to be known. */
-  private async addNew(r: SealResult): Promise<void> {
-    if (this.known(r.id)) return;
-    this.pendingIds.add(r.id);
-    const { envelope } = r;
-    await this.addSealed(r.id, 'data', [envelope.subarray(0, NONCE_SIZE), r.ciphertext, envelope.subarray(NONCE_SIZE)], r.rawLength, r.compressed);
+  /**
+   * Adds a data blob sealed by a worker unless its ID turned out to be known. A ciphertext written
+   * in place is in `input`, whose `release` is called once the pack has it.
+   */
+  private async addNew(r: SealResult, input?: Uint8Array, release?: () => void): Promise<void> {
+    try {
+      if (this.known(r.id)) return release?.();
+      this.pendingIds.add(r.id);
+      const { envelope } = r;
+      const ciphertext = r.ciphertext ?? input!.subarray(0, r.ciphertextLength);
+      await this.addSealed(r.id, 'data', [envelope.subarray(0, NONCE_SIZE), ciphertext, envelope.subarray(NONCE_SIZE)], r.rawLength, r.compressed, release);
+    } catch (e) {
+      release?.();
+      throw e;
+    }
   }
 
   /**
@@ -316,7 +373,7 @@ export class BlobWriter {
     if (this.error !== undefined) throw this.error;
   }
 
-  private async addSealed(id: string, type: BlobType, sealed: readonly Uint8Array[], rawLength: number, compressed: boolean): Promise<void> {
+  private async addSealed(id: string, type: BlobType, sealed: readonly Uint8Array[], rawLength: number, compressed: boolean, written?: () => void): Promise<void> {
     const packType: PackType = type === 'data' ? 'data' : 'meta';
     const target = packType === 'data' ? this.repo.config.dataPackTarget : this.repo.config.metaPackTarget;
     for (;;) {
@@ -324,7 +381,7 @@ export class BlobWriter {
       const pack = await opening;
       // Closed while this blob waited for it (another blob filled it): the blob goes in the next.
       if (this.open[packType] !== opening) continue;
-      this.count(type, rawLength, pack.add(id, type, sealed, rawLength, compressed));
+      this.count(type, rawLength, pack.add(id, type, sealed, rawLength, compressed, written));
       if (pack.size >= target) await this.closePack(packType);
       else await pack.drain();
       return;
