@@ -2,7 +2,7 @@
 // deterministic generated corpus (or --corpus DIR), next to restic when it is on PATH; then the
 // component benchmarks (chunker, catalog, S3, prune) where they exist. Not part of `npm test`.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +110,24 @@ function duBytes(dir: string): number {
   return total;
 }
 
+/**
+ * Reads every file of a tree once, so that a backup starts with the corpus in the page cache.
+ * Pages of a file read minutes ago were found evicted on the shared benchmark machine (a backup
+ * then took 17-40 s instead of 9-10 s), and whichever tool ran first paid for it.
+ */
+function readWhole(dir: string): void {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const fd = openSync(join(e.parentPath, e.name), 'r');
+    try {
+      while (readSync(fd, buf, 0, buf.length, null) > 0);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
 interface ToolResult {
   backupS: number;
   backupMBps: number;
@@ -135,7 +153,9 @@ async function runTool(name: 'snap' | 'restic', corpus: string, work: string, co
     return measure(cmd, [...pre, ...args], env);
   };
   await run(['init']);
+  readWhole(corpus);
   const b1 = await run(['-q', 'backup', corpus]);
+  readWhole(corpus);
   const b2 = await run(['-q', 'backup', corpus]);
   const rs = await run(['-q', 'restore', 'latest', '--target', target]);
   const repoBytes = duBytes(repo);
@@ -216,7 +236,6 @@ async function core(args: Args): Promise<Record<string, unknown>> {
         continue;
       }
       process.stderr.write(`restic${tag}...\n`);
-      // Same page-cache state for both: the corpus was just read by snap.
       const t = await runTool('restic', corpus, work, bytes);
       rounds.push({ snap: s, restic: t, ratios: ratiosOf(s, t) });
     }
