@@ -26,6 +26,14 @@ interface Pending {
   worker: number;
 }
 
+export interface CryptoPoolOptions {
+  /** Caps each worker's young generation (V8 lets it grow to 16 MiB semispaces). */
+  youngGenerationMiB?: number;
+}
+
+/** Bytes of seal tasks in flight before reserve() waits. */
+const MAX_IN_FLIGHT_BYTES = 16 << 20;
+
 export class CryptoPool {
   private readonly workers: Worker[] = [];
   /** Tasks posted to each worker and not answered yet. */
@@ -41,10 +49,11 @@ export class CryptoPool {
   private waiters: (() => void)[] = [];
   private failed: Error | undefined;
 
-  constructor(key: Uint8Array, idKey: Uint8Array, level: number, private readonly maxInFlightBytes = 16 << 20, threads = availableParallelism()) {
+  constructor(key: Uint8Array, idKey: Uint8Array, level: number, opts: CryptoPoolOptions = {}) {
     const url = compiledModuleUrl(import.meta.url, './crypto-worker.js');
-    for (let i = 0; i < Math.max(1, threads); i++) {
-      const w = new Worker(url, { workerData: { key, idKey, level } });
+    const resourceLimits = opts.youngGenerationMiB ? { maxYoungGenerationSizeMb: opts.youngGenerationMiB } : undefined;
+    for (let i = 0; i < availableParallelism(); i++) {
+      const w = new Worker(url, { workerData: { key, idKey, level }, ...(resourceLimits ? { resourceLimits } : {}) });
       w.on('message', (r: WorkerResult) => this.done(r));
       w.on('error', (e) => this.fail(e));
       this.workers.push(w);
@@ -55,7 +64,7 @@ export class CryptoPool {
 
   /** Resolves once there is room for `bytes` more in flight. */
   async reserve(bytes: number): Promise<void> {
-    while (this.inFlightBytes > 0 && this.inFlightBytes + bytes > this.maxInFlightBytes) {
+    while (this.inFlightBytes > 0 && this.inFlightBytes + bytes > MAX_IN_FLIGHT_BYTES) {
       if (this.failed) throw this.failed;
       await new Promise<void>((r) => this.waiters.push(r));
     }

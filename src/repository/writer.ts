@@ -225,7 +225,10 @@ export class BlobWriter {
   }
 
   private get pool(): CryptoPool | undefined {
-    if (this.useWorkers) this.poolInstance ??= new CryptoPool(this.repo.keys.encrypt, this.repo.keys.id, this.repo.config.compressionLevel);
+    // A seal worker keeps little alive between tasks; V8 let each one's young generation grow to
+    // about 25 MiB of mostly dead objects (peak RSS of a 1 GiB backup: 263-305 MiB with 2 MiB
+    // against 320-323 MiB without, and no slower).
+    if (this.useWorkers) this.poolInstance ??= new CryptoPool(this.repo.keys.encrypt, this.repo.keys.id, this.repo.config.compressionLevel, { youngGenerationMiB: 2 });
     return this.poolInstance;
   }
 
