@@ -1,0 +1,94 @@
+// snap's command line: parse flags, run one command, exit with its code (loaded by main.ts).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ExitCode } from '../errors.js';
+import { programVersion } from '../paths.js';
+import { isNativeAvailable, setMmapThreshold } from '../native/binding.js';
+import { interrupt, outcome } from './command.js';
+import { Output } from './output.js';
+import { registerBackup } from './commands/backup.js';
+import { registerCat } from './commands/cat.js';
+import { registerDebug } from './commands/debug.js';
+import { registerInit } from './commands/init.js';
+import { registerKey } from './commands/key.js';
+import { registerLs } from './commands/ls.js';
+import { registerRestore } from './commands/restore.js';
+import { registerSnapshots } from './commands/snapshots.js';
+import { registerFind } from './commands/find.js';
+import { registerVersions } from './commands/versions.js';
+import { registerCalendar } from './commands/calendar.js';
+import { registerCatalog } from './commands/catalog.js';
+import { registerCheck } from './commands/check.js';
+import { registerUnlock } from './commands/unlock.js';
+import { registerForget } from './commands/forget.js';
+import { registerPrune } from './commands/prune.js';
+
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune];
+
+// The AWS SDK warns on every run under Node 20 about its future releases; snap pins a release that
+// supports Node 20, so the warning only adds noise to cron mail.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/** Buffers of 256 KiB and more (chunks, sealed blobs, packs) are unmapped when freed: bounds peak RSS. */
+const MMAP_THRESHOLD = 256 * 1024;
+
+async function main(argv: string[]): Promise<number> {
+  // Before any large buffer exists, so that the setting applies to the worker threads' too. Without
+  // the addon, the command that needs it reports that.
+  if (isNativeAvailable()) setMmapThreshold(MMAP_THRESHOLD);
+  // If the event loop ever drains while a command is still pending (a promise nobody resolves),
+  // Node exits on its own: make that a failure, never a silent success.
+  process.exitCode = ExitCode.error;
+  let interrupted = 0;
+  process.on('SIGINT', () => {
+    // First ^C: stop cleanly (no snapshot is written for an unfinished backup). Second: now.
+    if (++interrupted > 1) process.exit(ExitCode.interrupted);
+    interrupt.abort();
+  });
+  process.on('SIGTERM', () => interrupt.abort());
+  const json = argv.includes('--json');
+  let parser = yargs(argv)
+    .scriptName('snap')
+    .usage('$0 <command> [options]\n\nDeduplicating, encrypted backups to a local directory or S3 (incl. Glacier / Deep Archive).')
+    .option('repo', { alias: 'r', type: 'string', describe: 'repository: a directory, s3:https://HOST/BUCKET[/PREFIX] or s3:BUCKET[/PREFIX] (env SNAP_REPOSITORY)' })
+    .option('password-file', { alias: 'p', type: 'string', describe: 'read the password from a file (env SNAP_PASSWORD otherwise)' })
+    .option('password-command', { type: 'string', describe: 'run a shell command that prints the password' })
+    .option('json', { type: 'boolean', default: false, describe: 'machine-readable output on stdout' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress output' })
+    .option('s3-region', { type: 'string', describe: 'S3 region (default: from the AWS environment/profile)' })
+    .option('limit-upload', { type: 'number', describe: 'limit uploads to KiB/s' })
+    .option('limit-download', { type: 'number', describe: 'limit downloads to KiB/s' })
+    .option('retry-lock', { type: 'string', describe: 'wait up to DURATION (e.g. 5m) for a conflicting lock to go away (default: fail at once)' })
+    .option('cache-dir', { type: 'string', describe: 'local cache and catalog directory (default $XDG_CACHE_HOME/snap)' })
+    .option('cache', { type: 'boolean', default: true, describe: 'keep copies of index and snapshot objects of remote repositories in the cache directory (--no-cache: download them every time)' })
+    .strict()
+    .demandCommand(1, 'name a command; see snap --help')
+    .recommendCommands()
+    .version(programVersion().replace('snap ', ''))
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .fail((msg, err) => {
+      throw err ?? new Error(msg);
+    });
+  for (const register of commands) parser = register(parser);
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    // Flag and command errors from yargs: a usage error, exit code 2.
+    new Output(json, false).error((e as Error).message, 'see snap --help');
+    return ExitCode.usage;
+  }
+  return outcome.exitCode;
+}
+
+main(hideBin(process.argv)).then(
+  (code) => {
+    process.exitCode = code;
+    // Worker threads and sockets are closed by the commands; exit promptly regardless.
+    setImmediate(() => process.exit(code));
+  },
+  (e) => {
+    process.stderr.write(`snap: internal error: ${(e as Error).message}\n`);
+    process.exit(ExitCode.error);
+  },
+);
