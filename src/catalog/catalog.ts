@@ -122,14 +122,16 @@ function nodeVersion(n: TreeNode): NodeVersion {
   else if (n.type === 'symlink') content = hash16(n.target ?? Buffer.alloc(0));
   else if (n.rdev !== undefined) content = hash16(n.rdev.toString());
   else content = Buffer.alloc(0);
-  const v = {
-    type: NODE_TYPES.indexOf(n.type), content, size: n.size ?? 0, mtime: n.mtimeNs, mode: n.mode,
-    uid: n.uid, gid: n.gid, user: n.user ?? '', group: n.group ?? '',
-  };
+  const type = NODE_TYPES.indexOf(n.type);
+  const size = n.size ?? 0;
+  const user = n.user ?? '';
+  const group = n.group ?? '';
   const h = createHash('sha256')
-    .update(`${v.type}\0${content.toString('hex')}\0${v.size}\0${v.mtime}\0${v.mode}\0${v.uid}\0${v.gid}\0${v.user}\0${v.group}`)
+    .update(`${type}\0${content.toString('hex')}\0${size}\0${n.mtimeNs}\0${n.mode}\0${n.uid}\0${n.gid}\0${user}\0${group}`)
     .digest();
-  return { ...v, vkey: h.readBigInt64LE(0) };
+  // One literal: built with a spread ({ ...v, vkey }), every version got a hidden class of its own
+  // (a heap snapshot of a 63k-file sync held 66k maps, 16 MiB, for these objects).
+  return { vkey: h.readBigInt64LE(0), type, content, size, mtime: n.mtimeNs, mode: n.mode, uid: n.uid, gid: n.gid, user, group };
 }
 
 const chainKey = (s: Snapshot) => [s.hostname, ...s.paths].join('\0');
