@@ -5,7 +5,7 @@ import { lstat, readlink } from 'node:fs/promises';
 import { closeSync, readSync } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
-import { chunkStream, createCutter, DEFAULT_READ_SIZE, SlabPool, type Cutter, type ReadFn } from '../chunker/index.js';
+import { chunkStream, createCutter, SlabPool, type Cutter, type ReadFn } from '../chunker/index.js';
 import { encodeTree, sameNode } from '../format/tree.js';
 import type { Snapshot, SnapshotEntry, SnapshotSummary } from '../model/snapshot.js';
 import type { Tree, TreeNode } from '../model/tree.js';
@@ -20,6 +20,12 @@ import { programVersion } from '../paths.js';
 
 /** Directory listings the walk may have waiting: bounds the memory of listing ahead. */
 const PREFETCH_DIRS = 16;
+/**
+ * Bytes read into a chunk slab at a time; a slab holds the largest chunk plus one read. 1 MiB
+ * instead of chunkStream's 4 MiB: slabs of 9 rather than 12 MiB with the default chunker, and a
+ * backup's peak RSS 242-248 MiB against 251-258 MiB (4 pairs, same speed).
+ */
+const SLAB_READ_SIZE = 1 << 20;
 
 export interface BackupProgress {
   files: number;
@@ -480,8 +486,8 @@ export class Archiver {
     let bytes = 0;
     // Files are chunked one at a time, so one pool serves them all. Three slabs: the one being
     // filled, and the chunks of up to two more still with the workers or being written.
-    this.slabs ??= new SlabPool(this.cutter.params.max + DEFAULT_READ_SIZE, 3);
-    const opts = { slabs: this.slabs, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
+    this.slabs ??= new SlabPool(this.cutter.params.max + SLAB_READ_SIZE, 3);
+    const opts = { readSize: SLAB_READ_SIZE, slabs: this.slabs, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
     for await (const chunk of chunkStream(read, this.cutter, opts)) {
       const length = chunk.data.length;
       let id: Promise<string>;
