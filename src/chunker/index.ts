@@ -154,7 +154,7 @@ export class SlabPool {
 export async function* chunkStream(
   read: ReadFn,
   cutter: Cutter,
-  opts?: { readSize?: number; signal?: AbortSignal; buffer?: Buffer; slabs?: SlabPool },
+  opts?: { readSize?: number; signal?: AbortSignal; slabs?: SlabPool },
 ): AsyncGenerator<Chunk> {
   const readSize = opts?.readSize ?? DEFAULT_READ_SIZE;
   const signal = opts?.signal;
@@ -167,10 +167,9 @@ export async function* chunkStream(
     throw new RangeError(`chunkStream slabs of ${slabs.slabSize} bytes are smaller than max + readSize (${max + readSize})`);
   }
   let slab = await slabs?.acquire();
-  // A caller chunking many files one after another passes one buffer for all of them: allocating
-  // max + readSize bytes per file made small-file backups spend most of their time in GC.
-  let buf = slab ? slab.buf : opts?.buffer && opts.buffer.length >= max + readSize ? opts.buffer : Buffer.allocUnsafe(max + readSize);
-  buf = buf.subarray(0, max + readSize);
+  // A caller chunking many files one after another passes slabs, reused for all of them:
+  // allocating max + readSize bytes per file made small-file backups spend most of their time in GC.
+  let buf = (slab ? slab.buf : Buffer.allocUnsafe(max + readSize)).subarray(0, max + readSize);
   let start = 0; // first unconsumed byte in buf
   let end = 0; // end of valid data in buf
   let eof = false;

@@ -119,7 +119,7 @@ export class Archiver {
   private readonly contentPending: Promise<unknown>[] = [];
   /** Nodes of files a worker could not read: left out of their tree. */
   private readonly failedNodes = new WeakSet<TreeNode>();
-  /** One chunking buffer for every file of the run. */
+  /** The chunk slabs shared by every file of the run. */
   private slabs: SlabPool | undefined;
   /** Directory listings started ahead of the walk, by path (latin1). */
   private readonly prefetched = new Map<string, Promise<DirEntry[]>>();
