@@ -78,8 +78,7 @@ export class CryptoPool {
   seal(data: Uint8Array, compress: boolean): Promise<SealResult> {
     const bytes = data.length;
     this.inFlightBytes += bytes;
-    const inPlace = data.buffer instanceof SharedArrayBuffer;
-    return this.post<SealResult>((seq) => ({ kind: 'seal', seq, data, compress, inPlace }), data, bytes);
+    return this.post<SealResult>((seq) => ({ kind: 'seal', seq, data, compress }), data, bytes);
   }
 
   /** Reads a small file in a worker (at most maxBytes), then hashes, compresses and seals it. */

@@ -17,10 +17,9 @@ export type { RestoreResult, RestoreTask } from './restore-task.js';
 export interface SealTask {
   kind: 'seal';
   seq: number;
+  /** A view of shared memory gets the ciphertext written over it instead of sent back. */
   data: Uint8Array;
   compress: boolean;
-  /** `data` is shared memory: write the ciphertext over it instead of sending it back. */
-  inPlace: boolean;
 }
 export interface SealResult {
   kind: 'seal';
@@ -87,7 +86,7 @@ function readSmallFile(rawPath: Uint8Array, maxBytes: number): Buffer {
 let inPlaceBytes = 0;
 const IN_PLACE_GC_BYTES = 8 << 20;
 
-function sealBlob(seq: number, data: Uint8Array, compress: boolean, inPlace: boolean): SealResult {
+function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult {
   const id = blobId(idKey, data);
   const z = compress ? compressIfSmaller(data, level) : null;
   const { nonce, ciphertext, tag } = sealParts(key, z ?? data);
@@ -95,7 +94,7 @@ function sealBlob(seq: number, data: Uint8Array, compress: boolean, inPlace: boo
   envelope.set(nonce, 0);
   envelope.set(tag, NONCE_SIZE);
   const result = { kind: 'seal', seq, id, envelope, ciphertextLength: ciphertext.length, compressed: z !== null, rawLength: data.length } as const;
-  if (inPlace) {
+  if (data.buffer instanceof SharedArrayBuffer) {
     data.set(ciphertext);
     // The cipher's output buffer is garbage now; like a restore task's (see collectYoungGarbage),
     // it would pile up unseen by V8's heuristics.
@@ -130,6 +129,6 @@ port.on('message', (t: SealTask | FileTask | RestoreTask) => {
       return;
     }
   } else data = t.data;
-  const res = sealBlob(t.seq, data, t.kind === 'file' || t.compress, t.kind === 'seal' && t.inPlace);
+  const res = sealBlob(t.seq, data, t.kind === 'file' || t.compress);
   port.postMessage(res, res.ciphertext ? [res.ciphertext.buffer as ArrayBuffer] : []);
 });
