@@ -1,23 +1,13 @@
-import { Compressor, decompress } from 'zstd-napi';
+import { decompress } from 'zstd-napi';
 import binding from 'zstd-napi/binding.js';
 
 export const DEFAULT_LEVEL = 3;
 
-// One compressor per level, parameters set once: zstd-napi's compress() resets the parameters of
-// its shared context on every call, which cost ~20% on 1 KiB inputs (63k small files per GiB).
-const compressors = new Map<number, Compressor>();
+// One compression context per level, parameters set once: zstd-napi's compress() resets the
+// parameters of its shared context on every call, which cost ~20% on 1 KiB inputs (63k small
+// files per GiB).
 const contexts = new Map<number, binding.CCtx>();
 let dctx: binding.DCtx | undefined;
-
-function compressor(level: number): Compressor {
-  let c = compressors.get(level);
-  if (!c) {
-    c = new Compressor();
-    c.setParameters({ compressionLevel: level });
-    compressors.set(level, c);
-  }
-  return c;
-}
 
 function context(level: number): binding.CCtx {
   let c = contexts.get(level);
@@ -39,19 +29,20 @@ function scratch(current: Buffer, size: number): Buffer {
   return current.length >= size ? current : Buffer.allocUnsafeSlow(Math.max(size, current.length * 2));
 }
 
+/** The zstd frame of `data`, as a view of this thread's scratch buffer: valid until the next call. */
+export function zstdCompressBorrowed(data: Uint8Array, level: number): Buffer {
+  compressScratch = scratch(compressScratch, binding.compressBound(data.length));
+  return compressScratch.subarray(0, context(level).compress2(compressScratch, data));
+}
+
 /**
  * Returns the zstd frame when it is strictly smaller than the input, else null (store raw). The
  * frame is a view of this thread's scratch buffer: valid until the next call, so use it at once.
  */
 export function compressIfSmaller(data: Uint8Array, level: number): Buffer | null {
   if (data.length === 0) return null;
-  compressScratch = scratch(compressScratch, binding.compressBound(data.length));
-  const n = context(level).compress2(compressScratch, data);
-  return n < data.length ? compressScratch.subarray(0, n) : null;
-}
-
-export function zstdCompress(data: Uint8Array, level: number): Buffer {
-  return compressor(level).compress(data);
+  const z = zstdCompressBorrowed(data, level);
+  return z.length < data.length ? z : null;
 }
 
 export function zstdDecompress(data: Uint8Array): Buffer {

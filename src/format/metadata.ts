@@ -1,6 +1,6 @@
 // Metadata objects (format-spec ch. 3.3): seal(format byte || JSON or zstd(JSON)).
 import { open, seal } from '../crypto/aead.js';
-import { zstdCompress, zstdDecompress } from '../compress/zstd.js';
+import { zstdCompressBorrowed, zstdDecompress } from '../compress/zstd.js';
 import { IntegrityError, UnsupportedFormatError } from '../errors.js';
 
 const RAW = 0x00;
@@ -8,7 +8,8 @@ const ZSTD = 0x01;
 
 export function encodeMetadata(key: Uint8Array, doc: unknown, compressed = false, nonce?: Uint8Array): Buffer {
   const json = Buffer.from(JSON.stringify(doc), 'utf8');
-  const payload = compressed ? zstdCompress(json, 3) : json;
+  // Copied into `plain` at once, so the compressor's scratch buffer serves.
+  const payload = compressed ? zstdCompressBorrowed(json, 3) : json;
   const plain = Buffer.allocUnsafe(1 + payload.length);
   plain[0] = compressed ? ZSTD : RAW;
   payload.copy(plain, 1);
