@@ -3,6 +3,7 @@
 
 import { nativeCutterClass, type NativeCutter } from '../native/binding.js';
 import { UsageError } from '../errors.js';
+import { once } from '../util/concurrency.js';
 import { JsFastCdc } from './fastcdc.js';
 import { validateChunkerParams, type ChunkerParams } from './params.js';
 
@@ -92,13 +93,7 @@ class Slab {
   ) {}
   hold(): () => void {
     this.holders++;
-    let released = false;
-    return () => {
-      if (!released) {
-        released = true;
-        this.release();
-      }
-    };
+    return once(() => this.release());
   }
   release(): void {
     if (--this.holders === 0) this.pool.giveBack(this.buf);

@@ -9,21 +9,10 @@ import { compressIfSmaller } from '../compress/zstd.js';
 import { indexToJson, type IndexPack, type PackType } from '../format/index.js';
 import { packTrailer, type PackEntry } from '../format/pack.js';
 import type { BlobType } from '../model/ids.js';
-import { Semaphore } from '../util/concurrency.js';
+import { once, Semaphore } from '../util/concurrency.js';
 import type { Repository } from './repository.js';
 import { CryptoPool } from './crypto-pool.js';
 import type { ReadError, SealResult } from './crypto-worker.js';
-
-/** `fn` on the first call only. */
-function once(fn: () => void): () => void {
-  let called = false;
-  return () => {
-    if (!called) {
-      called = true;
-      fn();
-    }
-  };
-}
 
 /** Closed packs waiting for (or in) upload before new data is refused: bounds memory. */
 const MAX_QUEUED_PACKS = 1;

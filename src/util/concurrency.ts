@@ -1,6 +1,17 @@
 import { InterruptedError } from '../errors.js';
 
 /** Runs fn over items with at most `limit` in flight; rejects with the first error. */
+/** `fn` on the first call only: a release callback that more than one path may call. */
+export function once(fn: () => void): () => void {
+  let called = false;
+  return () => {
+    if (!called) {
+      called = true;
+      fn();
+    }
+  };
+}
+
 export async function mapLimit<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   const it = items[Symbol.iterator]();
   let failed = false;
