@@ -7,6 +7,7 @@
         "src/util.c",
         "src/fastcdc.c",
         "src/cutter.c",
+        "src/aead.c",
         "src/posix.c",
         "src/scandir.c"
       ],

@@ -1,5 +1,6 @@
 import { decompress } from 'zstd-napi';
 import binding from 'zstd-napi/binding.js';
+import { Scratch } from '../util/scratch.js';
 
 export const DEFAULT_LEVEL = 3;
 
@@ -19,20 +20,15 @@ function context(level: number): binding.CCtx {
   return c;
 }
 
-// Blob-sized output goes to one buffer per thread, reused: a fresh buffer per blob (zstd-napi's
-// compress() allocates one, and copies again to trim it) meant page faults on every chunk and
-// garbage that waited for V8's GC, which showed in both CPU time and peak RSS.
-let compressScratch: Buffer = Buffer.alloc(0);
-let decompressScratch: Buffer = Buffer.alloc(0);
-
-function scratch(current: Buffer, size: number): Buffer {
-  return current.length >= size ? current : Buffer.allocUnsafeSlow(Math.max(size, current.length * 2));
-}
+// Blob-sized output goes to this thread's scratch buffers (zstd-napi's compress() allocates a
+// buffer per call, and copies again to trim it).
+const compressScratch = new Scratch();
+const decompressScratch = new Scratch();
 
 /** The zstd frame of `data`, as a view of this thread's scratch buffer: valid until the next call. */
 export function zstdCompressBorrowed(data: Uint8Array, level: number): Buffer {
-  compressScratch = scratch(compressScratch, binding.compressBound(data.length));
-  return compressScratch.subarray(0, context(level).compress2(compressScratch, data));
+  const out = compressScratch.take(binding.compressBound(data.length));
+  return out.subarray(0, context(level).compress2(out, data));
 }
 
 /**
@@ -55,8 +51,7 @@ export function zstdDecompress(data: Uint8Array): Buffer {
  * the frame is invalid or holds more; returns fewer bytes when it holds fewer.
  */
 export function zstdDecompressBorrowed(data: Uint8Array, rawLength: number): Buffer {
-  decompressScratch = scratch(decompressScratch, rawLength);
+  const out = decompressScratch.take(rawLength);
   dctx ??= new binding.DCtx();
-  const n = dctx.decompress(decompressScratch.subarray(0, rawLength), data);
-  return decompressScratch.subarray(0, n);
+  return out.subarray(0, dctx.decompress(out, data));
 }

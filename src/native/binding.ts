@@ -21,6 +21,10 @@ export interface NativeCutterConstructor {
 
 interface NativeAddon {
   Cutter: NativeCutterConstructor;
+  /** XChaCha20-Poly1305 (native/src/aead.c); src/crypto/aead.ts is the API. */
+  seal(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): void;
+  /** False when not authentic; `output` then holds unverified bytes that must not be used. */
+  open(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): boolean;
   utimensat(
     path: NativePath,
     atimeSec: number | bigint,

@@ -1,7 +1,8 @@
 // Opening one stored blob (format-spec ch. 5.3), shared by the main thread and the crypto workers.
-import { open as openSealed } from '../crypto/aead.js';
+import { SEAL_OVERHEAD, open as openSealed, openInto } from '../crypto/aead.js';
 import { blobId } from '../crypto/hash.js';
 import { zstdDecompress, zstdDecompressBorrowed } from '../compress/zstd.js';
+import { Scratch } from '../util/scratch.js';
 
 export interface StoredBlob {
   id: string;
@@ -9,13 +10,19 @@ export interface StoredBlob {
   rawLength: number;
 }
 
+const openScratch = new Scratch();
+
 /**
- * The verified plaintext, or the reason it is unusable. `borrowed`: a compressed blob's plaintext
- * may be a view of this thread's scratch buffer, valid until the next call (for a caller that
- * writes it out at once, such as the restore workers).
+ * The verified plaintext, or the reason it is unusable. `borrowed`: the plaintext may be a view of
+ * this thread's scratch buffers, valid until the next call (for a caller that writes it out at
+ * once, such as the restore workers).
  */
 export function openStoredBlob(encryptKey: Uint8Array, idKey: Uint8Array, blob: StoredBlob, sealed: Uint8Array, borrowed = false): Buffer | string {
-  const plain = openSealed(encryptKey, sealed);
+  let plain: Buffer | null;
+  if (borrowed) {
+    const out = openScratch.take(Math.max(0, sealed.length - SEAL_OVERHEAD));
+    plain = openInto(encryptKey, sealed, out) < 0 ? null : out;
+  } else plain = openSealed(encryptKey, sealed);
   if (!plain) return 'authentication failed (corrupt or tampered)';
   let data: Buffer;
   try {

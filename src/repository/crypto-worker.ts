@@ -6,11 +6,12 @@
 import { closeSync, readSync } from 'node:fs';
 import { openForBackup } from '../fs/metadata.js';
 import { parentPort, workerData } from 'node:worker_threads';
-import { NONCE_SIZE, SEAL_OVERHEAD, sealParts } from '../crypto/aead.js';
+import { NONCE_SIZE, SEAL_OVERHEAD, sealInto } from '../crypto/aead.js';
 import { compressIfSmaller } from '../compress/zstd.js';
 import { blobId } from '../crypto/hash.js';
 import { runRestoreTask, type RestoreTask } from './restore-task.js';
 import { collectYoungGarbage } from '../util/gc.js';
+import { Scratch } from '../util/scratch.js';
 
 export type { RestoreResult, RestoreTask } from './restore-task.js';
 
@@ -61,18 +62,17 @@ const { key, idKey, level } = workerData as { key: Uint8Array; idKey: Uint8Array
 const port = parentPort!;
 
 /**
- * One read buffer for every small file: sealing copies out of it (the HMAC, zstd and cipher all
- * write new buffers), so it is free again once sealBlob returns. A fresh 512 KiB buffer per file
+ * One read buffer for every small file: sealing writes its output elsewhere (zstd's scratch, the
+ * ciphertext's own buffer), so it is free again once sealBlob returns. A fresh 512 KiB buffer per file
  * cost more than the read itself (malloc, page faults, GC).
  */
-let readBuffer = Buffer.alloc(0);
+const readBuffer = new Scratch();
 
 function readSmallFile(rawPath: Uint8Array, maxBytes: number): Buffer {
   // Buffers arrive as plain Uint8Arrays; fs wants a Buffer for a byte path.
   const fd = openForBackup(Buffer.from(rawPath.buffer, rawPath.byteOffset, rawPath.byteLength));
   try {
-    if (readBuffer.length < maxBytes + 1) readBuffer = Buffer.allocUnsafeSlow(maxBytes + 1);
-    const buf = readBuffer;
+    const buf = readBuffer.take(maxBytes + 1);
     let n = 0;
     for (let r; n <= maxBytes && (r = readSync(fd, buf, n, maxBytes + 1 - n, null)) > 0; ) n += r;
     if (n > maxBytes) throw Object.assign(new Error(`grew past ${maxBytes} bytes while being read`), { code: 'EFBIG' });
@@ -82,32 +82,26 @@ function readSmallFile(rawPath: Uint8Array, maxBytes: number): Buffer {
   }
 }
 
-/** Ciphertext bytes written in place since the last collection of this thread's garbage. */
-let inPlaceBytes = 0;
-const IN_PLACE_GC_BYTES = 8 << 20;
-
 function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult {
   const id = blobId(idKey, data);
   const z = compress ? compressIfSmaller(data, level) : null;
-  const { nonce, ciphertext, tag } = sealParts(key, z ?? data);
+  const plaintext = z ?? data;
+  // Shared memory gets the ciphertext written over the input (a blob is stored compressed only when
+  // that is smaller, so it fits); otherwise it goes to a buffer of its own, transferred back.
+  const inPlace = data.buffer instanceof SharedArrayBuffer;
+  const ciphertext = inPlace ? data.subarray(0, plaintext.length) : new Uint8Array(plaintext.length);
   const envelope = new Uint8Array(SEAL_OVERHEAD);
-  envelope.set(nonce, 0);
-  envelope.set(tag, NONCE_SIZE);
-  const result = { kind: 'seal', seq, id, envelope, ciphertextLength: ciphertext.length, compressed: z !== null, rawLength: data.length } as const;
-  if (data.buffer instanceof SharedArrayBuffer) {
-    data.set(ciphertext);
-    // The cipher's output buffer is garbage now; like a restore task's (see collectYoungGarbage),
-    // it would pile up unseen by V8's heuristics.
-    inPlaceBytes += ciphertext.length;
-    if (inPlaceBytes >= IN_PLACE_GC_BYTES) {
-      inPlaceBytes = 0;
-      collectYoungGarbage();
-    }
-    return { ...result, ciphertext: null };
-  }
-  // Small Buffers share Node's allocation pool; transfer only a buffer that owns its memory.
-  const owned = ciphertext.byteOffset === 0 && ciphertext.byteLength === ciphertext.buffer.byteLength;
-  return { ...result, ciphertext: owned ? ciphertext : new Uint8Array(ciphertext) };
+  sealInto(key, plaintext, ciphertext, envelope.subarray(0, NONCE_SIZE), envelope.subarray(NONCE_SIZE));
+  return {
+    kind: 'seal',
+    seq,
+    id,
+    envelope,
+    ciphertext: inPlace ? null : ciphertext,
+    ciphertextLength: ciphertext.length,
+    compressed: z !== null,
+    rawLength: data.length,
+  };
 }
 
 port.on('message', (t: SealTask | FileTask | RestoreTask) => {

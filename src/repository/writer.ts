@@ -2,7 +2,7 @@
 // packs (in a temporary file of the backend where it has them, else in memory), store packs, and
 // write index objects once their packs are stored (format-spec ch. 10).
 import { createHash } from 'node:crypto';
-import { NONCE_SIZE, sealParts } from '../crypto/aead.js';
+import { NONCE_SIZE, seal } from '../crypto/aead.js';
 import { hasFileStaging, type Backend, type StagedFile } from '../backend/backend.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { compressIfSmaller } from '../compress/zstd.js';
@@ -240,8 +240,7 @@ export class BlobWriter {
       return { id, added: true };
     }
     const z = compressIfSmaller(data, this.repo.config.compressionLevel);
-    const { nonce, ciphertext, tag } = sealParts(this.repo.keys.encrypt, z ?? data);
-    await this.addSealed(id, type, [nonce, ciphertext, tag], rawLength, z !== null);
+    await this.addSealed(id, type, [seal(this.repo.keys.encrypt, z ?? data)], rawLength, z !== null);
     return { id, added: true };
   }
 

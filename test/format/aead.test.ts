@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { describe, expect, it } from 'vitest';
-import { NONCE_SIZE, open, seal, SEAL_OVERHEAD, TAG_SIZE } from '../../src/crypto/aead.js';
+import { NONCE_SIZE, open, openInto, seal, sealInto, SEAL_OVERHEAD, TAG_SIZE } from '../../src/crypto/aead.js';
 
 const key = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
 
@@ -72,5 +72,53 @@ describe('seal/open', () => {
       expect(open(k, sealed)).toBeNull();
     }
     expect(open(key, sealed)?.toString()).toBe('secret');
+  });
+
+  it('agrees with @noble/ciphers on random keys, nonces and lengths (the native cipher against an independent one)', () => {
+    for (let i = 0; i < 200; i++) {
+      const k = randomBytes(32);
+      const nonce = randomBytes(24);
+      const pt = randomBytes(i < 100 ? i : Math.floor(Math.random() * 300_000));
+      const sealed = seal(k, pt, nonce);
+      expect(sealed.subarray(24).equals(Buffer.from(xchacha20poly1305(k, nonce).encrypt(pt)))).toBe(true);
+      const noble = Buffer.concat([nonce, xchacha20poly1305(k, nonce).encrypt(pt)]);
+      expect(open(k, noble)?.equals(pt)).toBe(true);
+    }
+  });
+
+  it('sealInto() writes over its input in place, and into shared memory, as seal() would', () => {
+    const nonce = randomBytes(24);
+    for (const n of [0, 1, 64, 100_000]) {
+      const pt = randomBytes(n);
+      const shared = new Uint8Array(new SharedArrayBuffer(n + 8));
+      shared.set(pt, 8);
+      const view = shared.subarray(8);
+      const env = new Uint8Array(SEAL_OVERHEAD);
+      sealInto(key, view, view, env.subarray(0, NONCE_SIZE), env.subarray(NONCE_SIZE), nonce);
+      const expected = seal(key, pt, nonce);
+      expect(Buffer.from(env.subarray(0, NONCE_SIZE)).equals(nonce)).toBe(true);
+      expect(Buffer.from(view).equals(expected.subarray(NONCE_SIZE, NONCE_SIZE + n))).toBe(true);
+      expect(Buffer.from(env.subarray(NONCE_SIZE)).equals(expected.subarray(NONCE_SIZE + n))).toBe(true);
+    }
+  });
+
+  it('sealInto() refuses output that is too short or overlaps the input without being it', () => {
+    const buf = randomBytes(100);
+    const nonce = Buffer.alloc(NONCE_SIZE);
+    const tag = Buffer.alloc(TAG_SIZE);
+    expect(() => sealInto(key, buf.subarray(0, 50), buf.subarray(10, 60), nonce, tag)).toThrow(/overlaps/);
+    expect(() => sealInto(key, buf, Buffer.alloc(99), nonce, tag)).toThrow(/shorter/);
+    expect(() => sealInto(key.subarray(1), buf, buf, nonce, tag)).toThrow(/32, 24 and 16/);
+  });
+
+  it('openInto() gives the length into a larger buffer, and -1 for a forgery', () => {
+    const pt = randomBytes(1000);
+    const sealed = seal(key, pt);
+    const out = Buffer.alloc(2000);
+    expect(openInto(key, sealed, out)).toBe(1000);
+    expect(out.subarray(0, 1000).equals(pt)).toBe(true);
+    sealed[500]! ^= 1;
+    expect(openInto(key, sealed, out)).toBe(-1);
+    expect(openInto(key, sealed.subarray(0, 39), out)).toBe(-1);
   });
 });
