@@ -366,7 +366,8 @@ export class Catalog {
       const owners = new Map<string, number>();
       for (const { ref, v } of plan.opens) {
         const path = resolve(ref);
-        let id = findVersion.get(path, v.vkey) as number | undefined;
+        // A path added by this plan has no versions yet: no lookup (a first backup's every file).
+        let id = typeof ref === 'number' ? (findVersion.get(path, v.vkey) as number | undefined) : undefined;
         id ??= Number(insVersion.run(path, v.vkey, v.type, v.content, v.size, v.mtime, v.mode, this.owner(v, owners)).lastInsertRowid);
         insRange.run(id, chainId, seq);
       }
