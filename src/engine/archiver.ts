@@ -12,11 +12,13 @@ import type { Tree, TreeNode } from '../model/tree.js';
 import { InterruptedError, NoSuchItemError, UsageError } from '../errors.js';
 import { PathMatcher } from '../fs/glob.js';
 import { fileStat, joinPath, nodeFromStat, nodeType, openForBackup, pathText, readXattrs, type FileStat } from '../fs/metadata.js';
-import { scanDirectory, type DirEntry } from '../fs/scan.js';
+import { scanDirectory, type Listing } from '../fs/scan.js';
 import { userName } from '../fs/users.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
 import { programVersion } from '../paths.js';
+import { once } from '../util/concurrency.js';
+import { DirCache, DirCacheRecorder, dirCacheFile, dirCacheOptions, dirKey } from './dir-cache.js';
 
 /** Directory listings the walk may have waiting: bounds the memory of listing ahead. */
 const PREFETCH_DIRS = 16;
@@ -48,6 +50,11 @@ export interface BackupOptions {
   /** Back up a stream (e.g. process.stdin) as one file instead of paths. */
   stdin?: { read: ReadFn; filename: string };
   dryRun?: boolean;
+  /**
+   * Directory of the directory cache (format-spec ch. 16): unchanged directories keep the parent
+   * snapshot's tree IDs without reading its trees. Undefined: no cache.
+   */
+  dirCacheDir?: string;
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   onWarning?: (message: string) => void;
@@ -98,10 +105,34 @@ function takeAhead<T>(ahead: Map<string, Promise<T>>, key: string, start: () => 
   return p;
 }
 
-function byName(tree: Tree | undefined): Map<string, TreeNode> {
-  const m = new Map<string, TreeNode>();
-  for (const n of tree?.nodes ?? []) m.set(n.name.toString('latin1'), n);
-  return m;
+/** The parent snapshot's node named `name` in a tree (nodes are sorted by name bytes). */
+function findNode(tree: Tree, name: Buffer): TreeNode | undefined {
+  let lo = 0;
+  let hi = tree.nodes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = Buffer.compare(tree.nodes[mid]!.name, name);
+    if (c === 0) return tree.nodes[mid];
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return undefined;
+}
+
+/**
+ * A directory's tree in the parent snapshot, loaded when first asked for: a directory found in
+ * the directory cache never needs it.
+ */
+type ParentDir = () => Promise<{ id: string; tree: Tree } | undefined>;
+
+const NO_PARENT: ParentDir = () => Promise.resolve(undefined);
+
+/** A listing entry that will be backed up, with its parent-snapshot node once that is known. */
+interface WalkEntry {
+  name: Buffer;
+  path: Buffer;
+  stat: FileStat;
+  prev?: TreeNode | undefined;
 }
 
 export class Archiver {
@@ -122,9 +153,13 @@ export class Archiver {
   /** The chunk slabs shared by every file of the run. */
   private slabs: SlabPool | undefined;
   /** Directory listings started ahead of the walk, by path (latin1). */
-  private readonly prefetched = new Map<string, Promise<DirEntry[]>>();
+  private readonly prefetched = new Map<string, Promise<Listing>>();
   /** Parent-snapshot trees of those directories, loading ahead, by tree ID. */
   private readonly prefetchedTrees = new Map<string, Promise<Tree>>();
+  /** The directory cache of the parent snapshot, when there is a valid one. */
+  private dirCache: DirCache | undefined;
+  /** This backup's directory keys and tree IDs, for the next backup's cache. */
+  private dirRecorder: DirCacheRecorder | undefined;
 
   constructor(private readonly repo: Repository, private readonly opts: BackupOptions) {
     this.cutter = createCutter(repo.config.chunker);
@@ -135,17 +170,21 @@ export class Archiver {
   async run(): Promise<BackupResult> {
     const start = new Date();
     try {
-      const { paths, parent } = await this.prepare();
+      const { paths, parent, hostname } = await this.prepare();
+      const cache = await this.openDirCache(hostname, paths, parent?.id);
       let rootId: string;
       if (this.opts.stdin) rootId = await this.stdinTree(this.opts.stdin);
       else {
-        const parentTree = parent ? await this.repo.loadTree(parent.snapshot.tree) : undefined;
-        rootId = await this.saveTrie(Buffer.from('/'), buildTrie(paths), parentTree);
+        const root: ParentDir = parent ? once(async () => ({ id: parent.snapshot.tree, tree: await this.repo.loadTree(parent.snapshot.tree) })) : NO_PARENT;
+        rootId = await this.saveTrie(Buffer.from('/'), buildTrie(paths), root);
       }
       this.checkAbort();
       await this.writer.flush();
       const snapshot = this.snapshotDoc(start, rootId, paths, parent?.id);
       const id = this.opts.dryRun ? undefined : await this.repo.saveMetadata('snapshot', snapshot);
+      if (id && cache && this.dirRecorder) {
+        await this.dirRecorder.write(cache.file, id, cache.options).catch((e: Error) => this.opts.onWarning?.(`the directory cache was not saved (${e.message}); the next backup compares with the snapshot's trees instead`));
+      }
       const result: BackupResult = { snapshot, incomplete: this.counters.errors > 0 };
       if (id) result.id = id;
       if (parent) result.parent = parent.id;
@@ -160,7 +199,17 @@ export class Archiver {
     }
   }
 
-  private async prepare(): Promise<{ paths: string[]; parent?: SnapshotEntry }> {
+  /** Loads the parent's directory cache (format-spec ch. 16) and starts recording this backup's. */
+  private async openDirCache(hostname: string, paths: string[], parentId: string | undefined): Promise<{ file: string; options: Buffer } | undefined> {
+    if (this.opts.dirCacheDir === undefined || this.opts.stdin || this.opts.dryRun) return undefined;
+    const file = dirCacheFile(this.opts.dirCacheDir, hostname, paths);
+    const options = dirCacheOptions(this.opts.excludes ?? [], this.opts.oneFileSystem === true);
+    if (parentId) this.dirCache = await DirCache.load(file, parentId, options);
+    this.dirRecorder = new DirCacheRecorder();
+    return { file, options };
+  }
+
+  private async prepare(): Promise<{ paths: string[]; parent?: SnapshotEntry; hostname: string }> {
     let paths: string[];
     if (this.opts.stdin) {
       if (!this.opts.stdin.filename || this.opts.stdin.filename.includes('/')) throw new UsageError('--stdin-filename must be a plain file name');
@@ -186,7 +235,7 @@ export class Archiver {
       const all = await this.repo.listSnapshots();
       parent = all.filter((e) => e.snapshot.hostname === hostname && e.snapshot.paths.join('\0') === key).pop();
     }
-    return parent ? { paths, parent } : { paths };
+    return parent ? { paths, parent, hostname } : { paths, hostname };
   }
 
   private snapshotDoc(start: Date, tree: string, paths: string[], parent: string | undefined): Snapshot {
@@ -263,27 +312,29 @@ export class Archiver {
     return id;
   }
 
-  /** The root and the directories on the way to the backed-up paths. */
-  private async saveTrie(path: Buffer, trie: PathTrie, parentTree: Tree | undefined): Promise<string> {
-    if (trie.whole) return this.saveDir(path, parentTree);
-    const parentNodes = byName(parentTree);
+  /**
+   * The root and the directories on the way to the backed-up paths. Their parent-snapshot trees
+   * are read only where needed: a directory cache can make the whole walk do without them.
+   */
+  private async saveTrie(path: Buffer, trie: PathTrie, parent: ParentDir): Promise<string> {
+    if (trie.whole) return this.saveDir(path, parent);
     const nodes: TreeNode[] = [];
     for (const [nameKey, child] of trie.children) {
       const name = Buffer.from(nameKey, 'latin1');
       const childPath = joinPath(path, name);
       const st = fileStat(await lstat(childPath, { bigint: true }));
       const type = nodeType(st);
-      const prev = parentNodes.get(nameKey);
       if (child.whole && type !== 'dir') {
-        const node = await this.entryNode(childPath, name, st, prev);
+        const p = await parent();
+        const node = await this.entryNode(childPath, name, st, p && findNode(p.tree, name));
         if (node) nodes.push(node);
         continue;
       }
       if (type !== 'dir') throw new UsageError(`${pathText(childPath)} is not a directory`);
       const node = nodeFromStat(name, st, 'dir');
       node.xattrs = this.xattrs(childPath);
-      const prevTree = prev?.type === 'dir' && prev.subtree ? await this.repo.loadTree(prev.subtree) : undefined;
-      node.subtree = child.whole ? await this.saveDir(childPath, prevTree, prev?.subtree) : await this.saveTrie(childPath, child, prevTree);
+      const below = this.childParent(parent, name);
+      node.subtree = child.whole ? await this.saveDir(childPath, below) : await this.saveTrie(childPath, child, below);
       nodes.push(node);
     }
     return this.saveTree(nodes);
@@ -299,39 +350,99 @@ export class Archiver {
   }
 
   /** A whole directory, recursively. */
-  private async saveDir(path: Buffer, parentTree: Tree | undefined, parentId?: string): Promise<string> {
+  private async saveDir(path: Buffer, parent: ParentDir): Promise<string> {
     this.checkAbort();
-    let listing: DirEntry[];
+    const errorsBefore = this.counters.errors;
+    let listing: Listing | undefined;
     try {
       listing = await this.listing(path);
     } catch (e) {
       this.warn(path, e);
-      listing = [];
     }
-    const prevOf = sortedLookup(parentTree);
-    const entries: { name: Buffer; path: Buffer; stat: FileStat; prev: TreeNode | undefined }[] = [];
-    for (const e of listing) {
+    const entries: WalkEntry[] = [];
+    for (const e of listing?.entries ?? []) {
       const childPath = joinPath(path, e.name);
-      const prev = prevOf(e.name);
       if (!this.excludes.empty && this.excludes.matches(pathText(childPath))) continue;
-      if (e.stat) entries.push({ name: e.name, path: childPath, stat: e.stat, prev });
+      if (e.stat) entries.push({ name: e.name, path: childPath, stat: e.stat });
       else this.warn(childPath, e.error);
     }
+    // With a directory cache, subdirectories come first: their tree IDs are part of this
+    // directory's key, and a hit needs nothing else.
+    let subtrees: Map<WalkEntry, string> | undefined;
+    let key: Buffer | undefined;
+    if (this.dirCache && listing) {
+      for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path, undefined);
+      subtrees = new Map();
+      for (const e of entries) {
+        if (nodeType(e.stat) === 'dir') subtrees.set(e, await this.subdirectory(e.path, e.stat, this.childParent(parent, e.name)));
+      }
+      key = dirKey(path, listing.digest, [...subtrees.values()]);
+      const cached = this.dirCache.get(key);
+      if (cached !== undefined && this.counters.errors === errorsBefore && this.writer.known(cached)) {
+        this.dirRecorder?.record(key, cached);
+        this.countUnchanged(entries, path);
+        return cached;
+      }
+    }
+    const p = await parent();
+    const parentTree = p?.tree;
+    const prevOf = sortedLookup(parentTree);
+    for (const e of entries) e.prev = prevOf(e.name);
     // Subdirectories are listed on libuv threads before the walk reaches them.
-    for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path, e.prev);
+    if (!subtrees) for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path, e.prev);
     // File data is read with synchronous calls: FileHandle open/read/close cost more main-thread
     // time than the reading itself. The seal workers keep compressing meanwhile.
     const nodes: TreeNode[] = [];
     for (const e of entries) {
-      const node = await this.entryNode(e.path, e.name, e.stat, e.prev);
+      const node = await this.entryNode(e.path, e.name, e.stat, e.prev, subtrees?.get(e));
       if (node) nodes.push(node);
     }
-    const id = this.sameAsParent(nodes, parentTree, parentId) ? parentId! : await this.saveTree(nodes);
+    const id = this.sameAsParent(nodes, parentTree, p?.id) ? p!.id : await this.saveTree(nodes);
     this.progress.dirs++;
-    if (parentId === undefined) this.counters.dirs_new++;
-    else if (parentId === id) this.counters.dirs_unchanged++;
+    if (p === undefined) this.counters.dirs_new++;
+    else if (p.id === id) this.counters.dirs_unchanged++;
     else this.counters.dirs_changed++;
+    // A directory with an unreadable entry (or one below) is not recorded: the next backup tries again.
+    if (this.dirRecorder && listing && this.counters.errors === errorsBefore) {
+      key ??= dirKey(path, listing.digest, nodes.filter((n) => n.type === 'dir').map((n) => n.subtree!));
+      this.dirRecorder.record(key, id);
+    }
     return id;
+  }
+
+  /** Counts a directory found in the directory cache, and its files, as unchanged. */
+  private countUnchanged(entries: WalkEntry[], path: Buffer): void {
+    for (const e of entries) {
+      if (nodeType(e.stat) !== 'file') continue;
+      this.counters.total_files_processed++;
+      this.counters.files_unchanged++;
+      this.counters.total_bytes_processed += e.stat.size;
+      this.progress.files++;
+      this.progress.bytes += e.stat.size;
+    }
+    this.counters.dirs_unchanged++;
+    this.progress.dirs++;
+    this.report(path);
+  }
+
+  /** A subdirectory's tree ID: stored in full, or empty where --one-file-system stops. */
+  private subdirectory(path: Buffer, st: FileStat, parent: ParentDir): Promise<string> {
+    return this.descends(st) ? this.saveDir(path, parent) : this.saveTree([]);
+  }
+
+  /** The parent-snapshot directory of a node already looked up (and possibly loading ahead). */
+  private parentOf(prev: TreeNode | undefined): ParentDir {
+    if (prev?.type !== 'dir' || !prev.subtree) return NO_PARENT;
+    const id = prev.subtree;
+    return once(async () => ({ id, tree: await takeAhead(this.prefetchedTrees, id, () => this.repo.loadTree(id)) }));
+  }
+
+  /** The parent-snapshot directory of `name` under `parent`, looked up only when asked for. */
+  private childParent(parent: ParentDir, name: Buffer): ParentDir {
+    return once(async () => {
+      const p = await parent();
+      return p ? this.parentOf(findNode(p.tree, name))() : undefined;
+    });
   }
 
   /** False for a directory on another file system under --one-file-system (stored empty). */
@@ -355,14 +466,7 @@ export class Archiver {
     }
   }
 
-  /** The parent snapshot's tree of a directory, if it has one. */
-  private parentTreeOf(prev: TreeNode | undefined): Promise<Tree> | undefined {
-    if (prev?.type !== 'dir' || !prev.subtree) return undefined;
-    const id = prev.subtree;
-    return takeAhead(this.prefetchedTrees, id, () => this.repo.loadTree(id));
-  }
-
-  private listing(path: Buffer): Promise<DirEntry[]> {
+  private listing(path: Buffer): Promise<Listing> {
     return takeAhead(this.prefetched, path.toString('latin1'), () => scanDirectory(path));
   }
 
@@ -386,8 +490,11 @@ export class Archiver {
     return this.xattrs(path);
   }
 
-  /** The node for one directory entry, or undefined when it is skipped (unreadable, unsupported). */
-  private async entryNode(path: Buffer, name: Buffer, st: FileStat, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+  /**
+   * The node for one directory entry, or undefined when it is skipped (unreadable, unsupported).
+   * A subdirectory's tree ID may be known already (`subtree`).
+   */
+  private async entryNode(path: Buffer, name: Buffer, st: FileStat, prev: TreeNode | undefined, subtree?: string): Promise<TreeNode | undefined> {
     const type = nodeType(st);
     if (!type) return undefined;
     const node = nodeFromStat(name, st, type);
@@ -397,15 +504,9 @@ export class Archiver {
         case 'file':
           await this.fileContent(path, node, prev);
           break;
-        case 'dir': {
-          if (!this.descends(st)) {
-            node.subtree = await this.saveTree([]);
-            break;
-          }
-          const prevTree = await this.parentTreeOf(prev);
-          node.subtree = await this.saveDir(path, prevTree, prev?.type === 'dir' ? prev.subtree : undefined);
+        case 'dir':
+          node.subtree = subtree ?? (await this.subdirectory(path, st, this.parentOf(prev)));
           break;
-        }
         case 'symlink':
           node.target = await readlink(path, { encoding: 'buffer' });
           break;

@@ -3,8 +3,8 @@
 // requests locally (<cache>/<repository id>/thaw.json, format-spec ch. 15) so a later identical
 // command resumes, and wait for them when asked to. Hooks into the restorer through readablePacks /
 // awaitPacks, so hot and thawed packs are restored while the others thaw.
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { isColdStorage, type Backend, type ThawTier } from '../backend/backend.js';
 import { sleep, throwIfAborted } from '../backend/common.js';
 import { UsageError } from '../errors.js';
@@ -176,21 +176,7 @@ export class ThawState {
 
   /** Written atomically (temp file, fsync, rename) so a crash never leaves half a file. */
   async save(): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(this.doc, null, 2) + '\n');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, this.file);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileAtomic(this.file, JSON.stringify(this.doc, null, 2) + '\n');
   }
 }
 

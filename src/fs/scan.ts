@@ -1,5 +1,6 @@
 // Directory listings with each entry's lstat, for backup: the native scanDir runs the syscalls on a
 // libuv thread and returns the entries sorted by raw name bytes, the order of tree nodes.
+import { createHash } from 'node:crypto';
 import { constants } from 'node:os';
 import { scanDir } from '../native/binding.js';
 import type { FileStat } from './metadata.js';
@@ -13,9 +14,23 @@ export interface DirEntry {
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
+export interface Listing {
+  entries: DirEntry[];
+  /**
+   * SHA-256 of the names and every lstat field the scan returns (format-spec ch. 16): equal
+   * digests mean an unchanged listing.
+   */
+  digest: Buffer;
+}
+
 /** The entries of a directory (without . and ..), sorted by name bytes; rejects if it cannot be listed. */
-export async function scanDirectory(path: Buffer): Promise<DirEntry[]> {
+export async function scanDirectory(path: Buffer): Promise<Listing> {
   const { count, names, nums, bigs } = await scanDir(path);
+  const digest = createHash('sha256')
+    .update(count === 0 ? names.subarray(0, 0) : names) // an empty listing's names buffer is one spare byte
+    .update(new Uint8Array(nums.buffer, nums.byteOffset, nums.byteLength))
+    .update(new Uint8Array(bigs.buffer, bigs.byteOffset, bigs.byteLength))
+    .digest();
   const out: DirEntry[] = new Array(count);
   let start = 0;
   for (let i = 0; i < count; i++) {
@@ -39,5 +54,5 @@ export async function scanDirectory(path: Buffer): Promise<DirEntry[]> {
       },
     };
   }
-  return out;
+  return { entries: out, digest };
 }

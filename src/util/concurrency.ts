@@ -1,17 +1,22 @@
 import { InterruptedError } from '../errors.js';
 
-/** Runs fn over items with at most `limit` in flight; rejects with the first error. */
-/** `fn` on the first call only: a release callback that more than one path may call. */
-export function once(fn: () => void): () => void {
+/**
+ * `fn` on the first call only, and its result for every call: a release callback that more than
+ * one path may call, or a promise started only when first asked for.
+ */
+export function once<T>(fn: () => T): () => T {
   let called = false;
+  let value: T;
   return () => {
     if (!called) {
       called = true;
-      fn();
+      value = fn();
     }
+    return value;
   };
 }
 
+/** Runs fn over items with at most `limit` in flight; rejects with the first error. */
 export async function mapLimit<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   const it = items[Symbol.iterator]();
   let failed = false;

@@ -1,5 +1,6 @@
 // The native POSIX helpers: nanosecond times, xattrs, FIFOs and device nodes, error shape, and
 // raw (non-UTF-8) Buffer paths.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -249,7 +250,7 @@ describe('scanDirectory (native scanDir)', () => {
     fs.writeFileSync(Buffer.concat([raw, Buffer.from('/'), names[4]!]), '');
     fs.writeFileSync(Buffer.concat([raw, Buffer.from('/'), names[5]!]), '');
     utimensat(path.join(d, 'b-file'), -5, 7, -100, 123456789, true); // before 1970: negative ns
-    const entries = await scanDirectory(raw);
+    const { entries, digest } = await scanDirectory(raw);
     expect(entries.map((e) => e.name.toString('hex'))).toEqual([...names].sort(Buffer.compare).map((n) => n.toString('hex')));
     for (const e of entries) {
       const st = fs.lstatSync(Buffer.concat([raw, Buffer.from('/'), e.name]), { bigint: true });
@@ -260,7 +261,20 @@ describe('scanDirectory (native scanDir)', () => {
       });
     }
     expect(entries.find((e) => e.name.toString() === 'b-file')!.stat!.mtimeNs).toBe(-100n * NS + 123456789n);
-    expect(await scanDirectory(Buffer.from(path.join(d, 'A-dir')))).toEqual([]);
+    // The listing digest as format-spec ch. 16 defines it, computed here from lstat.
+    const sorted = [...names].sort(Buffer.compare);
+    const nums = Buffer.alloc(sorted.length * 48);
+    const bigs = Buffer.alloc(sorted.length * 40);
+    sorted.forEach((n, i) => {
+      const st = fs.lstatSync(Buffer.concat([raw, Buffer.from('/'), n]), { bigint: true });
+      [st.mode, st.uid, st.gid, st.nlink, st.size, 0n].forEach((v, k) => nums.writeDoubleLE(Number(v), i * 48 + k * 8));
+      [st.ino, st.dev, st.rdev, st.mtimeNs, st.ctimeNs].forEach((v, k) => bigs.writeBigInt64LE(BigInt.asIntN(64, v), i * 40 + k * 8));
+    });
+    const names0 = Buffer.concat(sorted.flatMap((n) => [n, Buffer.from([0])]));
+    expect(digest.toString('hex')).toBe(createHash('sha256').update(names0).update(nums).update(bigs).digest('hex'));
+    const empty = await scanDirectory(Buffer.from(path.join(d, 'A-dir')));
+    expect(empty.entries).toEqual([]);
+    expect(empty.digest.toString('hex')).toBe(createHash('sha256').digest('hex'));
   });
 
   it('rejects with a Node-style error for a directory that cannot be listed', async () => {

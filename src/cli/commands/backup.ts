@@ -8,6 +8,7 @@ import { handle, type Register } from '../command.js';
 import { asArray, parseTime } from '../args.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { catalogAfterBackup } from './catalog.js';
+import { repositoryCacheDir } from '../cache-dir.js';
 
 interface BackupArgs {
   paths: string[];
@@ -82,6 +83,7 @@ export const registerBackup: Register = (y) =>
         parent: a.force ? null : a.parent,
         ...(a.stdin ? { stdin: { read: streamReader(process.stdin), filename: a.stdinFilename } } : {}),
         dryRun: a.dryRun,
+        ...(ctx.args.cache !== false ? { dirCacheDir: repositoryCacheDir(repo.config.id, ctx.args.cacheDir) } : {}),
         signal: ctx.signal,
         onWarning: (m) => out.warn(m),
         onProgress: (p) => out.progress(`${p.files} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.bytesAdded)} new${p.errors ? `, ${p.errors} errors` : ''}${p.current ? `  ${p.current}` : ''}`),
