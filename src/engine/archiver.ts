@@ -129,6 +129,8 @@ const NO_PARENT: ParentDir = () => Promise.resolve(undefined);
 
 /** A listing entry that will be backed up, with its parent-snapshot node once that is known. */
 interface WalkEntry {
+  /** Its index in the directory's listing. */
+  index: number;
   name: Buffer;
   path: Buffer;
   stat: FileStat;
@@ -359,30 +361,46 @@ export class Archiver {
     } catch (e) {
       this.warn(path, e);
     }
-    const entries: WalkEntry[] = [];
-    for (const e of listing?.entries ?? []) {
-      const childPath = joinPath(path, e.name);
-      if (!this.excludes.empty && this.excludes.matches(pathText(childPath))) continue;
-      if (e.stat) entries.push({ name: e.name, path: childPath, stat: e.stat });
-      else this.warn(childPath, e.error);
+    // Indexes of the entries to back up.
+    const kept: number[] = [];
+    for (let i = 0; i < (listing?.count ?? 0); i++) {
+      if (this.excludes.empty || !this.excludes.matches(pathText(joinPath(path, listing!.name(i))))) kept.push(i);
     }
     // With a directory cache, subdirectories come first: their tree IDs are part of this
-    // directory's key, and a hit needs nothing else.
-    let subtrees: Map<WalkEntry, string> | undefined;
+    // directory's key, and a hit needs nothing else (not even the files' entries as objects). A
+    // listing with an entry that cannot be lstat'ed is never recorded, so never a hit.
+    let subtrees: Map<number, string> | undefined;
     let key: Buffer | undefined;
-    if (this.dirCache && listing) {
-      for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path, undefined);
+    if (this.dirCache && listing && !listing.hasErrors) {
+      const dirs = kept.filter((i) => listing!.isDir(i)).map((i) => {
+        const { name, stat } = listing!.entry(i);
+        return { index: i, name, path: joinPath(path, name), stat: stat! };
+      });
       subtrees = new Map();
-      for (const e of entries) {
-        if (nodeType(e.stat) === 'dir') subtrees.set(e, await this.subdirectory(e.path, e.stat, this.childParent(parent, e.name)));
+      let ahead = 0;
+      for (const [k, d] of dirs.entries()) {
+        // Listings are topped up as the walk goes: where most directories are found in the cache,
+        // the walk is only as fast as the listings arrive. Never behind the walk: a listing started
+        // for a directory already done would stay unused.
+        for (ahead = Math.max(ahead, k); ahead < dirs.length; ahead++) {
+          if (this.descends(dirs[ahead]!.stat) && !this.prefetch(dirs[ahead]!.path, undefined)) break;
+        }
+        subtrees.set(d.index, await this.subdirectory(d.path, d.stat, this.childParent(parent, d.name)));
       }
       key = dirKey(path, listing.digest, [...subtrees.values()]);
       const cached = this.dirCache.get(key);
       if (cached !== undefined && this.counters.errors === errorsBefore && this.writer.known(cached)) {
         this.dirRecorder?.record(key, cached);
-        this.countUnchanged(entries, path);
+        this.countUnchanged(listing, kept, path);
         return cached;
       }
+    }
+    const entries: WalkEntry[] = [];
+    for (const i of kept) {
+      const e = listing!.entry(i);
+      const childPath = joinPath(path, e.name);
+      if (e.stat) entries.push({ index: i, name: e.name, path: childPath, stat: e.stat });
+      else this.warn(childPath, e.error);
     }
     const p = await parent();
     const parentTree = p?.tree;
@@ -394,7 +412,7 @@ export class Archiver {
     // time than the reading itself. The seal workers keep compressing meanwhile.
     const nodes: TreeNode[] = [];
     for (const e of entries) {
-      const node = await this.entryNode(e.path, e.name, e.stat, e.prev, subtrees?.get(e));
+      const node = await this.entryNode(e.path, e.name, e.stat, e.prev, subtrees?.get(e.index));
       if (node) nodes.push(node);
     }
     const id = this.sameAsParent(nodes, parentTree, p?.id) ? p!.id : await this.saveTree(nodes);
@@ -411,14 +429,15 @@ export class Archiver {
   }
 
   /** Counts a directory found in the directory cache, and its files, as unchanged. */
-  private countUnchanged(entries: WalkEntry[], path: Buffer): void {
-    for (const e of entries) {
-      if (nodeType(e.stat) !== 'file') continue;
+  private countUnchanged(listing: Listing, kept: number[], path: Buffer): void {
+    for (const i of kept) {
+      if (!listing.isFile(i)) continue;
+      const size = listing.size(i);
       this.counters.total_files_processed++;
       this.counters.files_unchanged++;
-      this.counters.total_bytes_processed += e.stat.size;
+      this.counters.total_bytes_processed += size;
       this.progress.files++;
-      this.progress.bytes += e.stat.size;
+      this.progress.bytes += size;
     }
     this.counters.dirs_unchanged++;
     this.progress.dirs++;
@@ -454,8 +473,8 @@ export class Archiver {
    * Starts listing a directory the walk will reach soon, and loading its parent-snapshot tree (at
    * most PREFETCH_DIRS of each wait): the walk then rarely waits for either.
    */
-  private prefetch(path: Buffer, prev: TreeNode | undefined): void {
-    if (this.prefetched.size >= PREFETCH_DIRS) return;
+  private prefetch(path: Buffer, prev: TreeNode | undefined): boolean {
+    if (this.prefetched.size >= PREFETCH_DIRS) return false;
     const listing = scanDirectory(path);
     listing.catch(() => undefined); // reported when the walk gets there
     this.prefetched.set(path.toString('latin1'), listing);
@@ -464,6 +483,7 @@ export class Archiver {
       tree.catch(() => undefined);
       this.prefetchedTrees.set(prev.subtree, tree);
     }
+    return true;
   }
 
   private listing(path: Buffer): Promise<Listing> {
