@@ -8,6 +8,7 @@
         "src/fastcdc.c",
         "src/cutter.c",
         "src/aead.c",
+        "src/sha256.c",
         "src/posix.c",
         "src/scandir.c"
       ],

@@ -19,8 +19,17 @@ export interface NativeCutterConstructor {
   new (min: number, avg: number, max: number, level: number, seed: bigint): NativeCutter;
 }
 
+/** SHA-256 whose updates run on a libuv thread (native/src/sha256.c). */
+export interface NativeSha256 {
+  /** Hashes the parts in order; their memory must not change until it resolves. One at a time. */
+  update(parts: readonly Uint8Array[]): Promise<void>;
+  /** The digest, once, with no update running. */
+  digest(): Buffer;
+}
+
 interface NativeAddon {
   Cutter: NativeCutterConstructor;
+  Sha256: new () => NativeSha256;
   /** XChaCha20-Poly1305 (native/src/aead.c); src/crypto/aead.ts is the API. */
   seal(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): void;
   /** False when not authentic; `output` then holds unverified bytes that must not be used. */
@@ -128,6 +137,11 @@ export function isNativeAvailable(): boolean {
 /** The native FastCDC-2020 cutter class; src/chunker wraps it. */
 export function nativeCutterClass(): NativeCutterConstructor {
   return loadNative().Cutter;
+}
+
+/** A SHA-256 hasher that works beside the main thread. */
+export function newSha256(): NativeSha256 {
+  return new (loadNative().Sha256)();
 }
 
 /**

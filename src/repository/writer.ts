@@ -1,7 +1,6 @@
 // Writing new blobs: deduplicate by ID, compress and seal (in worker threads for data), collect into
 // packs (in a temporary file of the backend where it has them, else in memory), store packs, and
 // write index objects once their packs are stored (format-spec ch. 10).
-import { createHash } from 'node:crypto';
 import { NONCE_SIZE, seal } from '../crypto/aead.js';
 import { hasFileStaging, type Backend, type StagedFile } from '../backend/backend.js';
 import { sha256Hex } from '../crypto/hash.js';
@@ -10,6 +9,7 @@ import { indexToJson, type IndexPack, type PackType } from '../format/index.js';
 import { packTrailer, type PackEntry } from '../format/pack.js';
 import type { BlobType } from '../model/ids.js';
 import { once, Semaphore } from '../util/concurrency.js';
+import { newSha256 } from '../native/binding.js';
 import type { Repository } from './repository.js';
 import { CryptoPool } from './crypto-pool.js';
 import type { ReadError, SealResult } from './crypto-worker.js';
@@ -108,7 +108,8 @@ const STAGE_AHEAD = 4 << 20;
 class StagedPack implements OpenPack {
   readonly entries: PackEntry[] = [];
   size = 0;
-  private readonly hash = createHash('sha256');
+  // The pack's name: hashed on a libuv thread beside the write of the same bytes.
+  private readonly hash = newSha256();
   private batch: Uint8Array[] = [];
   private batchBytes = 0;
   private batchWritten: (() => void)[] = [];
@@ -121,10 +122,7 @@ class StagedPack implements OpenPack {
     const length = parts.reduce((n, p) => n + p.length, 0);
     this.entries.push({ id, type, offset: this.size, length, rawLength, compressed });
     this.size += length;
-    for (const p of parts) {
-      this.hash.update(p);
-      this.batch.push(p);
-    }
+    for (const p of parts) this.batch.push(p);
     this.batchBytes += length;
     // Memory that its owner waits to get back is written at once: held until a batch fills, it
     // could wait for more data that cannot come until it is back (a chunk slab).
@@ -138,12 +136,11 @@ class StagedPack implements OpenPack {
   }
 
   async finish(trailer: Buffer): Promise<{ name: string; size: number; store(): Promise<void> }> {
-    this.hash.update(trailer);
     this.batch.push(trailer);
     this.batchBytes += trailer.length;
     this.write();
     await this.writing;
-    const name = this.hash.digest('hex');
+    const name = this.hash.digest().toString('hex');
     return { name, size: this.size + trailer.length, store: () => this.file.commit(name) };
   }
 
@@ -165,7 +162,10 @@ class StagedPack implements OpenPack {
     // parts' owners get their memory back either way.
     this.writing = this.writing
       .then(async () => {
-        await this.file.append(parts);
+        // Both settle before the parts go back to their owners; the write's error comes first.
+        const [write, hash] = await Promise.allSettled([this.file.append(parts), this.hash.update(parts)]);
+        if (write.status === 'rejected') throw write.reason;
+        if (hash.status === 'rejected') throw hash.reason;
         this.unwritten -= bytes;
       })
       .finally(() => written.forEach((done) => done()));
