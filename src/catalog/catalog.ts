@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { InterruptedError } from '../errors.js';
 import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
-import { NODE_TYPES, type NodeType, type TreeNode } from '../model/tree.js';
+import { NODE_TYPES, type NodeType, type Tree, type TreeNode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { mapLimit } from '../util/concurrency.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
@@ -133,6 +133,9 @@ function nodeVersion(n: TreeNode): NodeVersion {
   // (a heap snapshot of a 63k-file sync held 66k maps, 16 MiB, for these objects).
   return { vkey: h.readBigInt64LE(0), type, content, size, mtime: n.mtimeNs, mode: n.mode, uid: n.uid, gid: n.gid, user, group };
 }
+
+/** Subdirectory trees a sync loads ahead of the one it compares, per directory. */
+const TREES_AHEAD = 8;
 
 const chainKey = (s: Snapshot) => [s.hostname, ...s.paths].join('\0');
 
@@ -291,12 +294,16 @@ export class Catalog {
     return plan.treesLoaded;
   }
 
-  /** Compares a directory of the new snapshot with the versions the chain's head holds under it. */
-  private async diffDir(repo: Repository, plan: Plan, chain: number | undefined, dir: PathRef, treeId: string): Promise<void> {
-    const tree = await repo.loadTree(treeId);
+  /**
+   * Compares a directory of the new snapshot with the versions the chain's head holds under it.
+   * `loading` is its tree when that is loading already.
+   */
+  private async diffDir(repo: Repository, plan: Plan, chain: number | undefined, dir: PathRef, treeId: string, loading?: Promise<Tree>): Promise<void> {
+    const tree = await (loading ?? repo.loadTree(treeId));
     plan.treesLoaded++;
     const known = typeof dir === 'number' ? this.childPaths(dir) : new Map<string, number>();
     const open = typeof dir === 'number' && chain !== undefined ? this.openChildren(chain, dir) : new Map<number, OpenVersion>();
+    const below: { ref: PathRef; subtree: string }[] = [];
     for (const node of tree.nodes) {
       const name = nameValue(node.name);
       let ref: PathRef | undefined = known.get(nameKey(name));
@@ -310,12 +317,27 @@ export class Catalog {
       }
       if (node.type === 'dir') {
         // Same subtree ID: every version below is unchanged and keeps its open range.
-        if (!(prev && prev.type === DIR && prev.content.equals(v.content))) await this.diffDir(repo, plan, chain, ref, node.subtree!);
+        if (!(prev && prev.type === DIR && prev.content.equals(v.content))) below.push({ ref, subtree: node.subtree! });
       } else if (prev?.type === DIR) this.closeBelow(plan, chain!, ref as number);
     }
     for (const [pathId, prev] of open) {
       plan.closes.push(prev.id);
       if (prev.type === DIR) this.closeBelow(plan, chain!, pathId);
+    }
+    // The subdirectories' trees load a window ahead: one after another, a remote repository's
+    // sync waited a round trip per directory (a first backup's sync: one per directory backed up).
+    const loads: (Promise<Tree> | undefined)[] = [];
+    const start = (i: number) => {
+      if (i >= below.length || loads[i]) return;
+      const p = repo.loadTree(below[i]!.subtree);
+      p.catch(() => undefined); // awaited in turn below
+      loads[i] = p;
+    };
+    for (let i = 0; i < Math.min(TREES_AHEAD, below.length); i++) start(i);
+    for (const [i, { ref, subtree }] of below.entries()) {
+      start(i + TREES_AHEAD);
+      await this.diffDir(repo, plan, chain, ref, subtree, loads[i]);
+      loads[i] = undefined;
     }
   }
 

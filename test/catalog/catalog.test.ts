@@ -249,3 +249,41 @@ describe('catalog trust', () => {
     cc.close();
   });
 });
+
+/** Tree packs answer after a delay, like a remote repository; counts the loads running at once. */
+class SlowTrees extends CountingBackend {
+  running = 0;
+  most = 0;
+
+  override async load(...args: Parameters<CountingBackend['load']>): Promise<Buffer> {
+    if (args[0].type !== 'meta') return super.load(...args);
+    this.most = Math.max(this.most, ++this.running);
+    try {
+      await new Promise((r) => setTimeout(r, 20));
+      return await super.load(...args);
+    } finally {
+      this.running--;
+    }
+  }
+}
+
+describe('catalog sync of a remote repository', () => {
+  it('loads subdirectory trees ahead, several at once, and still equals the naive walk', async () => {
+    const backend = new MemoryBackend('wide');
+    const repo = await Repository.init(backend, 'pw', { kdfN: 1024 });
+    const src = join(tmp, 'wide');
+    for (let i = 0; i < 24; i++) {
+      mkdirSync(join(src, `d${i}`, 'sub'), { recursive: true });
+      writeFileSync(join(src, `d${i}`, 'sub', 'f'), `file ${i}`);
+    }
+    await backup(repo, { paths: [src] });
+    const slow = new SlowTrees(backend);
+    const remote = await Repository.open(slow, 'pw');
+    const cat = Catalog.open(join(tmp, 'wide-cache', 'catalog.db'), remote.config.id);
+    const res = await cat.sync(remote);
+    expect(res.treesLoaded).toBeGreaterThan(48);
+    expect(slow.most).toBeGreaterThan(4);
+    expect(catalogLines(cat)).toEqual(naiveLines(await naive(repo)));
+    cat.close();
+  }, 30_000);
+});
