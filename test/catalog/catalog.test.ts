@@ -286,4 +286,29 @@ describe('catalog sync of a remote repository', () => {
     expect(catalogLines(cat)).toEqual(naiveLines(await naive(repo)));
     cat.close();
   }, 30_000);
+
+  it('after a backup, syncs the new snapshot without reading a tree back from the repository', async () => {
+    const counting = new CountingBackend(new MemoryBackend('after-backup'));
+    const repo = await Repository.init(counting, 'pw', { kdfN: 1024 });
+    const src = join(tmp, 'after-backup');
+    for (let i = 0; i < 5; i++) {
+      mkdirSync(join(src, `d${i}`), { recursive: true });
+      writeFileSync(join(src, `d${i}`, 'f'), `file ${i}`);
+    }
+    await backup(repo, { paths: [src] });
+    counting.reset();
+    const cat = Catalog.open(join(tmp, 'after-backup-cache', 'catalog.db'), repo.config.id);
+    const res = await cat.sync(repo);
+    expect(res.treesLoaded).toBeGreaterThan(6);
+    expect(counting.count('meta')).toBe(0);
+    expect(catalogLines(cat)).toEqual(naiveLines(await naive(repo)));
+    // Another process (a new Repository) reads them from the repository.
+    const other = await Repository.open(counting, 'pw');
+    const cat2 = Catalog.open(join(tmp, 'after-backup-cache2', 'catalog.db'), other.config.id);
+    await cat2.sync(other);
+    expect(counting.count('meta')).toBeGreaterThan(0);
+    expect(catalogLines(cat2)).toEqual(catalogLines(cat));
+    cat.close();
+    cat2.close();
+  }, 30_000);
 });
