@@ -140,10 +140,14 @@ interface ToolResult {
   repoMiB: number;
 }
 
-async function runTool(name: 'snap' | 'restic', corpus: string, work: string, corpusBytes: number): Promise<ToolResult> {
+async function runTool(name: 'snap' | 'restic', corpus: string, work: string, corpusBytes: number, round: number): Promise<ToolResult> {
   const repo = join(work, `${name}-repo`);
   rmSync(repo, { recursive: true, force: true });
-  const target = join(work, `${name}-restore`);
+  // Restore targets stay until the end of the bench. On ext4, creating files within minutes of
+  // deleting tens of thousands (the previous restore) spent half of a restore's CPU in the
+  // kernel's inode allocator (perf: recently_deleted under ext4_create), for whichever tool came
+  // next: that measured the bench, not the tools.
+  const target = join(work, `${name}-restore-${round}`);
   const base = { ...(process.env as Record<string, string>) };
   const env = name === 'snap' ? { ...base, SNAP_PASSWORD: 'bench', SNAP_REPOSITORY: repo } : { ...base, RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(work, 'restic-cache') };
   const [cmd, pre] = name === 'snap' ? [process.execPath, [SNAP]] : ['restic', []];
@@ -159,7 +163,6 @@ async function runTool(name: 'snap' | 'restic', corpus: string, work: string, co
   const b2 = await run(['-q', 'backup', corpus]);
   const rs = await run(['-q', 'restore', 'latest', '--target', target]);
   const repoBytes = duBytes(repo);
-  rmSync(target, { recursive: true, force: true });
   const mbps = (s: number) => corpusBytes / MiB / s;
   return {
     backupS: b1.seconds,
@@ -230,13 +233,13 @@ async function core(args: Args): Promise<Record<string, unknown>> {
     for (let r = 0; r < args.repeat; r++) {
       const tag = args.repeat > 1 ? ` (round ${r + 1} of ${args.repeat})` : '';
       process.stderr.write(`snap${tag}...\n`);
-      const s = await runTool('snap', corpus, work, bytes);
+      const s = await runTool('snap', corpus, work, bytes, r);
       if (!restic) {
         rounds.push({ snap: s });
         continue;
       }
       process.stderr.write(`restic${tag}...\n`);
-      const t = await runTool('restic', corpus, work, bytes);
+      const t = await runTool('restic', corpus, work, bytes, r);
       rounds.push({ snap: s, restic: t, ratios: ratiosOf(s, t) });
     }
     const out: Record<string, unknown> = { corpusMiB: bytes / MiB, snap: medianResult(rounds.map((r) => r.snap)) };
