@@ -75,8 +75,8 @@ const port = parentPort!;
 
 /**
  * One read buffer for every small file: sealing writes its output elsewhere (zstd's scratch, the
- * ciphertext's own buffer), so it is free again once sealBlob returns. A fresh 512 KiB buffer per file
- * cost more than the read itself (malloc, page faults, GC).
+ * ciphertext's own buffer), so it is free again once sealBlob returns. A fresh 512 KiB buffer per
+ * file cost more than the read itself (malloc, page faults, GC).
  */
 const readBuffer = new Scratch();
 
