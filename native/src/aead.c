@@ -56,7 +56,8 @@ static void hchacha20(const uint8_t key[KEY_SIZE], const uint8_t nonce16[16], ui
   for (int i = 0; i < 4; i++) store32_le(out + 16 + 4 * i, x[12 + i]);
 }
 
-/* One cipher context per thread (each worker has its own N-API environment), reused by every call. */
+/* One cipher context per thread (each worker has its own N-API environment), reused by every call.
+ * It is the addon's instance data: a second user of instance data must share a struct with it. */
 static void ctx_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
