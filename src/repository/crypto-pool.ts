@@ -102,15 +102,11 @@ export class CryptoPool {
       setImmediate(() => this.flushBatch());
     }
     const b = this.batch;
-    const seq = this.seq++;
-    this.queued[b.worker]!++;
-    const p = new Promise<SealResult | ReadError>((resolve, reject) =>
-      this.pending.set(seq, { resolve: resolve as Pending['resolve'], reject, bytes: sizeHint, worker: b.worker }),
-    );
+    const { seq, result } = this.expect<SealResult | ReadError>(b.worker, sizeHint);
     b.tasks.push({ kind: 'file', seq, path, maxBytes });
     b.bytes += sizeHint;
     if (b.tasks.length >= FILE_BATCH_FILES || b.bytes >= FILE_BATCH_BYTES) this.flushBatch();
-    return p;
+    return result;
   }
 
   private flushBatch(): void {
@@ -176,14 +172,19 @@ export class CryptoPool {
 
   private post<R extends WorkerResult>(task: (seq: number) => SealTask | RestoreTask, payload: Uint8Array | undefined, bytes: number, worker?: number): Promise<R> {
     if (this.failed) return Promise.reject(this.failed);
-    const seq = this.seq++;
     const i = worker ?? this.next++ % this.workers.length;
-    this.queued[i]!++;
-    const p = new Promise<R>((resolve, reject) => this.pending.set(seq, { resolve: resolve as Pending['resolve'], reject, bytes, worker: i }));
-    const w = this.workers[i]!;
+    const { seq, result } = this.expect<R>(i, bytes);
     const transferable = payload !== undefined && payload.buffer instanceof ArrayBuffer && payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength;
-    w.postMessage(task(seq), transferable ? [payload.buffer as ArrayBuffer] : []);
-    return p;
+    this.workers[i]!.postMessage(task(seq), transferable ? [payload.buffer as ArrayBuffer] : []);
+    return result;
+  }
+
+  /** A new task's number, and its result to come from worker `worker` (see done()). */
+  private expect<R extends WorkerResult>(worker: number, bytes: number): { seq: number; result: Promise<R> } {
+    const seq = this.seq++;
+    this.queued[worker]!++;
+    const result = new Promise<R>((resolve, reject) => this.pending.set(seq, { resolve: resolve as Pending['resolve'], reject, bytes, worker }));
+    return { seq, result };
   }
 
   private done(r: WorkerResult): void {
