@@ -2,10 +2,10 @@
 // subdirectories' tree IDs -> the tree ID stored for it. An unchanged re-backup then keeps each
 // directory's tree ID without decoding the parent snapshot's tree or comparing entry by entry.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic.js';
+import { nameTableDigests } from '../fs/users.js';
 
 const MAGIC = Buffer.from('snapdirc');
 const VERSION = 1;
@@ -20,23 +20,12 @@ export function dirCacheFile(cacheDir: string, hostname: string, paths: readonly
   return join(cacheDir, 'dirs', h.digest('hex'));
 }
 
-function fileDigestHex(file: string): string {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch {
-    bytes = Buffer.alloc(0);
-  }
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /** What besides the listings decides a backup's trees: a cache made under other options is ignored. */
 export function dirCacheOptions(excludes: readonly string[], oneFileSystem: boolean): Buffer {
   const doc = {
     excludes: [...excludes].sort(),
     one_file_system: oneFileSystem,
-    passwd: fileDigestHex('/etc/passwd'),
-    group: fileDigestHex('/etc/group'),
+    ...nameTableDigests(),
   };
   return createHash('sha256').update(JSON.stringify(doc)).digest();
 }

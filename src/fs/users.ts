@@ -1,26 +1,43 @@
 // uid/gid -> names, read once from /etc/passwd and /etc/group (Node has no getpwuid).
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-let users: Map<number, string> | undefined;
-let groups: Map<number, string> | undefined;
+interface NameTable {
+  /** The file's bytes (none when it cannot be read: names are informational, numbers are what restore uses). */
+  bytes: Buffer;
+  names: Map<number, string>;
+}
 
-function parse(file: string): Map<number, string> {
-  const m = new Map<number, string>();
+const tables = new Map<string, NameTable>();
+
+function table(file: string): NameTable {
+  let t = tables.get(file);
+  if (t) return t;
+  let bytes: Buffer;
   try {
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 3 && /^\d+$/.test(f[2]!) && !m.has(Number(f[2]))) m.set(Number(f[2]), f[0]!);
-    }
+    bytes = readFileSync(file);
   } catch {
-    // No such file: names are informational, numbers are what restore uses.
+    bytes = Buffer.alloc(0);
   }
-  return m;
+  const names = new Map<number, string>();
+  for (const line of bytes.toString('utf8').split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 3 && /^\d+$/.test(f[2]!) && !names.has(Number(f[2]))) names.set(Number(f[2]), f[0]!);
+  }
+  tables.set(file, (t = { bytes, names }));
+  return t;
 }
 
 export function userName(uid: number): string | undefined {
-  return (users ??= parse('/etc/passwd')).get(uid);
+  return table('/etc/passwd').names.get(uid);
 }
 
 export function groupName(gid: number): string | undefined {
-  return (groups ??= parse('/etc/group')).get(gid);
+  return table('/etc/group').names.get(gid);
+}
+
+/** Hex SHA-256 of the bytes the names come from (of nothing for an unreadable file). */
+export function nameTableDigests(): { passwd: string; group: string } {
+  const digest = (file: string) => createHash('sha256').update(table(file).bytes).digest('hex');
+  return { passwd: digest('/etc/passwd'), group: digest('/etc/group') };
 }
