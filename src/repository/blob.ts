@@ -1,5 +1,5 @@
 // Opening one stored blob (format-spec ch. 5.3), shared by the main thread and the crypto workers.
-import { SEAL_OVERHEAD, open as openSealed, openInto } from '../crypto/aead.js';
+import { SEAL_OVERHEAD, openInto } from '../crypto/aead.js';
 import { blobId } from '../crypto/hash.js';
 import { zstdDecompress, zstdDecompressBorrowed } from '../compress/zstd.js';
 import { Scratch } from '../util/scratch.js';
@@ -18,12 +18,9 @@ const openScratch = new Scratch();
  * once, such as the restore workers).
  */
 export function openStoredBlob(encryptKey: Uint8Array, idKey: Uint8Array, blob: StoredBlob, sealed: Uint8Array, borrowed = false): Buffer | string {
-  let plain: Buffer | null;
-  if (borrowed) {
-    const out = openScratch.take(Math.max(0, sealed.length - SEAL_OVERHEAD));
-    plain = openInto(encryptKey, sealed, out) < 0 ? null : out;
-  } else plain = openSealed(encryptKey, sealed);
-  if (!plain) return 'authentication failed (corrupt or tampered)';
+  const length = Math.max(0, sealed.length - SEAL_OVERHEAD);
+  const plain = borrowed ? openScratch.take(length) : Buffer.allocUnsafe(length);
+  if (openInto(encryptKey, sealed, plain) < 0) return 'authentication failed (corrupt or tampered)';
   let data: Buffer;
   try {
     data = !blob.compressed ? plain : borrowed ? zstdDecompressBorrowed(plain, blob.rawLength) : zstdDecompress(plain);
