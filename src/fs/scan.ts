@@ -27,7 +27,6 @@ export class Listing {
    */
   readonly digest: Buffer;
   private readonly starts: Uint32Array;
-  private parsed: DirEntry[] | undefined;
 
   constructor(private readonly scan: NativeDirScan) {
     const { count, names, nums, bigs } = scan;
@@ -86,11 +85,6 @@ export class Listing {
         mtimeNs: bigs[b + 3]!, ctimeNs: bigs[b + 4]!,
       },
     };
-  }
-
-  /** Every entry, parsed once. */
-  get entries(): DirEntry[] {
-    return (this.parsed ??= Array.from({ length: this.count }, (_, i) => this.entry(i)));
   }
 }
 
