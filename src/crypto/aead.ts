@@ -44,11 +44,20 @@ export function sealInto(
   loadNative().seal(key, nonce, plaintext, output, tag);
 }
 
+/**
+ * Writes the stored form (nonce || ciphertext || tag) of `plaintext` into `out` at `offset`;
+ * returns its length (plaintext.length + SEAL_OVERHEAD).
+ */
+export function sealAt(key: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number, fixedNonce?: Uint8Array): number {
+  const tagAt = offset + NONCE_SIZE + plaintext.length;
+  sealInto(key, plaintext, out.subarray(offset + NONCE_SIZE, tagAt), out.subarray(offset, offset + NONCE_SIZE), out.subarray(tagAt, tagAt + TAG_SIZE), fixedNonce);
+  return plaintext.length + SEAL_OVERHEAD;
+}
+
 /** Seals with a fresh random nonce, or the given one (test vectors only). */
 export function seal(key: Uint8Array, plaintext: Uint8Array, fixedNonce?: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plaintext.length);
-  const tagAt = NONCE_SIZE + plaintext.length;
-  sealInto(key, plaintext, out.subarray(NONCE_SIZE, tagAt), out.subarray(0, NONCE_SIZE), out.subarray(tagAt), fixedNonce);
+  sealAt(key, plaintext, out, 0, fixedNonce);
   return out;
 }
 

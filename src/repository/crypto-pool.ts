@@ -3,9 +3,9 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { compiledModuleUrl } from '../paths.js';
-import type { BatchResult, FileBatch, FileTask, ReadError, RestoreResult, RestoreTask, SealResult, SealTask } from './crypto-worker.js';
+import type { FileBatch, FileBatchResult, RestoreResult, RestoreTask, SealResult, SealTask } from './crypto-worker.js';
 
-type WorkerResult = SealResult | ReadError | RestoreResult;
+type WorkerResult = SealResult | FileBatchResult | RestoreResult;
 
 type RestoreJob = Omit<RestoreTask, 'seq' | 'kind'>;
 
@@ -33,12 +33,6 @@ export interface CryptoPoolOptions {
 
 /** Bytes of seal tasks in flight before reserve() waits. */
 const MAX_IN_FLIGHT_BYTES = 16 << 20;
-/**
- * A batch of small files goes to its worker once it holds this many files or bytes, or when the
- * caller stops adding (at the next turn of the event loop).
- */
-const FILE_BATCH_FILES = 32;
-const FILE_BATCH_BYTES = 1 << 20;
 
 export class CryptoPool {
   private readonly workers: Worker[] = [];
@@ -54,15 +48,13 @@ export class CryptoPool {
   private inFlightBytes = 0;
   private waiters: (() => void)[] = [];
   private failed: Error | undefined;
-  /** Small-file tasks not posted yet, for one worker. */
-  private batch: { worker: number; tasks: FileTask[]; bytes: number } | undefined;
 
   constructor(key: Uint8Array, idKey: Uint8Array, level: number, opts: CryptoPoolOptions = {}) {
     const url = compiledModuleUrl(import.meta.url, './crypto-worker.js');
     const resourceLimits = opts.youngGenerationMiB ? { maxYoungGenerationSizeMb: opts.youngGenerationMiB } : undefined;
     for (let i = 0; i < availableParallelism(); i++) {
       const w = new Worker(url, { workerData: { key, idKey, level }, ...(resourceLimits ? { resourceLimits } : {}) });
-      w.on('message', (r: WorkerResult | BatchResult) => (r.kind === 'batch' ? r.results.forEach((x) => this.done(x)) : this.done(r)));
+      w.on('message', (r: WorkerResult) => this.done(r));
       w.on('error', (e) => this.fail(e));
       this.workers.push(w);
       this.queued.push(0);
@@ -90,31 +82,13 @@ export class CryptoPool {
   }
 
   /**
-   * Reads a small file in a worker (at most maxBytes), then hashes, compresses and seals it. Files
-   * go to the workers in batches (see FileBatch).
+   * Reads small files in a worker (each at most maxBytes; `bytes` expected in all), then hashes,
+   * compresses and seals each (see FileBatch). Paths are raw bytes.
    */
-  sealFile(path: Buffer, sizeHint: number, maxBytes: number): Promise<SealResult | ReadError> {
-    if (this.failed) return Promise.reject(this.failed);
-    this.inFlightBytes += sizeHint;
-    if (!this.batch) {
-      this.batch = { worker: this.next++ % this.workers.length, tasks: [], bytes: 0 };
-      // Posted when the caller waits for anything (a result, room in flight) if not full before.
-      setImmediate(() => this.flushBatch());
-    }
-    const b = this.batch;
-    const { seq, result } = this.expect<SealResult | ReadError>(b.worker, sizeHint);
-    b.tasks.push({ kind: 'file', seq, path, maxBytes });
-    b.bytes += sizeHint;
-    if (b.tasks.length >= FILE_BATCH_FILES || b.bytes >= FILE_BATCH_BYTES) this.flushBatch();
-    return result;
-  }
-
-  private flushBatch(): void {
-    const b = this.batch;
-    if (!b) return;
-    this.batch = undefined;
-    if (this.failed) return; // fail() rejected its tasks
-    this.workers[b.worker]!.postMessage({ kind: 'files', tasks: b.tasks } satisfies FileBatch);
+  sealFiles(paths: Buffer[], bytes: number, maxBytes: number): Promise<FileBatchResult> {
+    this.inFlightBytes += bytes;
+    const task = (seq: number): FileBatch => ({ kind: 'files', seq, paths: paths.map((p) => p.toString('latin1')), maxBytes, bytes });
+    return this.post<FileBatchResult>(task, undefined, bytes);
   }
 
   /**
@@ -170,7 +144,7 @@ export class CryptoPool {
     }
   }
 
-  private post<R extends WorkerResult>(task: (seq: number) => SealTask | RestoreTask, payload: Uint8Array | undefined, bytes: number, worker?: number): Promise<R> {
+  private post<R extends WorkerResult>(task: (seq: number) => SealTask | FileBatch | RestoreTask, payload: Uint8Array | undefined, bytes: number, worker?: number): Promise<R> {
     if (this.failed) return Promise.reject(this.failed);
     const i = worker ?? this.next++ % this.workers.length;
     const { seq, result } = this.expect<R>(i, bytes);

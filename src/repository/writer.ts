@@ -12,7 +12,7 @@ import { once, Semaphore } from '../util/concurrency.js';
 import { newSha256 } from '../native/binding.js';
 import type { Repository } from './repository.js';
 import { CryptoPool } from './crypto-pool.js';
-import type { ReadError, SealResult } from './crypto-worker.js';
+import type { FileBatchResult, ReadError, SealResult } from './crypto-worker.js';
 
 /** Closed packs waiting for (or in) upload before new data is refused: bounds memory. */
 const MAX_QUEUED_PACKS = 1;
@@ -173,6 +173,12 @@ class StagedPack implements OpenPack {
   }
 }
 
+/** A small file stored by saveFiles: its blob ID and the bytes that were read. */
+export interface SavedFile {
+  id: string;
+  size: number;
+}
+
 export interface BlobWriterOptions {
   /** Seal data blobs in worker threads (default true); false seals on the calling thread. */
   workers?: boolean;
@@ -287,25 +293,26 @@ export class BlobWriter {
     return { id };
   }
 
-  /** True when blobs are sealed in worker threads (saveFile can be used). */
+  /** True when blobs are sealed in worker threads (saveFiles can be used). */
   get parallel(): boolean {
     return this.useWorkers;
   }
 
   /**
-   * Queues a small file (at most `maxBytes`; `sizeHint` from lstat) to be read, hashed, compressed
-   * and sealed in a worker thread, so that small files are read in parallel. Resolves once queued,
-   * with the blob ID and size read to come, or the read error (a warning, not a failure).
+   * Queues small files (each at most `maxBytes`; `bytes` expected in all, from lstat) to be read,
+   * hashed, compressed and sealed in a worker thread, so that small files are read in parallel.
+   * Resolves once queued, with each file's blob ID and size read to come, or its read error (a
+   * warning, not a failure).
    */
-  async saveFile(path: Buffer, sizeHint: number, maxBytes: number): Promise<{ result: Promise<{ id: string; size: number } | ReadError> }> {
+  async saveFiles(paths: Buffer[], bytes: number, maxBytes: number): Promise<{ results: Promise<(SavedFile | ReadError)[]> }> {
     const pool = this.pool!;
     await this.backpressure();
-    await pool.reserve(sizeHint);
-    const res = pool.sealFile(path, sizeHint, maxBytes);
-    this.track(res.then((r) => (r.kind === 'seal' ? this.addNew(r) : undefined)));
-    const result = res.then((r) => (r.kind === 'seal' ? { id: r.id, size: r.rawLength } : r));
-    result.catch(() => undefined);
-    return { result };
+    await pool.reserve(bytes);
+    const res = pool.sealFiles(paths, bytes, maxBytes);
+    this.track(res.then((r) => this.addFiles(r)));
+    const results = res.then((r) => r.files.map((f) => ('id' in f ? { id: f.id, size: f.rawLength } : f)));
+    results.catch(() => undefined);
+    return { results };
   }
 
   private async backpressure(): Promise<void> {
@@ -334,6 +341,18 @@ export class BlobWriter {
     } catch (e) {
       release?.();
       throw e;
+    }
+  }
+
+  /** Adds the new blobs of a batch of small files. */
+  private async addFiles(r: FileBatchResult): Promise<void> {
+    let offset = 0;
+    for (const f of r.files) {
+      if (!('id' in f)) continue;
+      const sealed = r.sealed.subarray(offset, (offset += f.length));
+      if (this.known(f.id)) continue;
+      this.pendingIds.add(f.id);
+      await this.addSealed(f.id, 'data', [sealed], f.rawLength, f.compressed);
     }
   }
 
