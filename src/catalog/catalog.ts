@@ -1,14 +1,14 @@
 // The local metadata catalog: a SQLite cache of every snapshot's file versions, built from
 // snapshots, the index and tree blobs only (meta packs), so find/versions/calendar never need a data
 // pack. It is never the source of truth: anything it cannot trust is deleted and rebuilt.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { InterruptedError } from '../errors.js';
 import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
-import { NODE_TYPES, type NodeType, type Tree, type TreeNode } from '../model/tree.js';
+import { NODE_TYPES, type NodeType, type TreeNode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { mapLimit } from '../util/concurrency.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
@@ -67,6 +67,8 @@ export interface SyncResult {
 export interface SyncOptions {
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /** Trees this process has just stored (by a backup), taken from here instead of the repository. */
+  fresh?: FreshTrees;
 }
 
 type Name = string | Buffer;
@@ -101,6 +103,11 @@ interface Plan {
   treesLoaded: number;
 }
 
+/** A tree as the sync compares it: each node's name, version, and subtree for a directory. */
+interface CatalogDir {
+  nodes: { name: Name; v: NodeVersion; subtree: string | undefined }[];
+}
+
 const DIR = NODE_TYPES.indexOf('dir');
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -112,8 +119,45 @@ function nameValue(b: Buffer): Name {
   }
 }
 
+function catalogDir(nodes: readonly TreeNode[]): CatalogDir {
+  return { nodes: nodes.map((n) => ({ name: nameValue(n.name), v: nodeVersion(n), subtree: n.subtree })) };
+}
+
+/** Nodes of fresh trees kept for the sync (~300 bytes each); past that, trees are read back. */
+const FRESH_NODES = 200_000;
+
+/**
+ * The trees a backup stores, handed over by the walk as it saves each one, kept until the sync
+ * after the backup takes them: that sync then neither reads them back (from S3, a range GET each)
+ * nor decodes them, and the work is done while the walk waits for its crypto workers rather than
+ * after the snapshot is saved. Bounded by nodes.
+ */
+export class FreshTrees {
+  private readonly dirs = new Map<string, CatalogDir>();
+  private nodes = 0;
+
+  add(id: string, nodes: readonly TreeNode[]): void {
+    if (this.dirs.has(id) || this.nodes + nodes.length > FRESH_NODES) return;
+    this.dirs.set(id, catalogDir(nodes));
+    this.nodes += nodes.length;
+  }
+
+  /** @internal The tree, once: a sync visits each tree once. */
+  take(id: string): CatalogDir | undefined {
+    const d = this.dirs.get(id);
+    if (d) {
+      this.dirs.delete(id);
+      this.nodes -= d.nodes.length;
+    }
+    return d;
+  }
+}
+
 const nameKey = (n: Name) => (typeof n === 'string' ? 's' + n : 'b' + n.toString('hex'));
-const hash16 = (s: string | Buffer) => createHash('sha256').update(s).digest().subarray(0, 16);
+// One-shot hashing (no Hash object): half the cost of createHash for these short inputs, and a
+// backup computes two per file.
+const sha256 = (s: string | Buffer) => hash('sha256', s, 'buffer');
+const hash16 = (s: string | Buffer) => sha256(s).subarray(0, 16);
 
 function nodeVersion(n: TreeNode): NodeVersion {
   let content: Buffer;
@@ -126,9 +170,7 @@ function nodeVersion(n: TreeNode): NodeVersion {
   const size = n.size ?? 0;
   const user = n.user ?? '';
   const group = n.group ?? '';
-  const h = createHash('sha256')
-    .update(`${type}\0${content.toString('hex')}\0${size}\0${n.mtimeNs}\0${n.mode}\0${n.uid}\0${n.gid}\0${user}\0${group}`)
-    .digest();
+  const h = sha256(`${type}\0${content.toString('hex')}\0${size}\0${n.mtimeNs}\0${n.mode}\0${n.uid}\0${n.gid}\0${user}\0${group}`);
   // One literal: built with a spread ({ ...v, vkey }), every version got a hidden class of its own
   // (a heap snapshot of a 63k-file sync held 66k maps, 16 MiB, for these objects).
   return { vkey: h.readBigInt64LE(0), type, content, size, mtime: n.mtimeNs, mode: n.mode, uid: n.uid, gid: n.gid, user, group };
@@ -257,7 +299,7 @@ export class Catalog {
       if (opts.signal?.aborted) throw new InterruptedError('catalog sync interrupted; the next command continues it');
       for (;;) {
         try {
-          result.treesLoaded += await this.addSnapshot(repo, e);
+          result.treesLoaded += await this.addSnapshot(repo, e, opts.fresh);
           break;
         } catch (err) {
           if (!(err instanceof Conflict)) throw err;
@@ -285,11 +327,15 @@ export class Catalog {
     })();
   }
 
-  private async addSnapshot(repo: Repository, e: SnapshotEntry): Promise<number> {
+  private async addSnapshot(repo: Repository, e: SnapshotEntry, fresh: FreshTrees | undefined): Promise<number> {
     const key = chainKey(e.snapshot);
     const chain = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
     const plan: Plan = { paths: [], opens: [], closes: [], treesLoaded: 0 };
-    await this.diffDir(repo, plan, chain?.id, 0, e.snapshot.tree);
+    const load = (id: string): Promise<CatalogDir> => {
+      const d = fresh?.take(id);
+      return d ? Promise.resolve(d) : repo.loadTree(id).then((t) => catalogDir(t.nodes));
+    };
+    await this.diffDir(load, plan, chain?.id, 0, e.snapshot.tree);
     this.apply(e, key, chain, plan);
     return plan.treesLoaded;
   }
@@ -298,26 +344,24 @@ export class Catalog {
    * Compares a directory of the new snapshot with the versions the chain's head holds under it.
    * `loading` is its tree when that is loading already.
    */
-  private async diffDir(repo: Repository, plan: Plan, chain: number | undefined, dir: PathRef, treeId: string, loading?: Promise<Tree>): Promise<void> {
-    const tree = await (loading ?? repo.loadTree(treeId));
+  private async diffDir(load: (id: string) => Promise<CatalogDir>, plan: Plan, chain: number | undefined, dir: PathRef, treeId: string, loading?: Promise<CatalogDir>): Promise<void> {
+    const tree = await (loading ?? load(treeId));
     plan.treesLoaded++;
     const known = typeof dir === 'number' ? this.childPaths(dir) : new Map<string, number>();
     const open = typeof dir === 'number' && chain !== undefined ? this.openChildren(chain, dir) : new Map<number, OpenVersion>();
     const below: { ref: PathRef; subtree: string }[] = [];
-    for (const node of tree.nodes) {
-      const name = nameValue(node.name);
+    for (const { name, v, subtree } of tree.nodes) {
       let ref: PathRef | undefined = known.get(nameKey(name));
       if (ref === undefined) plan.paths.push((ref = { parent: dir, name }));
-      const v = nodeVersion(node);
       const prev = typeof ref === 'number' ? open.get(ref) : undefined;
       if (prev) open.delete(ref as number);
       if (!prev || prev.vkey !== v.vkey) {
         if (prev) plan.closes.push(prev.id);
         plan.opens.push({ ref, v });
       }
-      if (node.type === 'dir') {
+      if (v.type === DIR) {
         // Same subtree ID: every version below is unchanged and keeps its open range.
-        if (!(prev && prev.type === DIR && prev.content.equals(v.content))) below.push({ ref, subtree: node.subtree! });
+        if (!(prev && prev.type === DIR && prev.content.equals(v.content))) below.push({ ref, subtree: subtree! });
       } else if (prev?.type === DIR) this.closeBelow(plan, chain!, ref as number);
     }
     for (const [pathId, prev] of open) {
@@ -326,17 +370,17 @@ export class Catalog {
     }
     // The subdirectories' trees load a window ahead: one after another, a remote repository's
     // sync waited a round trip per directory (a first backup's sync: one per directory backed up).
-    const loads: (Promise<Tree> | undefined)[] = [];
+    const loads: (Promise<CatalogDir> | undefined)[] = [];
     const start = (i: number) => {
       if (i >= below.length || loads[i]) return;
-      const p = repo.loadTree(below[i]!.subtree);
+      const p = load(below[i]!.subtree);
       p.catch(() => undefined); // awaited in turn below
       loads[i] = p;
     };
     for (let i = 0; i < Math.min(TREES_AHEAD, below.length); i++) start(i);
     for (const [i, { ref, subtree }] of below.entries()) {
       start(i + TREES_AHEAD);
-      await this.diffDir(repo, plan, chain, ref, subtree, loads[i]);
+      await this.diffDir(load, plan, chain, ref, subtree, loads[i]);
       loads[i] = undefined;
     }
   }

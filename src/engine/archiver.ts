@@ -61,6 +61,8 @@ export interface BackupOptions {
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   onWarning?: (message: string) => void;
+  /** Called with each directory tree as it is saved (the catalog takes them from here). */
+  onTree?: (id: string, nodes: readonly TreeNode[]) => void;
 }
 
 export interface BackupResult {
@@ -317,6 +319,7 @@ export class Archiver {
       nodes = nodes.filter((n) => !this.failedNodes.has(n));
     }
     const { id } = await this.writer.save('tree', encodeTree({ nodes }));
+    this.opts.onTree?.(id, nodes);
     return id;
   }
 

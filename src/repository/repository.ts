@@ -10,7 +10,6 @@ import { configFromJson, configToJson, type RepoConfig } from '../format/config.
 import type { StorageClass } from '../backend/backend.js';
 import { indexFromJson, type IndexFile } from '../format/index.js';
 import { decodeTree } from '../format/tree.js';
-import { zstdDecompress } from '../compress/zstd.js';
 import type { Tree } from '../model/tree.js';
 import type { BlobType } from '../model/ids.js';
 import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
@@ -22,8 +21,6 @@ import type { CachedType, MetadataCache } from './metadata-cache.js';
 
 /** Decoded tree nodes kept for reuse, at most (about 1 KiB of heap each). */
 const TREE_CACHE_NODES = 8192;
-/** Bytes of trees kept for their first reader: ~60 bytes per file compressed, so ~500k files. */
-const STORED_TREE_BYTES = 32 << 20;
 
 export const DEFAULT_CHUNKER: Omit<ChunkerParams, 'seed'> = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024, normalization: 1 };
 
@@ -49,14 +46,6 @@ export class Repository {
   /** Recently decoded trees, least recently used first; bounded by nodes, not trees (see loadTree). */
   private readonly treeCache = new Map<string, Tree>();
   private treeCacheNodes = 0;
-  /**
-   * Trees this process stored (their blob plaintext, zstd-compressed where that was smaller),
-   * until the first read takes them: the catalog sync after a backup reads every new tree, and
-   * from here a remote repository costs no GET for them. Bounded by bytes; once full, the rest
-   * are read from the repository as usual.
-   */
-  private readonly storedTrees = new Map<string, { bytes: Buffer; compressed: boolean }>();
-  private storedTreeBytes = 0;
   private metadataCache: MetadataCache | undefined;
 
   private constructor(
@@ -251,12 +240,7 @@ export class Repository {
       this.treeCache.set(id, cached);
       return cached;
     }
-    const stored = this.storedTrees.get(id);
-    if (stored) {
-      this.storedTrees.delete(id);
-      this.storedTreeBytes -= stored.bytes.length;
-    }
-    const data = stored ? (stored.compressed ? zstdDecompress(stored.bytes) : stored.bytes) : await this.loadBlob(id, 'tree');
+    const data = await this.loadBlob(id, 'tree');
     let tree: Tree;
     try {
       tree = decodeTree(data);
@@ -278,13 +262,6 @@ export class Repository {
       this.treeCacheNodes += tree.nodes.length;
     }
     return tree;
-  }
-
-  /** Keeps a tree this process has just stored for its first reader (see storedTrees). */
-  rememberStoredTree(id: string, bytes: Buffer, compressed: boolean): void {
-    if (this.storedTrees.has(id) || this.storedTreeBytes + bytes.length > STORED_TREE_BYTES) return;
-    this.storedTrees.set(id, { bytes, compressed });
-    this.storedTreeBytes += bytes.length;
   }
 
   blobIdOf(data: Uint8Array): string {

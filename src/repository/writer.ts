@@ -246,8 +246,6 @@ export class BlobWriter {
       return { id, added: true };
     }
     const z = compressIfSmaller(data, this.repo.config.compressionLevel);
-    // The catalog sync after a backup reads every new tree: it gets them from memory.
-    if (type === 'tree') this.repo.rememberStoredTree(id, z ? Buffer.from(z) : data, z !== null);
     await this.addSealed(id, type, [seal(this.repo.keys.encrypt, z ?? data)], rawLength, z !== null);
     return { id, added: true };
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
-import { Catalog } from '../../src/catalog/catalog.js';
+import { Catalog, FreshTrees } from '../../src/catalog/catalog.js';
 import { backup } from '../../src/engine/archiver.js';
 import { calendarDays, findVersions, parseMonth, pathVersions, selectSnapshots } from '../../src/engine/finder.js';
 import { walkTree } from '../../src/engine/walk.js';
@@ -295,14 +295,15 @@ describe('catalog sync of a remote repository', () => {
       mkdirSync(join(src, `d${i}`), { recursive: true });
       writeFileSync(join(src, `d${i}`, 'f'), `file ${i}`);
     }
-    await backup(repo, { paths: [src] });
+    const fresh = new FreshTrees();
+    await backup(repo, { paths: [src], onTree: (id, nodes) => fresh.add(id, nodes) });
     counting.reset();
     const cat = Catalog.open(join(tmp, 'after-backup-cache', 'catalog.db'), repo.config.id);
-    const res = await cat.sync(repo);
+    const res = await cat.sync(repo, { fresh });
     expect(res.treesLoaded).toBeGreaterThan(6);
     expect(counting.count('meta')).toBe(0);
     expect(catalogLines(cat)).toEqual(naiveLines(await naive(repo)));
-    // Another process (a new Repository) reads them from the repository.
+    // Without the backup's trees, the sync reads them from the repository, to the same catalog.
     const other = await Repository.open(counting, 'pw');
     const cat2 = Catalog.open(join(tmp, 'after-backup-cache2', 'catalog.db'), other.config.id);
     await cat2.sync(other);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { backup } from '../../engine/archiver.js';
+import { FreshTrees } from '../../catalog/catalog.js';
 import type { ReadFn } from '../../chunker/index.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { shortId } from '../../model/snapshot.js';
@@ -73,6 +74,7 @@ export const registerBackup: Register = (y) =>
       const excludes = [...asArray(a.exclude), ...asArray(a.excludeFile).flatMap(readExcludeFile)];
       const repo = await ctx.repository();
       const out = ctx.out;
+      const fresh = new FreshTrees();
       const res = await backup(repo, {
         paths: a.paths,
         excludes,
@@ -86,6 +88,7 @@ export const registerBackup: Register = (y) =>
         ...(ctx.args.cache !== false ? { dirCacheDir: repositoryCacheDir(repo.config.id, ctx.args.cacheDir) } : {}),
         signal: ctx.signal,
         onWarning: (m) => out.warn(m),
+        onTree: (id, nodes) => fresh.add(id, nodes),
         onProgress: (p) => out.progress(`${p.files} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.bytesAdded)} new${p.errors ? `, ${p.errors} errors` : ''}${p.current ? `  ${p.current}` : ''}`),
       });
       out.clearProgress();
@@ -97,7 +100,7 @@ export const registerBackup: Register = (y) =>
       out.line(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(s.duration_ms)}`);
       if (res.id) out.line(`snapshot ${shortId(res.id)} saved`);
       else out.line('dry run: nothing was stored');
-      if (res.id) await catalogAfterBackup(ctx);
+      if (res.id) await catalogAfterBackup(ctx, fresh);
       if (res.incomplete) out.warn(`${s.errors} files or directories could not be read: the snapshot is incomplete`);
       out.data({ message_type: 'summary', snapshot_id: res.id ?? null, parent: res.parent ?? null, dry_run: a.dryRun, incomplete: res.incomplete, ...s });
       return res.incomplete ? ExitCode.incomplete : ExitCode.ok;

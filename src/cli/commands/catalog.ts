@@ -1,11 +1,11 @@
-import { Catalog, catalogFile, type SyncResult } from '../../catalog/catalog.js';
+import { Catalog, catalogFile, type FreshTrees, type SyncResult } from '../../catalog/catalog.js';
 import type { Repository } from '../../repository/repository.js';
 import { handle, type Register } from '../command.js';
 import type { Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 
 /** Opens this repository's catalog and syncs it, reporting rebuilds and repairs as warnings. */
-export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean } = {}): Promise<{ catalog: Catalog; result: SyncResult; repo: Repository }> {
+export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean; fresh?: FreshTrees } = {}): Promise<{ catalog: Catalog; result: SyncResult; repo: Repository }> {
   // The index is loaded by sync only when there are new snapshots to walk.
   const repo = await ctx.repository({ index: false });
   let catalog = Catalog.open(catalogFile(repo.config.id, ctx.args.cacheDir), repo.config.id);
@@ -15,6 +15,7 @@ export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean } = 
     const result = await catalog.sync(repo, {
       signal: ctx.signal,
       onProgress: (done, total) => ctx.out.progress(`catalog: ${done}/${total} new snapshots`),
+      ...(opts.fresh ? { fresh: opts.fresh } : {}),
     });
     ctx.out.clearProgress();
     return { catalog, result, repo };
@@ -24,10 +25,13 @@ export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean } = 
   }
 }
 
-/** Called by `snap backup` once its snapshot is saved: the backup stands even if this fails. */
-export async function catalogAfterBackup(ctx: Context): Promise<void> {
+/**
+ * Called by `snap backup` once its snapshot is saved (with the trees it stored), and by forget and
+ * prune: what they did stands even if this fails.
+ */
+export async function catalogAfterBackup(ctx: Context, fresh?: FreshTrees): Promise<void> {
   try {
-    (await syncedCatalog(ctx)).catalog.close();
+    (await syncedCatalog(ctx, fresh ? { fresh } : {})).catalog.close();
   } catch (e) {
     ctx.out.warn(`the catalog was not updated (${(e as Error).message}); the next find/versions/calendar will sync it`);
   }
