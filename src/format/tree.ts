@@ -19,37 +19,34 @@ export function encodeTree(tree: Tree): Buffer {
   return Buffer.from(`{"nodes":[${parts.join(',')}]}`, 'utf8');
 }
 
+// Built as a string, field by field in spec order: through an object and JSON.stringify, a node
+// cost ~1.3 KB of garbage (a dictionary-mode object of up to 18 properties), the largest
+// allocation of a small-file backup's main thread. Strings that may need escaping go through
+// JSON.stringify; numbers and decimal strings of bigints never do.
 function encodeNode(n: TreeNode): string {
-  const o: Record<string, unknown> = {};
   const name = textOrNull(n.name);
-  if (name !== null) o.name = name;
-  else o.name_b64 = n.name.toString('base64');
-  o.type = n.type;
-  o.mode = n.mode;
-  o.uid = n.uid;
-  o.gid = n.gid;
-  if (n.user !== undefined) o.user = n.user;
-  if (n.group !== undefined) o.group = n.group;
-  o.mtime = n.mtimeNs.toString();
-  o.ctime = n.ctimeNs.toString();
-  if (n.size !== undefined) o.size = n.size;
-  o.inode = n.inode.toString();
-  o.device = n.device.toString();
-  if (n.nlink !== undefined) o.nlink = n.nlink;
-  if (n.rdev !== undefined) o.rdev = n.rdev.toString();
+  let s = name !== null ? `{"name":${JSON.stringify(name)}` : `{"name_b64":"${n.name.toString('base64')}"`;
+  s += `,"type":"${n.type}","mode":${n.mode},"uid":${n.uid},"gid":${n.gid}`;
+  if (n.user !== undefined) s += `,"user":${JSON.stringify(n.user)}`;
+  if (n.group !== undefined) s += `,"group":${JSON.stringify(n.group)}`;
+  s += `,"mtime":"${n.mtimeNs}","ctime":"${n.ctimeNs}"`;
+  if (n.size !== undefined) s += `,"size":${n.size}`;
+  s += `,"inode":"${n.inode}","device":"${n.device}"`;
+  if (n.nlink !== undefined) s += `,"nlink":${n.nlink}`;
+  if (n.rdev !== undefined) s += `,"rdev":"${n.rdev}"`;
   if (n.target !== undefined) {
     const t = textOrNull(n.target);
-    if (t !== null) o.target = t;
-    else o.target_b64 = n.target.toString('base64');
+    s += t !== null ? `,"target":${JSON.stringify(t)}` : `,"target_b64":"${n.target.toString('base64')}"`;
   }
-  if (n.content !== undefined) o.content = n.content;
-  if (n.subtree !== undefined) o.subtree = n.subtree;
+  if (n.content !== undefined) s += `,"content":${JSON.stringify(n.content)}`;
+  if (n.subtree !== undefined) s += `,"subtree":${JSON.stringify(n.subtree)}`;
   if (n.xattrs !== undefined && n.xattrs.length > 0) {
-    o.xattrs = [...n.xattrs]
+    const xattrs = [...n.xattrs]
       .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
       .map((x) => ({ name: x.name, value: x.value.toString('base64') }));
+    s += `,"xattrs":${JSON.stringify(xattrs)}`;
   }
-  return JSON.stringify(o);
+  return s + '}';
 }
 
 /**
