@@ -201,6 +201,8 @@ export class BlobWriter {
   private readonly pendingIds = new Set<string>();
   /** Open packs by type; a staged pack's temporary file is being created while the promise is pending. */
   private readonly open: Partial<Record<PackType, Promise<OpenPack>>> = {};
+  /** The open packs that have been opened: blobs can go into them without waiting. */
+  private readonly ready: Partial<Record<PackType, OpenPack>> = {};
   private readonly inFlight = new Set<Promise<void>>();
   private readonly uploadSlots: Semaphore;
   private unindexed: IndexPack[] = [];
@@ -344,14 +346,19 @@ export class BlobWriter {
 
   /** Adds the new blobs of a batch of small files. */
   private async addFiles(r: FileBatchResult): Promise<void> {
+    const target = this.repo.config.dataPackTarget;
     let offset = 0;
     for (const f of r.files) {
       if (!('id' in f)) continue;
       const sealed = r.sealed.subarray(offset, (offset += f.length));
       if (this.known(f.id)) continue;
       this.pendingIds.add(f.id);
-      await this.addSealed(f.id, 'data', [sealed], f.rawLength, f.compressed);
+      // Straight into the open pack while it stays under its target: no await per blob.
+      const pack = this.ready.data;
+      if (pack && pack.size + sealed.length < target) this.count('data', f.rawLength, pack.add(f.id, 'data', [sealed], f.rawLength, f.compressed));
+      else await this.addSealed(f.id, 'data', [sealed], f.rawLength, f.compressed);
     }
+    await this.ready.data?.drain();
   }
 
   /**
@@ -391,6 +398,7 @@ export class BlobWriter {
       const pack = await opening;
       // Closed while this blob waited for it (another blob filled it): the blob goes in the next.
       if (this.open[packType] !== opening) continue;
+      this.ready[packType] = pack;
       this.count(type, rawLength, pack.add(id, type, sealed, rawLength, compressed, written));
       if (pack.size >= target) await this.closePack(packType);
       else await pack.drain();
@@ -411,6 +419,7 @@ export class BlobWriter {
     const opening = this.open[packType];
     if (!opening) return;
     delete this.open[packType];
+    delete this.ready[packType];
     const pack = await opening;
     if (pack.entries.length === 0) return pack.discard();
     let finished: Awaited<ReturnType<OpenPack['finish']>>;
@@ -482,6 +491,7 @@ export class BlobWriter {
     for (const type of ['data', 'meta'] as const) {
       const pack = this.open[type];
       delete this.open[type];
+      delete this.ready[type];
       await pack?.then((p) => p.discard(), () => undefined);
     }
   }
