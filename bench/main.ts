@@ -149,7 +149,8 @@ async function runTool(name: 'snap' | 'restic', corpus: string, work: string, co
   // next: that measured the bench, not the tools.
   const target = join(work, `${name}-restore-${round}`);
   const base = { ...(process.env as Record<string, string>) };
-  const env = name === 'snap' ? { ...base, SNAP_PASSWORD: 'bench', SNAP_REPOSITORY: repo } : { ...base, RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(work, 'restic-cache') };
+  // Each tool's cache (snap's holds the catalog) in the work directory, removed with it.
+  const env = name === 'snap' ? { ...base, SNAP_PASSWORD: 'bench', SNAP_REPOSITORY: repo, XDG_CACHE_HOME: join(work, 'snap-cache') } : { ...base, RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(work, 'restic-cache') };
   const [cmd, pre] = name === 'snap' ? [process.execPath, [SNAP]] : ['restic', []];
   // Flush dirty pages first: otherwise one step pays for the previous step's (or tool's) writeback.
   const run = (args: string[]) => {
