@@ -180,6 +180,9 @@ export class Archiver {
     const start = new Date();
     try {
       const { paths, parent, hostname } = await this.prepare();
+      // Without a parent snapshot every file is read and sealed: the workers start while the
+      // first directories are listed. (An unchanged re-backup may never need them.)
+      if (!parent) this.writer.startWorkers();
       const cache = await this.openDirCache(hostname, paths, parent?.id);
       let rootId: string;
       if (this.opts.stdin) rootId = await this.stdinTree(this.opts.stdin);

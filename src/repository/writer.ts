@@ -229,6 +229,11 @@ export class BlobWriter {
     return this.poolInstance;
   }
 
+  /** Starts the crypto workers now rather than for the first blob: their start-up overlaps other work. */
+  startWorkers(): void {
+    void this.pool;
+  }
+
   /** True when the blob is in the repository or already queued by this writer. */
   known(id: string): boolean {
     return this.pendingIds.has(id) || this.repo.index.has(id);
