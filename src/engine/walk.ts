@@ -11,13 +11,23 @@ export interface WalkEntry {
   depth: number;
 }
 
-/** Depth-first, parents before children, children in name order. */
+/**
+ * Depth-first, parents before children, children in name order. One generator with a stack of
+ * directories: a generator per directory, nested with yield*, passed every entry up through each
+ * level, a promise per level (a quarter of a 63k-file restore's main-thread allocations).
+ */
 export async function* walkTree(repo: Repository, treeId: string, dir: Buffer = Buffer.from('/'), depth = 0): AsyncGenerator<WalkEntry> {
-  const tree = await repo.loadTree(treeId);
-  for (const node of tree.nodes) {
-    const path = joinPath(dir, node.name);
-    yield { path, node, depth };
-    if (node.type === 'dir' && node.subtree) yield* walkTree(repo, node.subtree, path, depth + 1);
+  const stack = [{ nodes: (await repo.loadTree(treeId)).nodes, next: 0, dir, depth }];
+  while (stack.length > 0) {
+    const d = stack[stack.length - 1]!;
+    if (d.next === d.nodes.length) {
+      stack.pop();
+      continue;
+    }
+    const node = d.nodes[d.next++]!;
+    const path = joinPath(d.dir, node.name);
+    yield { path, node, depth: d.depth };
+    if (node.type === 'dir' && node.subtree) stack.push({ nodes: (await repo.loadTree(node.subtree)).nodes, next: 0, dir: path, depth: d.depth + 1 });
   }
 }
 
