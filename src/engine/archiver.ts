@@ -317,10 +317,10 @@ export class Archiver {
     // File content IDs arrive from the crypto workers; a tree needs all of its files' IDs, and
     // leaves out files that turned out unreadable.
     await this.saveSmallFiles();
-    if (this.contentPending.length > 0) {
-      await Promise.all(this.contentPending.splice(0));
-      nodes = nodes.filter((n) => !this.failedNodes.has(n));
-    }
+    if (this.contentPending.length > 0) await Promise.all(this.contentPending.splice(0));
+    // Always: a directory below may have awaited (and taken from the list) this one's files, as
+    // for a file named on the command line beside a directory.
+    nodes = nodes.filter((n) => !this.failedNodes.has(n));
     const { id } = await this.writer.save('tree', encodeTree({ nodes }));
     this.opts.onTree?.(id, nodes);
     return id;

@@ -143,8 +143,18 @@ describe('errors', () => {
     const paths = ls.stdout.trim().split('\n').map((l) => JSON.parse(l).path);
     expect(paths).toContain(join(dir, 'ok'));
     expect(paths).not.toContain(join(dir, 'locked'));
+    // Named on the command line, beside a directory: the file is left out of that tree too.
+    mkdirSync(join(dir, 'zsub'));
+    writeFileSync(join(dir, 'zsub', 'f'), 'in the directory');
+    if (asUser) spawnSync('chmod', ['-R', 'a+rwX', join(dir, 'zsub')]);
+    const named = spawnSync(process.execPath, [SNAP, 'backup', join(dir, 'locked'), join(dir, 'zsub'), '--json', '--cache-dir', cacheDir], { env: env2, ...(asUser ? { uid: 65534, gid: 65534 } : {}) });
+    expect(named.status).toBe(3);
+    const namedPaths = snap(['ls', 'latest', '--json'], env2).stdout.trim().split('\n').map((l) => JSON.parse(l).path);
+    expect(namedPaths).toContain(join(dir, 'zsub', 'f'));
+    expect(namedPaths).not.toContain(join(dir, 'locked'));
     const target = join(tmp.path, 'unreadable-restored');
-    expect(snap(['restore', `latest:${dir}`, '--target', target], env2).code).toBe(0);
+    const first = JSON.parse(r.stdout.toString().trim().split('\n').pop()!).snapshot_id as string;
+    expect(snap(['restore', `${first}:${dir}`, '--target', target], env2).code).toBe(0);
     expect(readdirSync(target).sort()).toEqual(['a-first', 'ok']);
     expect(readFileSync(join(target, 'a-first'), 'utf8')).toBe('readable, before it');
     expect(readFileSync(join(target, 'ok'), 'utf8')).toBe('readable, after it');
