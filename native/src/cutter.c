@@ -16,12 +16,8 @@ static void cutter_finalize(napi_env env, void *data, void *hint) {
 
 static napi_value cutter_new(napi_env env, napi_callback_info info) {
   size_t argc = 5;
-  napi_value argv[5], self, target;
-  SNAP_CALL(env, napi_get_new_target(env, info, &target));
-  if (target == NULL) {
-    napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", "Cutter must be called with new");
-    return NULL;
-  }
+  napi_value argv[5], self;
+  if (!snap_called_with_new(env, info, "Cutter")) return NULL;
   SNAP_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
   if (argc < 4) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS",
@@ -94,9 +90,5 @@ napi_value snap_init_cutter(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"cut", NULL, cutter_cut, NULL, NULL, NULL, napi_default_method, NULL},
   };
-  napi_value cls;
-  SNAP_CALL(env, napi_define_class(env, "Cutter", NAPI_AUTO_LENGTH, cutter_new, NULL,
-                                   sizeof methods / sizeof methods[0], methods, &cls));
-  SNAP_CALL(env, napi_set_named_property(env, exports, "Cutter", cls));
-  return exports;
+  return snap_export_class(env, exports, "Cutter", cutter_new, methods, sizeof methods / sizeof methods[0]);
 }

@@ -43,12 +43,8 @@ static void hasher_finalize(napi_env env, void *data, void *hint) {
 }
 
 static napi_value hasher_new(napi_env env, napi_callback_info info) {
-  napi_value self, target;
-  SNAP_CALL(env, napi_get_new_target(env, info, &target));
-  if (target == NULL) {
-    napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", "Sha256 must be called with new");
-    return NULL;
-  }
+  napi_value self;
+  if (!snap_called_with_new(env, info, "Sha256")) return NULL;
   SNAP_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &self, NULL));
   hasher_t *h = calloc(1, sizeof *h);
   if (h) h->ctx = EVP_MD_CTX_new();
@@ -185,9 +181,5 @@ napi_value snap_init_sha256(napi_env env, napi_value exports) {
       {"update", NULL, hasher_update, NULL, NULL, NULL, napi_default_method, NULL},
       {"digest", NULL, hasher_digest, NULL, NULL, NULL, napi_default_method, NULL},
   };
-  napi_value cls;
-  SNAP_CALL(env, napi_define_class(env, "Sha256", NAPI_AUTO_LENGTH, hasher_new, NULL,
-                                   sizeof methods / sizeof methods[0], methods, &cls));
-  SNAP_CALL(env, napi_set_named_property(env, exports, "Sha256", cls));
-  return exports;
+  return snap_export_class(env, exports, "Sha256", hasher_new, methods, sizeof methods / sizeof methods[0]);
 }

@@ -96,6 +96,28 @@ napi_value snap_errno_error(napi_env env, int err, const char *syscall, const ch
   return error;
 }
 
+napi_value snap_export_class(napi_env env, napi_value exports, const char *name, napi_callback ctor,
+                             const napi_property_descriptor *methods, size_t count) {
+  napi_value cls;
+  SNAP_CALL(env, napi_define_class(env, name, NAPI_AUTO_LENGTH, ctor, NULL, count, methods, &cls));
+  SNAP_CALL(env, napi_set_named_property(env, exports, name, cls));
+  return exports;
+}
+
+bool snap_called_with_new(napi_env env, napi_callback_info info, const char *name) {
+  napi_value target;
+  napi_status st = napi_get_new_target(env, info, &target);
+  if (st != napi_ok) {
+    snap_throw_status(env, st, "napi_get_new_target");
+    return false;
+  }
+  if (target != NULL) return true;
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s must be called with new", name);
+  napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", msg);
+  return false;
+}
+
 void snap_throw_errno(napi_env env, int err, const char *syscall, const char *path) {
   napi_value error = snap_errno_error(env, err, syscall, path);
   if (error) napi_throw(env, error);

@@ -20,6 +20,14 @@
 
 void snap_throw_status(napi_env env, napi_status status, const char *what);
 
+/* Defines class `name` (constructor `ctor`, `count` methods) and sets it as exports[name];
+ * returns exports, or NULL after throwing. */
+napi_value snap_export_class(napi_env env, napi_value exports, const char *name, napi_callback ctor,
+                             const napi_property_descriptor *methods, size_t count);
+/* In a class constructor: true when called with `new`; otherwise throws a TypeError naming the
+ * class, and the caller must return NULL. */
+bool snap_called_with_new(napi_env env, napi_callback_info info, const char *name);
+
 /* Throws an Error like Node's fs errors: message "CODE: description, syscall 'path'", and the
  * properties code ('ENOENT', ...), errno (negative, as in Node), syscall and path. */
 void snap_throw_errno(napi_env env, int err, const char *syscall, const char *path);
