@@ -442,15 +442,7 @@ export class Archiver {
 
   /** Counts a directory found in the directory cache, and its files, as unchanged. */
   private countUnchanged(listing: Listing, kept: number[], path: Buffer): void {
-    for (const i of kept) {
-      if (!listing.isFile(i)) continue;
-      const size = listing.size(i);
-      this.counters.total_files_processed++;
-      this.counters.files_unchanged++;
-      this.counters.total_bytes_processed += size;
-      this.progress.files++;
-      this.progress.bytes += size;
-    }
+    for (const i of kept) if (listing.isFile(i)) this.countUnchangedFile(listing.size(i));
     this.counters.dirs_unchanged++;
     this.progress.dirs++;
     this.report(path);
@@ -562,18 +554,25 @@ export class Archiver {
     );
   }
 
-  private async fileContent(path: Buffer, node: TreeNode, prev: TreeNode | undefined): Promise<void> {
+  /** Counts a file whose content is kept from the parent snapshot, unread. */
+  private countUnchangedFile(size: number): void {
     this.counters.total_files_processed++;
+    this.counters.files_unchanged++;
+    this.counters.total_bytes_processed += size;
     this.progress.files++;
+    this.progress.bytes += size;
+  }
+
+  private async fileContent(path: Buffer, node: TreeNode, prev: TreeNode | undefined): Promise<void> {
     const size = node.size ?? 0;
     if (this.unchanged(size, node.mtimeNs, node.ctimeNs, node.inode, prev)) {
       node.content = prev.content;
-      this.counters.files_unchanged++;
-      this.counters.total_bytes_processed += size;
-      this.progress.bytes += size;
+      this.countUnchangedFile(size);
       this.report(path);
       return;
     }
+    this.counters.total_files_processed++;
+    this.progress.files++;
     // A file no larger than the minimum chunk is one blob: a crypto worker reads it too, so small
     // files are read in parallel while this thread walks on.
     if (size > 0 && size <= this.cutter.params.min && this.writer.parallel) {
