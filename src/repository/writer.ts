@@ -204,6 +204,8 @@ export class BlobWriter {
   /** The open packs that have been opened: blobs can go into them without waiting. */
   private readonly ready: Partial<Record<PackType, OpenPack>> = {};
   private readonly inFlight = new Set<Promise<void>>();
+  /** Settles once every worker result queued so far is added to its pack (see inOrder). */
+  private addedSoFar: Promise<void> = Promise.resolve();
   private readonly uploadSlots: Semaphore;
   private unindexed: IndexPack[] = [];
   /** Packs stored and not indexed, when `indexObjects` is false. */
@@ -283,15 +285,7 @@ export class BlobWriter {
       throw e;
     }
     const result = this.pool.seal(data, true);
-    this.track(
-      result.then(
-        (r) => this.addNew(r, data, done),
-        (e: unknown) => {
-          done();
-          throw e;
-        },
-      ),
-    );
+    this.track(this.inOrder(result, (r) => this.addNew(r, data, done), done));
     const id = result.then((r) => r.id);
     // Failures also reach flush() through track(); this keeps an abandoned ID from crashing the process.
     id.catch(() => undefined);
@@ -314,10 +308,26 @@ export class BlobWriter {
     await this.backpressure();
     await pool.reserve(bytes);
     const res = pool.sealFiles(paths, bytes, maxBytes);
-    this.track(res.then((r) => this.addFiles(r)));
+    this.track(this.inOrder(res, (r) => this.addFiles(r)));
     const results = res.then((r) => r.files.map((f) => ('id' in f ? { id: f.id, size: f.rawLength } : f)));
     results.catch(() => undefined);
     return { results };
+  }
+
+  /**
+   * Runs `add` with a worker's result once the results queued before it are added: data blobs go
+   * into packs in the order they were queued, whichever worker finishes first. The walk queues a
+   * directory's files together, so they stay together in few packs, and a selective restore thaws
+   * only those (with directories overlapping in the workers, blobs of neighbouring directories
+   * mixed in packs as they finished). `failed` runs instead when the worker fails.
+   */
+  private inOrder<R>(result: Promise<R>, add: (r: R) => Promise<void>, failed?: () => void): Promise<void> {
+    const added = this.addedSoFar.then(() => result).then(add, (e: unknown) => {
+      failed?.();
+      throw e;
+    });
+    this.addedSoFar = added.catch(() => undefined);
+    return added;
   }
 
   private async backpressure(): Promise<void> {

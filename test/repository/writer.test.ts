@@ -62,3 +62,30 @@ describe('BlobWriter with shared memory', () => {
     await repo.close();
   });
 });
+
+describe('BlobWriter pack order', () => {
+  let root: string;
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  it('puts data blobs into the pack in the order they were queued, whichever worker finishes first', async () => {
+    root = await tempDir();
+    const repo = await initRepo(join(root, 'repo'), { dataPackTarget: 32 << 20 });
+    const writer = new BlobWriter(repo);
+    // A large compressible blob goes to one worker, then small random ones alternate between
+    // both: the other worker seals its small ones long before the large one is compressed.
+    const words = randomBytesSeeded(6 << 20, 7).map((b) => 97 + (b % 26));
+    const blobs = [words, ...Array.from({ length: 24 }, (_, i) => randomBytesSeeded(2000 + i, 100 + i))];
+    const ids: Promise<string>[] = [];
+    try {
+      for (const b of blobs) ids.push((await writer.saveData(Buffer.from(b))).id);
+      await writer.flush();
+    } finally {
+      await writer.close();
+    }
+    const locations = await Promise.all(ids.map(async (id) => repo.index.get(await id)!));
+    expect(new Set(locations.map((l) => l.pack)).size).toBe(1);
+    const offsets = locations.map((l) => l.offset);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    await repo.close();
+  });
+});
