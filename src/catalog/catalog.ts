@@ -142,7 +142,7 @@ export class FreshTrees {
     if (this.dirs.has(id) || this.nodes + nodes.length > FRESH_NODES) return;
     let packed: Buffer;
     try {
-      packed = packDir(catalogDir(nodes));
+      packed = packDir(nodes);
     } catch {
       return; // a value packDir has no room for (a uid past 32 bits): the sync reads the tree back
     }
@@ -160,30 +160,30 @@ export class FreshTrees {
   }
 }
 
-// A packed directory, per node: flags (1: name is raw bytes, 2: has a subtree), name, vkey,
-// type, content, size, mtime, mode, uid, gid, user, group, subtree (32 bytes). Strings and
-// byte strings are a u32 length and the bytes; only this process reads it.
-const PACKED_NAME_RAW = 1;
-const PACKED_SUBTREE = 2;
+// A packed directory, per node: flags (1: has a subtree), name, vkey, type, content, size, mtime,
+// mode, uid, gid, user, group, subtree (32 bytes). The name is the node's raw bytes (unpacking
+// gives it the form catalogDir does); byte strings are a u32 length and the bytes. Only this
+// process reads it.
+const PACKED_SUBTREE = 1;
+/** Bytes of a packed node besides its names, content and subtree. */
+const PACKED_FIXED = 1 + 4 + 8 + 1 + 4 + 8 + 8 + 12 + 4 + 4;
 
-function packDir(d: CatalogDir): Buffer {
-  const strings = d.nodes.map((n) => [typeof n.name === 'string' ? Buffer.from(n.name) : n.name, Buffer.from(n.v.user), Buffer.from(n.v.group)] as const);
+function packDir(nodes: readonly TreeNode[]): Buffer {
+  const rows = nodes.map((n) => {
+    const v = nodeVersion(n);
+    return { n, v, user: Buffer.from(v.user), group: Buffer.from(v.group) };
+  });
   let size = 0;
-  for (const [i, n] of d.nodes.entries()) {
-    const [name, user, group] = strings[i]!;
-    size += 1 + 4 + name.length + 8 + 1 + 4 + n.v.content.length + 8 + 8 + 12 + 4 + user.length + 4 + group.length + (n.subtree !== undefined ? 32 : 0);
-  }
+  for (const { n, v, user, group } of rows) size += PACKED_FIXED + n.name.length + v.content.length + user.length + group.length + (n.subtree !== undefined ? 32 : 0);
   const b = Buffer.allocUnsafe(size);
   let o = 0;
   const bytes = (x: Buffer) => {
     o = b.writeUInt32LE(x.length, o);
     o += x.copy(b, o);
   };
-  for (const [i, n] of d.nodes.entries()) {
-    const [name, user, group] = strings[i]!;
-    const v = n.v;
-    o = b.writeUInt8((typeof n.name === 'string' ? 0 : PACKED_NAME_RAW) | (n.subtree !== undefined ? PACKED_SUBTREE : 0), o);
-    bytes(name);
+  for (const { n, v, user, group } of rows) {
+    o = b.writeUInt8(n.subtree !== undefined ? PACKED_SUBTREE : 0, o);
+    bytes(n.name);
     o = b.writeBigInt64LE(v.vkey, o);
     o = b.writeUInt8(v.type, o);
     bytes(v.content);
@@ -209,8 +209,7 @@ function unpackDir(b: Buffer): CatalogDir {
   };
   while (o < b.length) {
     const flags = b.readUInt8(o++);
-    const rawName = bytes();
-    const name: Name = flags & PACKED_NAME_RAW ? Buffer.from(rawName) : rawName.toString();
+    const name = nameValue(bytes());
     const vkey = b.readBigInt64LE(o);
     const type = b.readUInt8(o + 8);
     o += 9;
