@@ -63,10 +63,13 @@ export class Context {
     if (this.repoInstance) return this.repoInstance;
     const backend = await this.backend();
     const repo = await Repository.open(backend, await this.password());
-    // Remote repositories keep index and snapshot objects in the local cache (`check` reads the
-    // repository's own copies). A local repository is its own fast copy.
-    if (opts.cache !== false && this.args.cache !== false && parseLocation(this.location).kind !== 'local') {
-      repo.useMetadataCache(new MetadataCache(join(repositoryCacheDir(repo.config.id, this.args.cacheDir), 'metadata')));
+    // The index cache serves every repository. Remote repositories also keep index and snapshot
+    // objects in the local cache; a local repository is its own fast copy. `check` reads the
+    // repository's own objects only.
+    if (opts.cache !== false && this.args.cache !== false) {
+      const dir = repositoryCacheDir(repo.config.id, this.args.cacheDir);
+      repo.useIndexCache(join(dir, 'index'));
+      if (parseLocation(this.location).kind !== 'local') repo.useMetadataCache(new MetadataCache(join(dir, 'metadata')));
     }
     const mode = opts.lock ?? 'shared';
     if (mode !== 'none') {

@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     .option('limit-download', { type: 'number', describe: 'limit downloads to KiB/s' })
     .option('retry-lock', { type: 'string', describe: 'wait up to DURATION (e.g. 5m) for a conflicting lock to go away (default: fail at once)' })
     .option('cache-dir', { type: 'string', describe: 'local cache and catalog directory (default $XDG_CACHE_HOME/snap)' })
-    .option('cache', { type: 'boolean', default: true, describe: 'keep copies of index and snapshot objects of remote repositories, and the directory cache of backup, in the cache directory (--no-cache: download them every time, and compare every directory with the parent snapshot)' })
+    .option('cache', { type: 'boolean', default: true, describe: 'keep the index cache, copies of index and snapshot objects of remote repositories, and the directory cache of backup in the cache directory (--no-cache: load every index object, download them every time, and compare every directory with the parent snapshot)' })
     .strict()
     .demandCommand(1, 'name a command; see snap --help')
     .recommendCommands()

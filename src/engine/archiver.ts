@@ -204,6 +204,7 @@ export class Archiver {
       if (id && cache && this.dirRecorder) {
         await this.dirRecorder.write(cache.file, id, cache.options).catch((e: Error) => this.opts.onWarning?.(`the directory cache was not saved (${e.message}); the next backup compares with the snapshot's trees instead`));
       }
+      if (id) await this.repo.saveIndexCache();
       const result: BackupResult = { snapshot, incomplete: this.counters.errors > 0 };
       if (id) result.id = id;
       if (parent) result.parent = parent.id;

@@ -16,8 +16,20 @@ import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
 import { IntegrityError, NoSuchItemError, NotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError } from '../errors.js';
 import { addKey, newMasterKeys, openKeys, type MasterKeys } from './keys.js';
 import { MasterIndex, type BlobLocation } from './index.js';
+import { indexCacheKey, readIndexCache, writeIndexCache } from './index-cache.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { CachedType, MetadataCache } from './metadata-cache.js';
+
+/** The index cache is rewritten past this many index objects loaded beside it (format-spec ch. 17). */
+const INDEX_CACHE_MAX_EXTRA_OBJECTS = 32;
+
+/** How loadIndex got the index. */
+export interface IndexLoad {
+  /** Whether the index cache served (ch. 17). */
+  fromCache: boolean;
+  /** Index objects read from the repository (or its metadata cache). */
+  objectsRead: number;
+}
 
 /** Decoded tree nodes kept for reuse, at most (about 1 KiB of heap each). */
 const TREE_CACHE_NODES = 8192;
@@ -47,6 +59,9 @@ export class Repository {
   private readonly treeCache = new Map<string, Tree>();
   private treeCacheNodes = 0;
   private metadataCache: MetadataCache | undefined;
+  private indexCacheFile: string | undefined;
+  /** What the index cache file holds, as of the last time it was read or written. */
+  private indexCached: { names: number; blobs: number } | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -162,14 +177,57 @@ export class Repository {
     }
   }
 
-  /** Loads every index object into the master index. */
-  async loadIndex(): Promise<void> {
+  /** Loads the index from the index cache from now on, and keeps the cache up to date (ch. 17). */
+  useIndexCache(file: string): void {
+    this.indexCacheFile = file;
+  }
+
+  /** Loads every index object into the master index, or the index cache and the objects it lacks. */
+  async loadIndex(): Promise<IndexLoad> {
     const names = await this.listNames('index');
+    const cached = this.indexCacheFile ? await readIndexCache(this.indexCacheFile, indexCacheKey(this.keys.encrypt)) : undefined;
+    const listed = new Set(names);
+    if (cached && [...cached.names.keys()].every((n) => listed.has(n))) {
+      const files = await this.loadIndexFiles(names.filter((n) => !cached.names.has(n)));
+      // A new index object that supersedes a cached one comes from a prune, which also removed
+      // the ones it superseded; should it not have yet, the cache's view is out of date.
+      if (![...files.values()].some((f) => f.supersedes.some((n) => cached.names.has(n)))) {
+        this.index.restore(cached);
+        this.index.load(files);
+        this.indexCached = { names: cached.names.size, blobs: cached.packOf.length };
+        await this.saveIndexCache();
+        return { fromCache: true, objectsRead: files.size };
+      }
+    }
+    this.index.load(await this.loadIndexFiles(names));
+    this.indexCached = undefined;
+    await this.saveIndexCache();
+    return { fromCache: false, objectsRead: names.length };
+  }
+
+  private async loadIndexFiles(names: string[]): Promise<Map<string, IndexFile>> {
     const files = new Map<string, IndexFile>();
     await mapLimit(names, 8, async (n) => {
       files.set(n, await this.loadIndexFile(n));
     });
-    this.index.load(files);
+    return files;
+  }
+
+  /**
+   * Rewrites the index cache when it lags the index by much (ch. 17): after loading the index, and
+   * after a backup's snapshot is written. A cache that cannot be written only costs speed later.
+   */
+  async saveIndexCache(): Promise<void> {
+    if (!this.indexCacheFile) return;
+    const names = this.index.indexNames.size + this.index.supersededNames.size;
+    const c = this.indexCached;
+    if (c && names - c.names <= INDEX_CACHE_MAX_EXTRA_OBJECTS && (this.index.blobCount - c.blobs) * 8 <= c.blobs) return;
+    try {
+      await writeIndexCache(this.indexCacheFile, this.index.columns(), indexCacheKey(this.keys.encrypt));
+      this.indexCached = { names, blobs: this.index.blobCount };
+    } catch {
+      // Read-only or full cache directory: the next run loads the index objects.
+    }
   }
 
   // ---- snapshots -----------------------------------------------------------------------------
