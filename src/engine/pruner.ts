@@ -5,12 +5,11 @@
 // Execution order is what makes a crash harmless: new packs, then one index that supersedes every
 // old index object, then old index objects are removed, then old packs.
 import { hasFileStaging, isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
-import type { IndexFile, IndexPack, PackType } from '../format/index.js';
+import type { IndexPack, PackType } from '../format/index.js';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
 import { indexToJson } from '../format/index.js';
-import { mapLimit } from '../util/concurrency.js';
 import { ARCHIVE_CLASSES } from '../backend/backend.js';
 
 const DAY_MS = 86400_000;
@@ -134,10 +133,7 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
   // Sorted, and loaded into the map in that order (not in the order parallel loads finish): the
   // plan, the packs it writes and the number of its steps are the same on every run.
   const indexNames = (await repo.listNames('index')).sort();
-  const loaded = new Map<string, IndexFile>();
-  await mapLimit(indexNames, 8, async (n) => {
-    loaded.set(n, await repo.loadIndexFile(n));
-  });
+  const loaded = await repo.loadIndexFiles(indexNames);
   const files = new Map(indexNames.map((n) => [n, loaded.get(n)!] as const));
   repo.index.load(files);
   const indexPacks = new Map<string, IndexPack>();

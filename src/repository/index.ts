@@ -111,9 +111,7 @@ export class MasterIndex {
     this.rawLengths = c.rawLengths;
     this.flags = c.flags;
     this.count = c.packOf.length;
-    let size = this.table.length;
-    while (this.count * 2 > size) size *= 2;
-    this.rehash(size, this.count);
+    this.rehash(this.tableSizeFor(this.count), this.count);
   }
 
   /** Adds a pack and its blobs; a blob already indexed keeps its first location. */
@@ -210,9 +208,15 @@ export class MasterIndex {
       this.rawLengths = grow(this.rawLengths, n);
       this.flags = grow(this.flags, n);
     }
+    const size = this.tableSizeFor(n);
+    if (size > this.table.length) this.rehash(size, this.count);
+  }
+
+  /** Table slots for n blobs: at least twice as many, a power of two. */
+  private tableSizeFor(n: number): number {
     let size = this.table.length;
     while (n * 2 > size) size *= 2;
-    if (size > this.table.length) this.rehash(size, this.count);
+    return size;
   }
 
   /** Puts blob e, the latest one appended, into the hash table. */

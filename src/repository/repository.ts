@@ -59,7 +59,7 @@ export class Repository {
   private readonly treeCache = new Map<string, Tree>();
   private treeCacheNodes = 0;
   private metadataCache: MetadataCache | undefined;
-  private indexCacheFile: string | undefined;
+  private indexCache: { file: string; key: Buffer } | undefined;
   /** What the index cache file holds, as of the last time it was read or written. */
   private indexCached: { names: number; blobs: number } | undefined;
 
@@ -179,16 +179,17 @@ export class Repository {
 
   /** Loads the index from the index cache from now on, and keeps the cache up to date (ch. 17). */
   useIndexCache(file: string): void {
-    this.indexCacheFile = file;
+    this.indexCache = { file, key: indexCacheKey(this.keys.encrypt) };
   }
 
   /** Loads every index object into the master index, or the index cache and the objects it lacks. */
   async loadIndex(): Promise<IndexLoad> {
     const names = await this.listNames('index');
-    const cached = this.indexCacheFile ? await readIndexCache(this.indexCacheFile, indexCacheKey(this.keys.encrypt)) : undefined;
+    const cached = this.indexCache ? await readIndexCache(this.indexCache.file, this.indexCache.key) : undefined;
     const listed = new Set(names);
+    const files = new Map<string, IndexFile>();
     if (cached && [...cached.names.keys()].every((n) => listed.has(n))) {
-      const files = await this.loadIndexFiles(names.filter((n) => !cached.names.has(n)));
+      for (const [n, f] of await this.loadIndexFiles(names.filter((n) => !cached.names.has(n)))) files.set(n, f);
       // A new index object that supersedes a cached one comes from a prune, which also removed
       // the ones it superseded; should it not have yet, the cache's view is out of date.
       if (![...files.values()].some((f) => f.supersedes.some((n) => cached.names.has(n)))) {
@@ -199,13 +200,16 @@ export class Repository {
         return { fromCache: true, objectsRead: files.size };
       }
     }
-    this.index.load(await this.loadIndexFiles(names));
+    // Without the cache: every index object, those read above only once.
+    for (const [n, f] of await this.loadIndexFiles(names.filter((n) => !files.has(n)))) files.set(n, f);
+    this.index.load(files);
     this.indexCached = undefined;
     await this.saveIndexCache();
     return { fromCache: false, objectsRead: names.length };
   }
 
-  private async loadIndexFiles(names: string[]): Promise<Map<string, IndexFile>> {
+  /** The index objects `names`, decoded, in the order their loads finish. */
+  async loadIndexFiles(names: string[]): Promise<Map<string, IndexFile>> {
     const files = new Map<string, IndexFile>();
     await mapLimit(names, 8, async (n) => {
       files.set(n, await this.loadIndexFile(n));
@@ -218,12 +222,12 @@ export class Repository {
    * after a backup's snapshot is written. A cache that cannot be written only costs speed later.
    */
   async saveIndexCache(): Promise<void> {
-    if (!this.indexCacheFile) return;
+    if (!this.indexCache) return;
     const names = this.index.indexNames.size + this.index.supersededNames.size;
     const c = this.indexCached;
     if (c && names - c.names <= INDEX_CACHE_MAX_EXTRA_OBJECTS && (this.index.blobCount - c.blobs) * 8 <= c.blobs) return;
     try {
-      await writeIndexCache(this.indexCacheFile, this.index.columns(), indexCacheKey(this.keys.encrypt));
+      await writeIndexCache(this.indexCache.file, this.index.columns(), this.indexCache.key);
       this.indexCached = { names, blobs: this.index.blobCount };
     } catch {
       // Read-only or full cache directory: the next run loads the index objects.
