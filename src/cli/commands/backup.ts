@@ -10,6 +10,7 @@ import { asArray, parseTime } from '../args.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { catalogAfterBackup } from './catalog.js';
 import { repositoryCacheDir } from '../cache-dir.js';
+import { letYoungGenerationsGrow } from '../v8-flags.js';
 
 interface BackupArgs {
   paths: string[];
@@ -72,6 +73,7 @@ export const registerBackup: Register = (y) =>
     handle<BackupArgs>(async (ctx, a) => {
       if (a.stdin && a.paths.length > 0) throw new UsageError('--stdin takes no paths');
       const excludes = [...asArray(a.exclude), ...asArray(a.excludeFile).flatMap(readExcludeFile)];
+      letYoungGenerationsGrow();
       const repo = await ctx.repository();
       const out = ctx.out;
       const fresh = new FreshTrees();
