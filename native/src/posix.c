@@ -67,7 +67,7 @@ static napi_value finish(napi_env env, int r, int err, const char *syscall, char
 }
 
 /* xattr calls that never follow a symlink at the end of the path. */
-static ssize_t x_list(const char *path, char *buf, size_t size) {
+ssize_t snap_llistxattr(const char *path, char *buf, size_t size) {
 #ifdef __APPLE__
   return listxattr(path, buf, size, XATTR_NOFOLLOW);
 #else
@@ -127,7 +127,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   char *buf = NULL;
   ssize_t n;
   for (;;) {
-    n = x_list(path, NULL, 0);
+    n = snap_llistxattr(path, NULL, 0);
     if (n < 0) break;
     if (n == 0) break;
     free(buf);
@@ -137,7 +137,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
       n = -1;
       break;
     }
-    n = x_list(path, buf, (size_t)n);
+    n = snap_llistxattr(path, buf, (size_t)n);
     if (n >= 0 || errno != ERANGE) break; /* ERANGE: the list grew meanwhile; ask again */
   }
   if (n < 0) {

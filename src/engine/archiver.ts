@@ -176,6 +176,11 @@ export class Archiver {
   private dirCache: DirCache | undefined;
   /** This backup's directory keys and tree IDs, for the next backup's cache. */
   private dirRecorder: DirCacheRecorder | undefined;
+  /**
+   * Directory scans size each entry's xattr list (on the libuv thread): without a parent snapshot
+   * every entry's xattrs are read, and most entries have none.
+   */
+  private scanXattrs = false;
 
   constructor(private readonly repo: Repository, private readonly opts: BackupOptions) {
     this.cutter = createCutter(repo.config.chunker);
@@ -189,7 +194,10 @@ export class Archiver {
       const { paths, parent, hostname } = await this.prepare();
       // Without a parent snapshot every file is read and sealed: the workers start while the
       // first directories are listed. (An unchanged re-backup may never need them.)
-      if (!parent) this.writer.startWorkers();
+      if (!parent) {
+        this.writer.startWorkers();
+        this.scanXattrs = true;
+      }
       const cache = await this.openDirCache(hostname, paths, parent?.id);
       let rootId: string;
       if (this.opts.stdin) rootId = await this.stdinTree(this.opts.stdin);
@@ -434,7 +442,7 @@ export class Archiver {
         // the walk is only as fast as the listings arrive. Never behind the walk: a listing started
         // for a directory already done would stay unused.
         for (ahead = Math.max(ahead, k); ahead < dirs.length; ahead++) {
-          if (this.descends(dirs[ahead]!.stat) && !this.prefetch(dirs[ahead]!.path, undefined)) break;
+          if (this.descends(dirs[ahead]!.stat) && !this.prefetch(dirs[ahead]!.path, undefined, this.scanXattrs)) break;
         }
         subtrees.set(d.index, await (await this.subdirectory(d.path, d.stat, this.childParent(parent, d.name))).id);
       }
@@ -458,13 +466,14 @@ export class Archiver {
     const prevOf = sortedLookup(parentTree);
     for (const e of entries) e.prev = prevOf(e.name);
     // Subdirectories are listed on libuv threads before the walk reaches them.
-    if (!subtrees) for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path, e.prev);
+    // A directory new since the parent snapshot has its xattrs read: its scan sizes them.
+    if (!subtrees) for (const e of entries) if (nodeType(e.stat) === 'dir' && this.descends(e.stat)) this.prefetch(e.path, e.prev, this.scanXattrs || e.prev === undefined);
     // File data is read with synchronous calls: FileHandle open/read/close cost more main-thread
     // time than the reading itself. The seal workers keep compressing meanwhile.
     const all: TreeNode[] = [];
     const pending = await this.walking(async () => {
       for (const e of entries) {
-        const node = await this.entryNode(e.path, e.name, e.stat, e.prev, subtrees?.get(e.index));
+        const node = await this.entryNode(e.path, e.name, e.stat, e.prev, subtrees?.get(e.index), listing!.hasNoXattrs(e.index));
         if (node) all.push(node);
       }
     });
@@ -523,12 +532,13 @@ export class Archiver {
   }
 
   /**
-   * Starts listing a directory the walk will reach soon, and loading its parent-snapshot tree (at
-   * most PREFETCH_DIRS of each wait): the walk then rarely waits for either.
+   * Starts listing a directory the walk will reach soon (with `xattrs`, sizing its entries' xattr
+   * lists), and loading its parent-snapshot tree (at most PREFETCH_DIRS of each wait): the walk
+   * then rarely waits for either.
    */
-  private prefetch(path: Buffer, prev: TreeNode | undefined): boolean {
+  private prefetch(path: Buffer, prev: TreeNode | undefined, xattrs: boolean): boolean {
     if (this.prefetched.size >= PREFETCH_DIRS) return false;
-    const listing = scanDirectory(path);
+    const listing = scanDirectory(path, xattrs);
     listing.catch(() => undefined); // reported when the walk gets there
     this.prefetched.set(path.toString('latin1'), listing);
     if (prev?.type === 'dir' && prev.subtree && !this.prefetchedTrees.has(prev.subtree)) {
@@ -540,7 +550,7 @@ export class Archiver {
   }
 
   private listing(path: Buffer): Promise<Listing> {
-    return takeAhead(this.prefetched, path.toString('latin1'), () => scanDirectory(path));
+    return takeAhead(this.prefetched, path.toString('latin1'), () => scanDirectory(path, this.scanXattrs));
   }
 
   /** True when a directory's nodes encode exactly as its parent tree's: that tree ID is reused unhashed. */
@@ -553,24 +563,27 @@ export class Archiver {
   }
 
   /**
-   * Extended attributes, or the parent snapshot's when the inode and its ctime are unchanged:
-   * setting or removing an xattr updates ctime, so they cannot differ (and an unchanged tree then
-   * costs one lstat per file, no listxattr).
+   * Extended attributes: none when the directory scan found none (`noXattrs`), else the parent
+   * snapshot's when the inode and its ctime are unchanged: setting or removing an xattr updates
+   * ctime, so they cannot differ (and an unchanged tree then costs one lstat per file, no
+   * listxattr).
    */
-  private nodeXattrs(path: Buffer, st: FileStat, type: string, prev: TreeNode | undefined): TreeNode['xattrs'] {
+  private nodeXattrs(path: Buffer, st: FileStat, type: string, prev: TreeNode | undefined, noXattrs: boolean): TreeNode['xattrs'] {
+    if (noXattrs) return [];
     if (prev?.type === type && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && prev.device === st.dev) return prev.xattrs ?? [];
     return this.xattrs(path);
   }
 
   /**
    * The node for one directory entry, or undefined when it is skipped (unreadable, unsupported).
-   * A subdirectory's tree ID may be known already (`subtree`).
+   * A subdirectory's tree ID may be known already (`subtree`); `noXattrs`: its directory's scan
+   * found no xattrs.
    */
-  private async entryNode(path: Buffer, name: Buffer, st: FileStat, prev: TreeNode | undefined, subtree?: string): Promise<TreeNode | undefined> {
+  private async entryNode(path: Buffer, name: Buffer, st: FileStat, prev: TreeNode | undefined, subtree?: string, noXattrs = false): Promise<TreeNode | undefined> {
     const type = nodeType(st);
     if (!type) return undefined;
     const node = nodeFromStat(name, st, type);
-    node.xattrs = this.nodeXattrs(path, st, type, prev);
+    node.xattrs = this.nodeXattrs(path, st, type, prev, noXattrs);
     try {
       switch (type) {
         case 'file':

@@ -57,6 +57,14 @@ export class Listing {
     return this.scan.nums[i * 6 + 4]!;
   }
 
+  /**
+   * True when entry i has no extended attributes (or its file system has none), as the scan saw
+   * them; false when it has some, or the scan did not look or could not tell.
+   */
+  hasNoXattrs(i: number): boolean {
+    return this.scan.xattrs?.[i] === 0;
+  }
+
   name(i: number): Buffer {
     return this.scan.names.subarray(this.starts[i]!, this.starts[i + 1]! - 1);
   }
@@ -88,7 +96,10 @@ export class Listing {
   }
 }
 
-/** Lists a directory and lstats its entries on a libuv thread; rejects if it cannot be listed. */
-export async function scanDirectory(path: Buffer): Promise<Listing> {
-  return new Listing(await scanDir(path));
+/**
+ * Lists a directory and lstats its entries on a libuv thread, and with `xattrs` sizes each entry's
+ * xattr list there too; rejects if it cannot be listed.
+ */
+export async function scanDirectory(path: Buffer, xattrs = false): Promise<Listing> {
+  return new Listing(await scanDir(path, xattrs));
 }

@@ -52,7 +52,7 @@ interface NativeAddon {
   major(dev: bigint | number): number;
   minor(dev: bigint | number): number;
   setMmapThreshold(bytes: number): boolean;
-  scanDir(path: NativePath): Promise<NativeDirScan>;
+  scanDir(path: NativePath, xattrs?: boolean): Promise<NativeDirScan>;
 }
 
 /** One directory's entries and their lstat, sorted by name bytes (layout in native/src/scandir.c). */
@@ -64,6 +64,11 @@ export interface NativeDirScan {
   nums: Float64Array;
   /** Per entry: ino, dev, rdev (as signed 64-bit), mtime ns, ctime ns. */
   bigs: BigInt64Array;
+  /**
+   * Only when asked for, per entry: the size of its xattr name list; 0 also where the file system
+   * has no xattrs, -1 when it could not be listed.
+   */
+  xattrs?: Int32Array;
 }
 
 /** The Error thrown by the POSIX helpers, shaped like Node's fs errors. */
@@ -214,7 +219,7 @@ export function setMmapThreshold(bytes: number): boolean {
   return loadNative().setMmapThreshold(bytes);
 }
 
-/** Lists a directory and lstats each entry on a libuv thread (see NativeDirScan). */
-export function scanDir(path: NativePath): Promise<NativeDirScan> {
-  return loadNative().scanDir(path);
+/** Lists a directory and lstats each entry (and sizes its xattr list) on a libuv thread (see NativeDirScan). */
+export function scanDir(path: NativePath, xattrs = false): Promise<NativeDirScan> {
+  return loadNative().scanDir(path, xattrs);
 }

@@ -54,6 +54,11 @@ describe('incremental backup', () => {
       lremovexattr(join(src, 'xattrs', 'b'), 'user.gone');
       lsetxattr(join(src, 'xattrs', 'c'), 'user.new', Buffer.from([0, 255]));
     }
+    // A directory new since the parent snapshot: its scan sizes the xattr lists.
+    mkdirSync(join(src, 'fresh'));
+    writeFileSync(join(src, 'fresh', 'x'), 'x\n');
+    writeFileSync(join(src, 'fresh', 'y'), 'y\n');
+    if (withXattrs) lsetxattr(join(src, 'fresh', 'x'), 'user.fresh', Buffer.from('new dir'));
     const second = lastJson<Summary>(snap(['backup', src, '--json'], env));
     // A metadata change moves ctime, so those files are read again (their content dedups); 'same'
     // (and, without xattr support, 'xattrs') keep their tree.
@@ -69,6 +74,8 @@ describe('incremental backup', () => {
       expect(lgetxattr(out('a'), 'user.k').toString()).toBe('v2');
       expect(llistxattr(out('b')).map(String)).not.toContain('user.gone');
       expect([...lgetxattr(out('c'), 'user.new')]).toEqual([0, 255]);
+      expect(lgetxattr(join(target, src, 'fresh', 'x'), 'user.fresh').toString()).toBe('new dir');
+      expect(llistxattr(join(target, src, 'fresh', 'y'))).toEqual([]);
     }
   }, 60_000);
 });

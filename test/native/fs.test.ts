@@ -279,6 +279,26 @@ describe('scanDirectory (native scanDir)', () => {
     expect(empty.digest.toString('hex')).toBe(createHash('sha256').digest('hex'));
   });
 
+  it('sizes each entry\'s xattr list when asked to', async () => {
+    const d = path.join(dir, 'scan-xattrs');
+    fs.mkdirSync(d);
+    for (const f of ['other', 'plain', 'tagged']) fs.writeFileSync(path.join(d, f), f);
+    fs.mkdirSync(path.join(d, 'sub'));
+    let withXattrs = true;
+    try {
+      lsetxattr(path.join(d, 'tagged'), 'user.k', Buffer.from('v'));
+      lsetxattr(path.join(d, 'sub'), 'user.dir', Buffer.from('v'));
+    } catch {
+      withXattrs = false; // a file system without user xattrs: every list is empty
+    }
+    const listing = await scanDirectory(Buffer.from(d), true);
+    const noXattrs = Object.fromEntries(Array.from({ length: listing.count }, (_, i) => [listing.name(i).toString(), listing.hasNoXattrs(i)]));
+    expect(noXattrs).toEqual({ other: true, plain: true, sub: !withXattrs, tagged: !withXattrs });
+    // Not asked: no entry is known to have none.
+    const plain = await scanDirectory(Buffer.from(d));
+    expect(Array.from({ length: plain.count }, (_, i) => plain.hasNoXattrs(i))).toEqual([false, false, false, false]);
+  });
+
   it('rejects with a Node-style error for a directory that cannot be listed', async () => {
     const missing = path.join(dir, 'no-such-dir');
     const e = (await scanDirectory(Buffer.from(missing)).catch((x: unknown) => x)) as NativeFsError;
