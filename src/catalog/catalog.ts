@@ -109,7 +109,7 @@ interface CatalogDir {
 }
 
 const DIR = NODE_TYPES.indexOf('dir');
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function nameValue(b: Buffer): Name {
   try {

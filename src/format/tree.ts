@@ -1,8 +1,9 @@
 // Deterministic tree encoding (format-spec ch. 7.1): same directory -> same bytes -> same blob ID.
 import { NODE_TYPES, type NodeType, type Tree, type TreeNode, type Xattr, compareNames } from '../model/tree.js';
 import { isId } from '../model/ids.js';
+import { isUtf8 } from 'node:buffer';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function textOrNull(b: Buffer): string | null {
   try {
@@ -15,38 +16,181 @@ function textOrNull(b: Buffer): string | null {
 /** Encodes with keys in spec order; nodes are sorted by raw name bytes. */
 export function encodeTree(tree: Tree): Buffer {
   const nodes = [...tree.nodes].sort(compareNames);
-  const parts = nodes.map(encodeNode);
-  return Buffer.from(`{"nodes":[${parts.join(',')}]}`, 'utf8');
+  const w = new JsonBytes();
+  w.ascii('{"nodes":[');
+  for (let i = 0; i < nodes.length; i++) {
+    if (i > 0) w.ascii(',');
+    encodeNode(w, nodes[i]!);
+  }
+  w.ascii(']}');
+  return w.result();
 }
 
-// Built as a string, field by field in spec order: through an object and JSON.stringify, a node
-// cost ~1.3 KB of garbage (a dictionary-mode object of up to 18 properties), the largest
-// allocation of a small-file backup's main thread. Strings that may need escaping go through
-// JSON.stringify; numbers and decimal strings of bigints never do.
-function encodeNode(n: TreeNode): string {
-  const name = textOrNull(n.name);
-  let s = name !== null ? `{"name":${JSON.stringify(name)}` : `{"name_b64":"${n.name.toString('base64')}"`;
-  s += `,"type":"${n.type}","mode":${n.mode},"uid":${n.uid},"gid":${n.gid}`;
-  if (n.user !== undefined) s += `,"user":${JSON.stringify(n.user)}`;
-  if (n.group !== undefined) s += `,"group":${JSON.stringify(n.group)}`;
-  s += `,"mtime":"${n.mtimeNs}","ctime":"${n.ctimeNs}"`;
-  if (n.size !== undefined) s += `,"size":${n.size}`;
-  s += `,"inode":"${n.inode}","device":"${n.device}"`;
-  if (n.nlink !== undefined) s += `,"nlink":${n.nlink}`;
-  if (n.rdev !== undefined) s += `,"rdev":"${n.rdev}"`;
-  if (n.target !== undefined) {
-    const t = textOrNull(n.target);
-    s += t !== null ? `,"target":${JSON.stringify(t)}` : `,"target_b64":"${n.target.toString('base64')}"`;
+/** The largest buffer JsonBytes keeps for the next tree (a directory of ~8k files). */
+const SCRATCH_KEEP = 4 << 20;
+
+/**
+ * JSON written straight into bytes, in one buffer reused by every tree. Built as a string, a node
+ * cost ~1.4 KB of garbage (each `+=` a new string, then the whole text copied into UTF-8), the
+ * largest allocation of a small-file backup's main thread: 2.2-3.3 us per node, written here
+ * 1.4-1.9 us, with fewer scavenges. Strings are written as JSON.stringify writes them.
+ */
+class JsonBytes {
+  private static scratch = Buffer.allocUnsafeSlow(64 * 1024);
+  private buf = JsonBytes.scratch;
+  private o = 0;
+
+  /** A copy of what was written. */
+  result(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.o));
   }
-  if (n.content !== undefined) s += `,"content":${JSON.stringify(n.content)}`;
-  if (n.subtree !== undefined) s += `,"subtree":${JSON.stringify(n.subtree)}`;
+
+  /** Bytes as they are (short: copied here rather than by a call into the runtime). */
+  raw(b: Buffer): void {
+    this.reserve(b.length);
+    for (let i = 0; i < b.length; i++) this.buf[this.o++] = b[i]!;
+  }
+
+  /** A non-negative integer in decimal. */
+  uint(x: number): void {
+    this.reserve(16);
+    let digits = 1;
+    for (let y = x; y >= 10; y = Math.floor(y / 10)) digits++;
+    this.o += digits;
+    for (let i = 1; i <= digits; i++, x = Math.floor(x / 10)) this.buf[this.o - i] = 0x30 + (x % 10);
+  }
+
+  /** Text known to be ASCII with nothing to escape (keys, numbers, hex IDs, base64). */
+  ascii(s: string): void {
+    this.reserve(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.o++] = s.charCodeAt(i);
+  }
+
+  /** Any text, as UTF-8. */
+  utf8(s: string): void {
+    this.reserve(Buffer.byteLength(s));
+    this.o += this.buf.write(s, this.o, 'utf8');
+  }
+
+  /** A JSON string. */
+  text(s: string): void {
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return this.utf8(JSON.stringify(s));
+    }
+    this.reserve(s.length + 2);
+    this.buf[this.o++] = 0x22;
+    this.ascii(s);
+    this.buf[this.o++] = 0x22;
+  }
+
+  /**
+   * `"key":` and raw bytes as a JSON string when they are UTF-8, else `"key_b64":` and their
+   * base64 (ch. 7.1). Bytes that are UTF-8 and hold no control character, quote or backslash are
+   * copied as they are: JSON.stringify would write the same characters unescaped.
+   */
+  bytes(key: string, b: Buffer): void {
+    let plain = true;
+    let ascii = true;
+    for (let i = 0; i < b.length && plain; i++) {
+      const c = b[i]!;
+      if (c < 0x20 || c === 0x22 || c === 0x5c) plain = false;
+      else if (c > 0x7e) ascii = false;
+    }
+    if (plain && (ascii || isUtf8(b))) {
+      this.ascii(`"${key}":"`);
+      this.reserve(b.length + 1);
+      this.o += b.copy(this.buf, this.o);
+      this.buf[this.o++] = 0x22;
+      return;
+    }
+    const t = plain ? null : textOrNull(b);
+    if (t !== null) {
+      this.ascii(`"${key}":`);
+      this.text(t);
+    } else this.ascii(`"${key}_b64":"${b.toString('base64')}"`);
+  }
+
+  private reserve(n: number): void {
+    if (this.o + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.o + n));
+    this.buf.copy(grown, 0, 0, this.o);
+    this.buf = grown;
+    if (grown.length <= SCRATCH_KEEP) JsonBytes.scratch = grown;
+  }
+}
+
+// Each key with the punctuation around it, as bytes.
+const KEYS = Object.fromEntries(
+  ['{', ',"type":"', '","mode":', ',"uid":', ',"gid":', ',"user":', ',"group":', ',"mtime":"', '","ctime":"', '"', ',"size":', ',"inode":"', '","device":"', ',"nlink":', ',"rdev":"', ',', ',"content":[', ']', ',"subtree":', ',"xattrs":', '}'].map((k) => [k, Buffer.from(k, 'latin1')]),
+) as Record<string, Buffer>;
+
+function encodeNode(w: JsonBytes, n: TreeNode): void {
+  w.raw(KEYS['{']!);
+  w.bytes('name', n.name);
+  w.raw(KEYS[',"type":"']!);
+  w.ascii(n.type);
+  w.raw(KEYS['","mode":']!);
+  w.uint(n.mode);
+  w.raw(KEYS[',"uid":']!);
+  w.uint(n.uid);
+  w.raw(KEYS[',"gid":']!);
+  w.uint(n.gid);
+  if (n.user !== undefined) {
+    w.raw(KEYS[',"user":']!);
+    w.text(n.user);
+  }
+  if (n.group !== undefined) {
+    w.raw(KEYS[',"group":']!);
+    w.text(n.group);
+  }
+  w.raw(KEYS[',"mtime":"']!);
+  w.ascii(n.mtimeNs.toString());
+  w.raw(KEYS['","ctime":"']!);
+  w.ascii(n.ctimeNs.toString());
+  w.raw(KEYS['"']!);
+  if (n.size !== undefined) {
+    w.raw(KEYS[',"size":']!);
+    w.uint(n.size);
+  }
+  w.raw(KEYS[',"inode":"']!);
+  w.ascii(n.inode.toString());
+  w.raw(KEYS['","device":"']!);
+  w.ascii(n.device.toString());
+  w.raw(KEYS['"']!);
+  if (n.nlink !== undefined) {
+    w.raw(KEYS[',"nlink":']!);
+    w.uint(n.nlink);
+  }
+  if (n.rdev !== undefined) {
+    w.raw(KEYS[',"rdev":"']!);
+    w.ascii(n.rdev.toString());
+    w.raw(KEYS['"']!);
+  }
+  if (n.target !== undefined) {
+    w.raw(KEYS[',']!);
+    w.bytes('target', n.target);
+  }
+  if (n.content !== undefined) {
+    w.raw(KEYS[',"content":[']!);
+    for (let i = 0; i < n.content.length; i++) {
+      if (i > 0) w.raw(KEYS[',']!);
+      w.text(n.content[i]!);
+    }
+    w.raw(KEYS[']']!);
+  }
+  if (n.subtree !== undefined) {
+    w.raw(KEYS[',"subtree":']!);
+    w.text(n.subtree);
+  }
   if (n.xattrs !== undefined && n.xattrs.length > 0) {
     const xattrs = [...n.xattrs]
       .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
       .map((x) => ({ name: x.name, value: x.value.toString('base64') }));
-    s += `,"xattrs":${JSON.stringify(xattrs)}`;
+    w.raw(KEYS[',"xattrs":']!);
+    w.utf8(JSON.stringify(xattrs));
   }
-  return s + '}';
+  w.raw(KEYS['}']!);
 }
 
 /**

@@ -73,6 +73,59 @@ describe('encodeTree', () => {
   });
 });
 
+/** A node as format-spec ch. 7.1 spells it, through JSON.stringify: the oracle for encodeTree. */
+function specJson(n: TreeNode): string {
+  const text = (b: Buffer) => (Buffer.from(b.toString('utf8'), 'utf8').equals(b) ? b.toString('utf8') : null);
+  const o: Record<string, unknown> = {};
+  const name = text(n.name);
+  if (name !== null) o.name = name;
+  else o.name_b64 = n.name.toString('base64');
+  Object.assign(o, { type: n.type, mode: n.mode, uid: n.uid, gid: n.gid });
+  if (n.user !== undefined) o.user = n.user;
+  if (n.group !== undefined) o.group = n.group;
+  Object.assign(o, { mtime: String(n.mtimeNs), ctime: String(n.ctimeNs) });
+  if (n.size !== undefined) o.size = n.size;
+  Object.assign(o, { inode: String(n.inode), device: String(n.device) });
+  if (n.nlink !== undefined) o.nlink = n.nlink;
+  if (n.rdev !== undefined) o.rdev = String(n.rdev);
+  if (n.target !== undefined) {
+    const t = text(n.target);
+    if (t !== null) o.target = t;
+    else o.target_b64 = n.target.toString('base64');
+  }
+  if (n.content !== undefined) o.content = n.content;
+  if (n.subtree !== undefined) o.subtree = n.subtree;
+  if (n.xattrs?.length) o.xattrs = [...n.xattrs].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name))).map((x) => ({ name: x.name, value: x.value.toString('base64') }));
+  return JSON.stringify(o);
+}
+
+describe('encodeTree against JSON.stringify', () => {
+  it('writes the bytes JSON.stringify writes for the same fields, for random names, owners and targets', () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    // Bytes that exercise every path: plain ASCII, escapes, DEL, UTF-8 (BOM, U+2028), invalid UTF-8.
+    const pieces = ['a', 'Z', '.', ' ', '"', '\\', '\n', '\x01', '\x7f', 'é', '日', '\u2028', '\ufeff', '😀'].map((t) => Buffer.from(t));
+    pieces.push(Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from([0xed, 0xa0, 0x80]));
+    const bytes = () => Buffer.concat(Array.from({ length: 1 + rnd(6) }, () => pieces[rnd(pieces.length)]!));
+    const words = ['root', 'ann', 'o"brien', 'back\\slash', 'tab\t', 'josé', ''];
+    for (let round = 0; round < 200; round++) {
+      const ns: TreeNode[] = [];
+      for (let i = 0; i < 1 + rnd(4); i++) {
+        let name = bytes();
+        if (name.includes(0x2f)) name = Buffer.from('x');
+        const n = base(Buffer.concat([name, Buffer.from(String(i))]), { user: words[rnd(words.length)]!, group: words[rnd(words.length)]!, mode: rnd(0o7777), size: rnd(1 << 30) });
+        if (rnd(3) === 0) Object.assign(n, { type: 'symlink', target: bytes() }, { size: undefined, nlink: undefined, content: undefined });
+        if (rnd(4) === 0) delete n.user;
+        if (rnd(5) === 0) n.xattrs = [{ name: 'user.ü', value: bytes() }];
+        for (const k of Object.keys(n) as (keyof TreeNode)[]) if (n[k] === undefined) delete n[k];
+        ns.push(n);
+      }
+      const expected = `{"nodes":[${[...ns].sort((a, b) => Buffer.compare(a.name, b.name)).map(specJson).join(',')}]}`;
+      expect(encodeTree({ nodes: ns }).toString('utf8')).toBe(expected);
+    }
+  });
+});
+
 describe('names and targets', () => {
   const nonUtf8 = [
     Buffer.from([0xff]),
@@ -101,7 +154,7 @@ describe('names and targets', () => {
   });
 
   it('valid UTF-8 names, including non-ASCII and characters JSON escapes, stay text', () => {
-    for (const s of ['日本語', 'émoji 😀', 'quote"back\\slash', 'tab\there', 'nl\nx', '\u2028']) {
+    for (const s of ['日本語', 'émoji 😀', 'quote"back\\slash', 'tab\there', 'nl\nx', '\u2028', '\ufeffbom', '\ufeffbom"quoted', 'del\x7f']) {
       const bytes = encodeTree({ nodes: [base(s)] });
       const o = (JSON.parse(bytes.toString()) as { nodes: Record<string, unknown>[] }).nodes[0]!;
       expect(o.name).toBe(s);
