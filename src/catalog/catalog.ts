@@ -168,20 +168,35 @@ const PACKED_SUBTREE = 1;
 /** Bytes of a packed node besides its names, content and subtree. */
 const PACKED_FIXED = 1 + 4 + 8 + 1 + 4 + 8 + 8 + 12 + 4 + 4;
 
+/** User and group names as UTF-8: a handful per backup, so each is encoded once. */
+const ownerBytes = new Map<string, Buffer>();
+
+function ownerName(s: string): Buffer {
+  let b = ownerBytes.get(s);
+  if (!b) {
+    b = Buffer.from(s);
+    if (ownerBytes.size < 1024) ownerBytes.set(s, b);
+  }
+  return b;
+}
+
 function packDir(nodes: readonly TreeNode[]): Buffer {
-  const rows = nodes.map((n) => {
-    const v = nodeVersion(n);
-    return { n, v, user: Buffer.from(v.user), group: Buffer.from(v.group) };
-  });
+  const versions = nodes.map(nodeVersion);
   let size = 0;
-  for (const { n, v, user, group } of rows) size += PACKED_FIXED + n.name.length + v.content.length + user.length + group.length + (n.subtree !== undefined ? 32 : 0);
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    const v = versions[i]!;
+    size += PACKED_FIXED + n.name.length + v.content.length + ownerName(v.user).length + ownerName(v.group).length + (n.subtree !== undefined ? 32 : 0);
+  }
   const b = Buffer.allocUnsafe(size);
   let o = 0;
   const bytes = (x: Buffer) => {
     o = b.writeUInt32LE(x.length, o);
     o += x.copy(b, o);
   };
-  for (const { n, v, user, group } of rows) {
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    const v = versions[i]!;
     o = b.writeUInt8(n.subtree !== undefined ? PACKED_SUBTREE : 0, o);
     bytes(n.name);
     o = b.writeBigInt64LE(v.vkey, o);
@@ -192,8 +207,8 @@ function packDir(nodes: readonly TreeNode[]): Buffer {
     o = b.writeUInt32LE(v.mode, o);
     o = b.writeUInt32LE(v.uid, o);
     o = b.writeUInt32LE(v.gid, o);
-    bytes(user);
-    bytes(group);
+    bytes(ownerName(v.user));
+    bytes(ownerName(v.group));
     if (n.subtree !== undefined) o += b.write(n.subtree, o, 'hex');
   }
   return b;
