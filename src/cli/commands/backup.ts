@@ -10,7 +10,7 @@ import { asArray, parseTime } from '../args.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { catalogAfterBackup } from './catalog.js';
 import { repositoryCacheDir } from '../cache-dir.js';
-import { letYoungGenerationsGrow } from '../v8-flags.js';
+import { letYoungGenerationGrow } from '../v8-flags.js';
 
 interface BackupArgs {
   paths: string[];
@@ -73,7 +73,7 @@ export const registerBackup: Register = (y) =>
     handle<BackupArgs>(async (ctx, a) => {
       if (a.stdin && a.paths.length > 0) throw new UsageError('--stdin takes no paths');
       const excludes = [...asArray(a.exclude), ...asArray(a.excludeFile).flatMap(readExcludeFile)];
-      letYoungGenerationsGrow();
+      letYoungGenerationGrow();
       const repo = await ctx.repository();
       const out = ctx.out;
       const fresh = new FreshTrees();
