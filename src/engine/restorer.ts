@@ -127,6 +127,13 @@ const MAX_GAP = 1 << 20;
  */
 const READ_MAX = 4 << 20;
 const REGION_BUDGET = 24 << 20;
+/**
+ * Units (a pack's blobs, or a batch of files) waiting to run before the planning waits for them.
+ * Without a limit the plan ran ahead of the writes and every planned file waited in the queue: the
+ * main thread's heap reached ~86 MB for 63k files (~1.3 KB each: node, job, destination, writes),
+ * and a restore of millions of files would have held all of them.
+ */
+const QUEUED_UNITS = 8;
 /** Writes (about files) and sealed bytes per worker task at most. */
 const TASK_WRITES = 256;
 const TASK_BYTES = 4 << 20;
@@ -142,6 +149,7 @@ class UnitQueue {
   private running = 0;
   private failure: { error: unknown } | undefined;
   private idle: (() => void)[] = [];
+  private room: { below: number; resolve: () => void }[] = [];
 
   constructor(private readonly limit: number, private readonly before: () => void, private readonly onFail: () => void) {}
 
@@ -154,10 +162,17 @@ class UnitQueue {
     this.pump();
   }
 
+  /** Resolves once fewer than `below` units wait to run (at once after a failure). */
+  async hasRoom(below: number): Promise<void> {
+    if (this.waiting.length < below || this.failure) return;
+    await new Promise<void>((resolve) => this.room.push({ below, resolve }));
+  }
+
   private pump(): void {
     while (this.running < Math.max(1, this.limit) && this.waiting.length > 0 && !this.failure) {
       const unit = this.waiting.shift()!;
       this.running++;
+      this.wakeRoom();
       void (async () => {
         try {
           this.before();
@@ -167,6 +182,7 @@ class UnitQueue {
           if (!this.failure || (this.failure.error instanceof InterruptedError && !(e instanceof InterruptedError))) {
             if (!this.failure) this.onFail();
             this.failure = { error: e };
+            this.wakeRoom();
           }
         } finally {
           this.running--;
@@ -179,6 +195,13 @@ class UnitQueue {
         }
       })();
     }
+  }
+
+  private wakeRoom(): void {
+    const ready = this.room.filter((r) => this.waiting.length < r.below || this.failure);
+    if (ready.length === 0) return;
+    this.room = this.room.filter((r) => !ready.includes(r));
+    for (const r of ready) r.resolve();
   }
 
   /** Resolves when everything added has run; rejects with the first failure. */
@@ -366,6 +389,7 @@ export class Restorer {
       // first directory to the last; a blob needed again later is read again.)
       for (const [pack, p] of byPack) if (p.writes >= EARLY_WRITES || p.bytes >= EARLY_BYTES) dispatchPack(pack);
       if (noBlobs.length >= FILES_PER_TASK) dispatchFiles();
+      await queue.hasRoom(QUEUED_UNITS);
     };
 
     try {
