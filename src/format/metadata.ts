@@ -6,10 +6,17 @@ import { IntegrityError, UnsupportedFormatError } from '../errors.js';
 const RAW = 0x00;
 const ZSTD = 0x01;
 
+/**
+ * zstd level of compressed metadata (index objects): their JSON is mostly hex IDs, on which level 1
+ * is both faster and smaller than 3 (the index of a 1 GiB backup, 5.8 MB of JSON: 15 ms and 2.75 MB
+ * against 38 ms and 2.88 MB), and it is written at the end of every backup.
+ */
+const METADATA_LEVEL = 1;
+
 export function encodeMetadata(key: Uint8Array, doc: unknown, compressed = false, nonce?: Uint8Array): Buffer {
   const json = Buffer.from(JSON.stringify(doc), 'utf8');
   // Copied into `plain` at once, so the compressor's scratch buffer serves.
-  const payload = compressed ? zstdCompressBorrowed(json, 3) : json;
+  const payload = compressed ? zstdCompressBorrowed(json, METADATA_LEVEL) : json;
   const plain = Buffer.allocUnsafe(1 + payload.length);
   plain[0] = compressed ? ZSTD : RAW;
   payload.copy(plain, 1);
