@@ -9,7 +9,7 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 const HELD = '--semi-space-growth-factor=1';
 const GROWING = '--semi-space-growth-factor=2';
 /** Where letYoungGenerationGrow stops the main thread's semispaces. */
-const GROWN_SEMISPACE = 4 << 20;
+const GROWN_SEMISPACE = 2 << 20;
 let flags = HELD;
 
 setFlagsFromString(flags);
@@ -19,13 +19,14 @@ setFlagsFromString(flags);
 process.on('worker', (worker) => worker.once('online', () => setFlagsFromString(flags)));
 
 /**
- * Lets the main thread's young generation grow to 4 MiB semispaces. A backup's walk allocates
+ * Lets the main thread's young generation grow to 2 MiB semispaces. A backup's walk allocates
  * ~10 KB per file on the main thread, much of it alive for a while (nodes of directories not saved
  * yet): held at 1 MiB, the main thread of a 1 GiB, 63k-file backup spent 1.35-1.57 s in ~900
- * scavenges; grown to V8's 16 MiB, 0.31-0.37 s in ~60, for +30 MiB of peak RSS. At 4 MiB, the
- * backup took as long as at 16 (3 alternating triples) for +5-10 MiB. V8 has no run-time
- * maximum, so growth is stopped by hand once the semispaces reach 4 MiB (checked every 20 ms;
- * V8 doubles them at most once per scavenge). The crypto workers cap their own.
+ * scavenges; grown to V8's 16 MiB, 0.31-0.37 s in ~60, for +30 MiB of peak RSS. In 3 alternating
+ * triples of 1, 2 and 4 MiB: 5.5-6.6 s at 206-212 MiB, 5.3-5.9 s at 208-220 MiB, 5.2-5.8 s at
+ * 215-226 MiB; a backup is the command with the highest peak RSS now. V8 has no run-time maximum,
+ * so growth is stopped by hand once the semispaces reach 2 MiB (checked every 20 ms; V8 doubles
+ * them at most once per scavenge). The crypto workers cap their own.
  */
 export function letYoungGenerationGrow(): void {
   flags = GROWING;
