@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { InterruptedError } from '../errors.js';
 import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
-import { NODE_TYPES, type NodeType, type TreeNode } from '../model/tree.js';
+import { NODE_TYPES, type NodeType, type TreeNode, utf8Text } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { mapLimit } from '../util/concurrency.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
@@ -109,14 +109,8 @@ interface CatalogDir {
 }
 
 const DIR = NODE_TYPES.indexOf('dir');
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 function nameValue(b: Buffer): Name {
-  try {
-    return utf8.decode(b);
-  } catch {
-    return Buffer.from(b);
-  }
+  return utf8Text(b) ?? Buffer.from(b);
 }
 
 function catalogDir(nodes: readonly TreeNode[]): CatalogDir {

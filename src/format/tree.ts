@@ -1,17 +1,7 @@
 // Deterministic tree encoding (format-spec ch. 7.1): same directory -> same bytes -> same blob ID.
-import { NODE_TYPES, type NodeType, type Tree, type TreeNode, type Xattr, compareNames } from '../model/tree.js';
+import { NODE_TYPES, type NodeType, type Tree, type TreeNode, type Xattr, compareNames, utf8Text } from '../model/tree.js';
 import { isId } from '../model/ids.js';
 import { isUtf8 } from 'node:buffer';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-function textOrNull(b: Buffer): string | null {
-  try {
-    return utf8.decode(b);
-  } catch {
-    return null;
-  }
-}
 
 /** Encodes with keys in spec order; nodes are sorted by raw name bytes. */
 export function encodeTree(tree: Tree): Buffer {
@@ -45,12 +35,6 @@ class JsonBytes {
     return Buffer.from(this.buf.subarray(0, this.o));
   }
 
-  /** Bytes as they are (short: copied here rather than by a call into the runtime). */
-  raw(b: Buffer): void {
-    this.reserve(b.length);
-    for (let i = 0; i < b.length; i++) this.buf[this.o++] = b[i]!;
-  }
-
   /** A non-negative integer in decimal. */
   uint(x: number): void {
     this.reserve(16);
@@ -60,7 +44,10 @@ class JsonBytes {
     for (let i = 1; i <= digits; i++, x = Math.floor(x / 10)) this.buf[this.o - i] = 0x30 + (x % 10);
   }
 
-  /** Text known to be ASCII with nothing to escape (keys, numbers, hex IDs, base64). */
+  /**
+   * Text known to be ASCII with nothing to escape (keys, numbers, hex IDs, base64), copied here
+   * rather than by a call into the runtime: most of it is a few characters.
+   */
   ascii(s: string): void {
     this.reserve(s.length);
     for (let i = 0; i < s.length; i++) this.buf[this.o++] = s.charCodeAt(i);
@@ -104,7 +91,7 @@ class JsonBytes {
       this.buf[this.o++] = 0x22;
       return;
     }
-    const t = plain ? null : textOrNull(b);
+    const t = plain ? null : utf8Text(b);
     if (t !== null) {
       this.ascii(`"${key}":`);
       this.text(t);
@@ -120,77 +107,72 @@ class JsonBytes {
   }
 }
 
-// Each key with the punctuation around it, as bytes.
-const KEYS = Object.fromEntries(
-  ['{', ',"type":"', '","mode":', ',"uid":', ',"gid":', ',"user":', ',"group":', ',"mtime":"', '","ctime":"', '"', ',"size":', ',"inode":"', '","device":"', ',"nlink":', ',"rdev":"', ',', ',"content":[', ']', ',"subtree":', ',"xattrs":', '}'].map((k) => [k, Buffer.from(k, 'latin1')]),
-) as Record<string, Buffer>;
-
 function encodeNode(w: JsonBytes, n: TreeNode): void {
-  w.raw(KEYS['{']!);
+  w.ascii('{');
   w.bytes('name', n.name);
-  w.raw(KEYS[',"type":"']!);
+  w.ascii(',"type":"');
   w.ascii(n.type);
-  w.raw(KEYS['","mode":']!);
+  w.ascii('","mode":');
   w.uint(n.mode);
-  w.raw(KEYS[',"uid":']!);
+  w.ascii(',"uid":');
   w.uint(n.uid);
-  w.raw(KEYS[',"gid":']!);
+  w.ascii(',"gid":');
   w.uint(n.gid);
   if (n.user !== undefined) {
-    w.raw(KEYS[',"user":']!);
+    w.ascii(',"user":');
     w.text(n.user);
   }
   if (n.group !== undefined) {
-    w.raw(KEYS[',"group":']!);
+    w.ascii(',"group":');
     w.text(n.group);
   }
-  w.raw(KEYS[',"mtime":"']!);
+  w.ascii(',"mtime":"');
   w.ascii(n.mtimeNs.toString());
-  w.raw(KEYS['","ctime":"']!);
+  w.ascii('","ctime":"');
   w.ascii(n.ctimeNs.toString());
-  w.raw(KEYS['"']!);
+  w.ascii('"');
   if (n.size !== undefined) {
-    w.raw(KEYS[',"size":']!);
+    w.ascii(',"size":');
     w.uint(n.size);
   }
-  w.raw(KEYS[',"inode":"']!);
+  w.ascii(',"inode":"');
   w.ascii(n.inode.toString());
-  w.raw(KEYS['","device":"']!);
+  w.ascii('","device":"');
   w.ascii(n.device.toString());
-  w.raw(KEYS['"']!);
+  w.ascii('"');
   if (n.nlink !== undefined) {
-    w.raw(KEYS[',"nlink":']!);
+    w.ascii(',"nlink":');
     w.uint(n.nlink);
   }
   if (n.rdev !== undefined) {
-    w.raw(KEYS[',"rdev":"']!);
+    w.ascii(',"rdev":"');
     w.ascii(n.rdev.toString());
-    w.raw(KEYS['"']!);
+    w.ascii('"');
   }
   if (n.target !== undefined) {
-    w.raw(KEYS[',']!);
+    w.ascii(',');
     w.bytes('target', n.target);
   }
   if (n.content !== undefined) {
-    w.raw(KEYS[',"content":[']!);
+    w.ascii(',"content":[');
     for (let i = 0; i < n.content.length; i++) {
-      if (i > 0) w.raw(KEYS[',']!);
+      if (i > 0) w.ascii(',');
       w.text(n.content[i]!);
     }
-    w.raw(KEYS[']']!);
+    w.ascii(']');
   }
   if (n.subtree !== undefined) {
-    w.raw(KEYS[',"subtree":']!);
+    w.ascii(',"subtree":');
     w.text(n.subtree);
   }
   if (n.xattrs !== undefined && n.xattrs.length > 0) {
     const xattrs = [...n.xattrs]
       .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
       .map((x) => ({ name: x.name, value: x.value.toString('base64') }));
-    w.raw(KEYS[',"xattrs":']!);
+    w.ascii(',"xattrs":');
     w.utf8(JSON.stringify(xattrs));
   }
-  w.raw(KEYS['}']!);
+  w.ascii('}');
 }
 
 /**

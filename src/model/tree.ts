@@ -42,3 +42,15 @@ export interface Tree {
 export function compareNames(a: TreeNode, b: TreeNode): number {
   return Buffer.compare(a.name, b.name);
 }
+
+// A leading U+FEFF is part of a name, not a byte-order mark to drop.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Name or link-target bytes as text when they are valid UTF-8, else null. */
+export function utf8Text(b: Uint8Array): string | null {
+  try {
+    return utf8.decode(b);
+  } catch {
+    return null;
+  }
+}
