@@ -198,6 +198,7 @@ class UnitQueue {
   }
 
   private wakeRoom(): void {
+    if (this.room.length === 0) return;
     const ready = this.room.filter((r) => this.waiting.length < r.below || this.failure);
     if (ready.length === 0) return;
     this.room = this.room.filter((r) => !ready.includes(r));
