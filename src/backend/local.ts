@@ -24,6 +24,7 @@ import {
 } from './backend.js';
 import { checkHandle, listConfig, resolveRange, throwIfAborted } from './common.js';
 import { BackendError, NotFoundError, SnapError } from '../errors.js';
+import { dropCache, isNativeAvailable } from '../native/binding.js';
 
 const TMP_PREFIX = '.tmp-';
 /** Errors that may go away on their own; everything else is permanent. */
@@ -296,6 +297,9 @@ class LocalStagedFile implements StagedFile {
     const fh = this.open();
     try {
       await fh.sync();
+      // Data packs are read again only by a restore or a check: their pages go back to the
+      // kernel (native/src/posix.c), not to crowd out the server's own cache.
+      if (this.type === 'data' && isNativeAvailable()) dropCache(fh.fd);
       await fh.close();
     } catch (err) {
       throw this.backend.fail(err, this.tmp, 'save');

@@ -52,6 +52,7 @@ interface NativeAddon {
   major(dev: bigint | number): number;
   minor(dev: bigint | number): number;
   setMmapThreshold(bytes: number): boolean;
+  dropCache(fd: number): boolean;
   scanDir(path: NativePath, xattrs?: boolean): Promise<NativeDirScan>;
 }
 
@@ -217,6 +218,15 @@ export function minor(dev: bigint | number): number {
  */
 export function setMmapThreshold(bytes: number): boolean {
   return loadNative().setMmapThreshold(bytes);
+}
+
+/**
+ * Asks the kernel to drop the cached pages of an open file (posix_fadvise DONTNEED), so a file
+ * written once and not read soon does not crowd the page cache (see native/src/posix.c). Only
+ * clean pages go: call it after fsync. False where it did nothing.
+ */
+export function dropCache(fd: number): boolean {
+  return loadNative().dropCache(fd);
 }
 
 /** Lists a directory and lstats each entry (and sizes its xattr list) on a libuv thread (see NativeDirScan). */

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../src/backend/local.js';
 import { BackendError, NotFoundError } from '../../src/errors.js';
 import { runBackendSuite } from '../backend-suite/suite.js';
+import { residencyUnobservable, residentBytes } from '../helpers/page-cache.js';
 
 runBackendSuite('local', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'snap-local-suite-'));
@@ -37,6 +38,19 @@ describe('LocalBackend specifics', () => {
     await backend.save({ type: 'data', name: name('c') }, Buffer.from('x'));
     expect(await readdir(join(root, 'data'))).toEqual(['cc']);
     expect(backend.location).toBe(`local:${root}`);
+  });
+
+  it('leaves data packs out of the page cache once saved; metadata stays cached for its readers', async (ctx) => {
+    const why = residencyUnobservable(dir);
+    if (why) ctx.skip(why);
+    const bytes = Buffer.alloc(4 << 20, 1);
+    await backend.save({ type: 'data', name: name('a') }, bytes);
+    await backend.save({ type: 'meta', name: name('b') }, bytes);
+    await backend.save({ type: 'index', name: name('c') }, bytes);
+    expect(residentBytes(join(root, 'data', 'aa', name('a')))).toBe(0);
+    expect(residentBytes(join(root, 'meta', 'bb', name('b')))).toBe(bytes.length);
+    expect(residentBytes(join(root, 'index', name('c')))).toBe(bytes.length);
+    expect((await backend.load({ type: 'data', name: name('a') })).equals(bytes)).toBe(true);
   });
 
   it('leaves no temporary file visible after save', async () => {

@@ -17,9 +17,11 @@ import {
   mknod,
   utimensat,
   setMmapThreshold,
+  dropCache,
   type NativeFsError,
 } from '../../src/native/binding.js';
 import { scanDirectory } from '../../src/fs/scan.js';
+import { residencyUnobservable, residentBytes } from '../helpers/page-cache.js';
 
 let dir: string;
 beforeAll(() => {
@@ -234,6 +236,26 @@ describe('setMmapThreshold', () => {
     expect(setMmapThreshold(256 * 1024)).toBe(glibc);
     expect(() => setMmapThreshold(1024)).toThrow(RangeError);
     expect(() => setMmapThreshold(64 << 20)).toThrow(RangeError);
+  });
+});
+
+describe('dropCache', () => {
+  it('drops the cached pages of a synced file, and rejects a bad descriptor argument', (ctx) => {
+    const why = residencyUnobservable(dir);
+    if (why) ctx.skip(why);
+    const file = path.join(dir, 'written-once');
+    fs.writeFileSync(file, Buffer.alloc(4 << 20, 7));
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.fsyncSync(fd);
+      expect(residentBytes(file)).toBe(4 << 20);
+      expect(dropCache(fd)).toBe(true);
+      expect(residentBytes(file)).toBe(0);
+      expect(fs.readFileSync(file).equals(Buffer.alloc(4 << 20, 7))).toBe(true);
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(() => dropCache(-1)).toThrow(RangeError);
   });
 });
 
