@@ -7,11 +7,12 @@ const RAW = 0x00;
 const ZSTD = 0x01;
 
 /**
- * zstd level of compressed metadata (index objects): their JSON is mostly hex IDs, on which level 1
- * is both faster and smaller than 3 (the index of a 1 GiB backup, 5.8 MB of JSON: 15 ms and 2.75 MB
- * against 38 ms and 2.88 MB), and it is written at the end of every backup.
+ * zstd level of metadata: index objects and tree blobs. Their JSON is mostly hex IDs, on which
+ * level 1 is both faster and smaller than 3: the index of a 1 GiB backup, 5.8 MB of JSON, 15 ms
+ * and 2.75 MB against 38 ms and 2.88 MB; its trees, 12.8 MB of them, 531 MB/s and 2.3 MiB
+ * against 296 MB/s and 2.7 MiB. Both are written on the main thread of every backup.
  */
-const METADATA_LEVEL = 1;
+export const METADATA_LEVEL = 1;
 
 export function encodeMetadata(key: Uint8Array, doc: unknown, compressed = false, nonce?: Uint8Array): Buffer {
   const json = Buffer.from(JSON.stringify(doc), 'utf8');

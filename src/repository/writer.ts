@@ -5,6 +5,7 @@ import { NONCE_SIZE, seal } from '../crypto/aead.js';
 import { hasFileStaging, type Backend, type StagedFile } from '../backend/backend.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { compressIfSmaller } from '../compress/zstd.js';
+import { METADATA_LEVEL } from '../format/metadata.js';
 import { indexToJson, type IndexPack, type PackType } from '../format/index.js';
 import { packTrailer, type PackEntry } from '../format/pack.js';
 import type { BlobType } from '../model/ids.js';
@@ -254,7 +255,7 @@ export class BlobWriter {
       this.count(type, rawLength, 0);
       return { id, added: true };
     }
-    const z = compressIfSmaller(data, this.repo.config.compressionLevel);
+    const z = compressIfSmaller(data, type === 'tree' ? METADATA_LEVEL : this.repo.config.compressionLevel);
     await this.addSealed(id, type, [seal(this.repo.keys.encrypt, z ?? data)], rawLength, z !== null);
     return { id, added: true };
   }

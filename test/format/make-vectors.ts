@@ -10,7 +10,7 @@ import { argon2id } from '@noble/hashes/argon2.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { seal } from '../../src/crypto/aead.js';
 import { compressIfSmaller } from '../../src/compress/zstd.js';
-import { encodeMetadata } from '../../src/format/metadata.js';
+import { encodeMetadata, METADATA_LEVEL } from '../../src/format/metadata.js';
 import { configToJson, type RepoConfig } from '../../src/format/config.js';
 import { indexToJson, type IndexPack, type PackType } from '../../src/format/index.js';
 import { encodeHeader, type PackEntry } from '../../src/format/pack.js';
@@ -97,7 +97,7 @@ function buildPack(packType: PackType, label: string, blobs: BlobInput[]) {
   const blobVectors = [];
   let offset = 0;
   for (const b of blobs) {
-    const z = compressIfSmaller(b.plaintext, 3);
+    const z = compressIfSmaller(b.plaintext, b.type === 'tree' ? METADATA_LEVEL : 3);
     const stored = z ?? b.plaintext;
     const nonce = fixedNonce(b.label);
     const sealed = seal(MASTER_KEYS.encrypt, stored, nonce);
