@@ -1,7 +1,7 @@
 // The catalog's SQLite schema (documented in format-spec/13-catalog.md, non-normative). A catalog
 // with another schema version is rebuilt, never migrated in place: it is only a cache.
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

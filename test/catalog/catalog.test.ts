@@ -2,6 +2,7 @@
 // real backups of temp directories with files added, changed, deleted, renamed and re-added, two
 // hosts interleaved, and snapshots forgotten (including a chain's head) between syncs.
 import { xorshift32 } from '../../bench/prng.js';
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -211,6 +212,56 @@ describe('catalog equals a naive walk of every snapshot', () => {
     expect(counting.count('data')).toBe(0);
     cat.close();
   }, 30_000);
+});
+
+/** A version's content and vkey as format-spec ch. 13.2 defines them, computed from its text. */
+function specVersion(n: TreeNode): { content: Buffer; vkey: bigint } {
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest();
+  const ids = n.content ?? [];
+  let content = Buffer.alloc(0);
+  if (n.type === 'file') content = ids.length === 1 ? Buffer.from(ids[0]!, 'hex').subarray(0, 16) : sha(Buffer.concat(ids.map((id) => Buffer.from(id, 'hex')))).subarray(0, 16);
+  else if (n.type === 'dir') content = Buffer.from(n.subtree!, 'hex').subarray(0, 16);
+  else if (n.type === 'symlink') content = sha(n.target!).subarray(0, 16);
+  const f64 = (x: number) => { const b = Buffer.alloc(8); b.writeDoubleLE(x); return b; };
+  const str = (x: string) => { const b = Buffer.from(x, 'utf8'); const l = Buffer.alloc(4); l.writeUInt32LE(b.length); return Buffer.concat([l, b]); };
+  const mtime = Buffer.alloc(8);
+  mtime.writeBigInt64LE(n.mtimeNs);
+  const input = Buffer.concat([
+    Buffer.from([['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev'].indexOf(n.type), content.length]),
+    content, f64(n.size ?? 0), mtime, f64(n.mode), f64(n.uid), f64(n.gid), str(n.user ?? ''), str(n.group ?? ''),
+  ]);
+  return { content, vkey: sha(input).readBigInt64LE(0) };
+}
+
+describe('catalog rows', () => {
+  it('hold content and vkey exactly as ch. 13.2 defines them, for fresh and read-back trees', async () => {
+    const repo = await Repository.init(new MemoryBackend(), 'pw', { kdfN: 1024, chunker: { min: 4096, avg: 16384, max: 65536 } });
+    const src = join(tmp, 'rows');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'one-chunk'), 'hello');
+    writeFileSync(join(src, 'empty'), '');
+    writeFileSync(join(src, 'sub', 'many-chunks'), Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251)));
+    symlinkSync('one-chunk', join(src, 'link'));
+    const nodes: { path: string; node: TreeNode }[] = [];
+    for (const fresh of [new FreshTrees(), undefined]) {
+      const res = await backup(repo, { paths: [src], ...(fresh ? { onTree: (id: string, n: readonly TreeNode[]) => fresh.add(id, n) } : {}) });
+      const cat = Catalog.open(join(tmp, `rows-${fresh ? 'fresh' : 'read'}.db`), repo.config.id);
+      await cat.sync(repo, fresh ? { fresh } : {});
+      cat.close();
+      nodes.length = 0;
+      for await (const e of walkTree(repo, (await repo.loadSnapshot(res.id!)).tree)) nodes.push({ path: e.path.toString('utf8'), node: e.node });
+      const db = new Database(join(tmp, `rows-${fresh ? 'fresh' : 'read'}.db`));
+      const rows = db.prepare('SELECT p.name AS name, v.content AS content, v.vkey AS vkey FROM versions v JOIN paths p ON p.id = v.path').safeIntegers(true).all() as { name: string; content: Buffer; vkey: bigint }[];
+      db.close();
+      const byName = new Map(rows.map((r) => [r.name, r]));
+      for (const name of ['one-chunk', 'empty', 'many-chunks', 'link', 'sub']) {
+        const n = nodes.find((x) => x.path.endsWith(`/${name}`))!.node;
+        const want = specVersion(n);
+        expect(byName.get(name), name).toEqual({ name, content: want.content, vkey: want.vkey });
+      }
+      expect(nodes.find((x) => x.path.endsWith('/many-chunks'))!.node.content!.length).toBeGreaterThan(1);
+    }
+  });
 });
 
 describe('catalog trust', () => {
