@@ -70,6 +70,12 @@ export interface SyncOptions {
   onProgress?: (done: number, total: number) => void;
   /** Trees this process has just stored (by a backup), taken from here instead of the repository. */
   fresh?: FreshTrees;
+  /**
+   * Adds only the new snapshots of this chain (same host and paths): a backup catalogs its own
+   * snapshots, not every other host's of a shared repository (their trees would be read back on
+   * every host after every backup). The rest wait for the next full sync (find, catalog sync).
+   */
+  chain?: Pick<Snapshot, 'hostname' | 'paths'>;
 }
 
 type Name = string | Buffer;
@@ -309,7 +315,7 @@ const BATCH_ROWS = 64;
 /** Subdirectory trees a sync loads ahead of the one it compares, per directory. */
 const TREES_AHEAD = 8;
 
-const chainKey = (s: Snapshot) => [s.hostname, ...s.paths].join('\0');
+const chainKey = (s: Pick<Snapshot, 'hostname' | 'paths'>) => [s.hostname, ...s.paths].join('\0');
 
 /** Another process changed the catalog while this one walked trees: walk again. */
 class Conflict extends Error {}
@@ -419,10 +425,14 @@ export class Catalog {
 
     this.setMeta('sync_pid', String(process.pid));
     if (gone.length > 0) this.forget(gone);
-    const fresh: SnapshotEntry[] = [];
+    let fresh: SnapshotEntry[] = [];
     await mapLimit(names, 8, async (id) => {
       fresh.push({ id, snapshot: await repo.loadSnapshot(id) });
     });
+    if (opts.chain) {
+      const key = chainKey(opts.chain);
+      fresh = fresh.filter((e) => chainKey(e.snapshot) === key);
+    }
     fresh.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
     if (fresh.length > 0 && repo.index.indexNames.size === 0) await repo.loadIndex();
     for (const e of fresh) {

@@ -188,6 +188,26 @@ describe('catalog equals a naive walk of every snapshot', () => {
     rebuilt.close();
   }, 30_000);
 
+  it('a sync limited to one chain (as after a backup) adds only its snapshots; a full sync adds the rest', async () => {
+    const file = join(tmp, 'chain', 'catalog.db');
+    let cat: Catalog | undefined;
+    const h = await buildHistory('chain', 9, {
+      sync: async (repo) => {
+        cat ??= Catalog.open(file, repo.config.id);
+        const alpha = (await repo.listSnapshots()).find((e) => e.snapshot.hostname === 'alpha')!.snapshot;
+        await cat.sync(repo, { chain: alpha });
+      },
+    });
+    const all = await h.repo.listSnapshots();
+    const ids = (host: string) => all.filter((e) => e.snapshot.hostname === host).map((e) => e.id).sort();
+    expect(ids('beta').length).toBeGreaterThan(0);
+    expect(cat!.snapshots().map((s) => s.id).sort()).toEqual(ids('alpha'));
+    const res = await cat!.sync(h.repo);
+    expect(res.added).toBe(ids('beta').length);
+    expect(catalogLines(cat!)).toEqual(naiveLines(await naive(h.repo)));
+    cat!.close();
+  }, 30_000);
+
   it('versions and calendar of one path equal the naive history; nothing reads a data pack', async () => {
     const h = await buildHistory('paths', 10);
     const counting = new CountingBackend(h.backend);

@@ -102,7 +102,7 @@ export const registerBackup: Register = (y) =>
       out.line(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(s.duration_ms)}`);
       if (res.id) out.line(`snapshot ${shortId(res.id)} saved`);
       else out.line('dry run: nothing was stored');
-      if (res.id) await catalogAfterBackup(ctx, fresh);
+      if (res.id) await catalogAfterBackup(ctx, { fresh, chain: res.snapshot });
       if (res.incomplete) out.warn(`${s.errors} files or directories could not be read: the snapshot is incomplete`);
       out.data({ message_type: 'summary', snapshot_id: res.id ?? null, parent: res.parent ?? null, dry_run: a.dryRun, incomplete: res.incomplete, ...s });
       return res.incomplete ? ExitCode.incomplete : ExitCode.ok;

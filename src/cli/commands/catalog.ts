@@ -1,11 +1,11 @@
-import { Catalog, catalogFile, type FreshTrees, type SyncResult } from '../../catalog/catalog.js';
+import { Catalog, catalogFile, type SyncOptions, type SyncResult } from '../../catalog/catalog.js';
 import type { Repository } from '../../repository/repository.js';
 import { handle, type Register } from '../command.js';
 import type { Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 
 /** Opens this repository's catalog and syncs it, reporting rebuilds and repairs as warnings. */
-export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean; fresh?: FreshTrees } = {}): Promise<{ catalog: Catalog; result: SyncResult; repo: Repository }> {
+export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean } & Pick<SyncOptions, 'fresh' | 'chain'> = {}): Promise<{ catalog: Catalog; result: SyncResult; repo: Repository }> {
   // The index is loaded by sync only when there are new snapshots to walk.
   const repo = await ctx.repository({ index: false });
   let catalog = Catalog.open(catalogFile(repo.config.id, ctx.args.cacheDir), repo.config.id);
@@ -16,6 +16,7 @@ export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean; fre
       signal: ctx.signal,
       onProgress: (done, total) => ctx.out.progress(`catalog: ${done}/${total} new snapshots`),
       ...(opts.fresh ? { fresh: opts.fresh } : {}),
+      ...(opts.chain ? { chain: opts.chain } : {}),
     });
     ctx.out.clearProgress();
     return { catalog, result, repo };
@@ -26,12 +27,13 @@ export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean; fre
 }
 
 /**
- * Called by `snap backup` once its snapshot is saved (with the trees it stored), and by forget and
- * prune: what they did stands even if this fails.
+ * Called by `snap backup` once its snapshot is saved (with the trees it stored, and its chain: the
+ * snapshots of other hosts are left to the next find), and by forget and prune: what they did
+ * stands even if this fails.
  */
-export async function catalogAfterBackup(ctx: Context, fresh?: FreshTrees): Promise<void> {
+export async function catalogAfterBackup(ctx: Context, opts: Pick<SyncOptions, 'fresh' | 'chain'> = {}): Promise<void> {
   try {
-    (await syncedCatalog(ctx, fresh ? { fresh } : {})).catalog.close();
+    (await syncedCatalog(ctx, opts)).catalog.close();
   } catch (e) {
     ctx.out.warn(`the catalog was not updated (${(e as Error).message}); the next find/versions/calendar will sync it`);
   }
