@@ -76,6 +76,8 @@ export interface SyncOptions {
    * every host after every backup). The rest wait for the next full sync (find, catalog sync).
    */
   chain?: Pick<Snapshot, 'hostname' | 'paths'>;
+  /** @internal Rows a snapshot's plan holds before it is applied as it grows (tests lower it). */
+  planRows?: number;
 }
 
 type Name = string | Buffer;
@@ -102,6 +104,14 @@ interface OpenVersion {
   vkey: bigint;
   type: number;
   content: Buffer;
+}
+/** A snapshot being added: begin()'s transaction is open. */
+interface Applying {
+  seq: number;
+  chainId: number;
+  /** The chain's head before this snapshot: closed ranges end there. */
+  previousHead: number | undefined;
+  owners: Map<string, number>;
 }
 interface Plan {
   paths: PendingPath[];
@@ -309,6 +319,12 @@ function nodeVersion(n: TreeNode): NodeVersion {
   return { vkey, type, content, size, mtime: n.mtimeNs, mode: n.mode, uid: n.uid, gid: n.gid, user, group };
 }
 
+/** Rows of a snapshot's plan held in memory before they are applied as the plan grows. */
+const PLAN_ROWS = 200_000;
+
+/** Conflicts in a row (other processes adding to the same chain or paths) before a sync gives up. */
+const CONFLICT_RETRIES = 5;
+
 /** Rows per INSERT statement when a snapshot is added. */
 const BATCH_ROWS = 64;
 
@@ -437,12 +453,13 @@ export class Catalog {
     if (fresh.length > 0 && repo.index.indexNames.size === 0) await repo.loadIndex();
     for (const e of fresh) {
       if (opts.signal?.aborted) throw new InterruptedError('catalog sync interrupted; the next command continues it');
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         try {
-          result.treesLoaded += await this.addSnapshot(repo, e, opts.fresh);
+          result.treesLoaded += await this.addSnapshot(repo, e, opts.fresh, opts.planRows ?? PLAN_ROWS);
           break;
         } catch (err) {
           if (!(err instanceof Conflict)) throw err;
+          if (attempt === CONFLICT_RETRIES) throw new Error(`other processes kept changing the catalog while snapshot ${e.id.slice(0, 8)} was added`, { cause: err });
         }
       }
       result.added++;
@@ -467,7 +484,7 @@ export class Catalog {
     })();
   }
 
-  private async addSnapshot(repo: Repository, e: SnapshotEntry, fresh: FreshTrees | undefined): Promise<number> {
+  private async addSnapshot(repo: Repository, e: SnapshotEntry, fresh: FreshTrees | undefined, planRows: number): Promise<number> {
     const key = chainKey(e.snapshot);
     const chain = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
     const plan: Plan = { paths: [], opens: [], closes: [], treesLoaded: 0 };
@@ -475,8 +492,37 @@ export class Catalog {
       const d = fresh?.take(id);
       return d ? Promise.resolve(d) : repo.loadTree(id).then((t) => catalogDir(t.nodes));
     };
-    await this.diffDir(load, plan, chain?.id, 0, e.snapshot.tree);
-    this.apply(e, key, chain, plan);
+    // A plan of a few hundred thousand rows is applied in one short transaction at the end. A
+    // larger one (a first snapshot of millions of files: ~0.5 KB of heap per row) is applied as it
+    // grows, inside one transaction that then holds the catalog's write lock until the end.
+    let applying: Applying | undefined;
+    const spill = () => {
+      if (plan.paths.length + plan.opens.length + plan.closes.length < planRows) return;
+      if (!applying) {
+        this.db.exec('BEGIN IMMEDIATE');
+        try {
+          applying = this.begin(e, key, chain);
+        } catch (err) {
+          this.db.exec('ROLLBACK');
+          throw err;
+        }
+      }
+      this.applyPlan(applying, plan);
+    };
+    try {
+      await this.diffDir(load, plan, chain?.id, 0, e.snapshot.tree, undefined, spill);
+      if (applying) {
+        this.applyPlan(applying, plan);
+        this.db.exec('COMMIT');
+      } else {
+        this.db.transaction(() => this.applyPlan(this.begin(e, key, chain), plan))();
+      }
+    } catch (err) {
+      if (applying && this.db.inTransaction) this.db.exec('ROLLBACK');
+      // A path another process's sync has just added: the plan is stale, like a moved head.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new Conflict();
+      throw err;
+    }
     return plan.treesLoaded;
   }
 
@@ -484,7 +530,7 @@ export class Catalog {
    * Compares a directory of the new snapshot with the versions the chain's head holds under it.
    * `loading` is its tree when that is loading already.
    */
-  private async diffDir(load: (id: string) => Promise<CatalogDir>, plan: Plan, chain: number | undefined, dir: PathRef, treeId: string, loading?: Promise<CatalogDir>): Promise<void> {
+  private async diffDir(load: (id: string) => Promise<CatalogDir>, plan: Plan, chain: number | undefined, dir: PathRef, treeId: string, loading: Promise<CatalogDir> | undefined, spill: () => void): Promise<void> {
     const tree = await (loading ?? load(treeId));
     plan.treesLoaded++;
     const known = typeof dir === 'number' ? this.childPaths(dir) : new Map<string, number>();
@@ -508,6 +554,7 @@ export class Catalog {
       plan.closes.push(prev.id);
       if (prev.type === DIR) this.closeBelow(plan, chain!, pathId);
     }
+    spill();
     // The subdirectories' trees load a window ahead: one after another, a remote repository's
     // sync waited a round trip per directory (a first backup's sync: one per directory backed up).
     const loads: (Promise<CatalogDir> | undefined)[] = [];
@@ -520,7 +567,7 @@ export class Catalog {
     for (let i = 0; i < Math.min(TREES_AHEAD, below.length); i++) start(i);
     for (const [i, { ref, subtree }] of below.entries()) {
       start(i + TREES_AHEAD);
-      await this.diffDir(load, plan, chain, ref, subtree, loads[i]);
+      await this.diffDir(load, plan, chain, ref, subtree, loads[i], spill);
       loads[i] = undefined;
     }
   }
@@ -546,53 +593,63 @@ export class Catalog {
     return new Map(rows.map((r) => [Number(r.path), { id: Number(r.id), vkey: r.vkey, type: Number(r.type), content: r.content }]));
   }
 
-  private apply(e: SnapshotEntry, key: string, chain: { id: number; head: number } | undefined, plan: Plan): void {
+  /**
+   * In a write transaction: checks that the chain's head is still the one the plan was made against
+   * (else Conflict), and adds the snapshot as the chain's new head.
+   */
+  private begin(e: SnapshotEntry, key: string, chain: { id: number; head: number } | undefined): Applying {
     const s = e.snapshot;
-    this.db.transaction(() => {
-      const now = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
-      if (now?.head !== chain?.head || this.db.prepare('SELECT 1 FROM snapshots WHERE id = ?').get(e.id)) throw new Conflict();
-      const seq = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get());
-      this.setMeta('next_seq', String(seq + 1));
-      let chainId: number;
-      if (chain) {
-        chainId = chain.id;
-        this.stmt('UPDATE chains SET head = ? WHERE id = ?').run(seq, chainId);
-      } else chainId = Number(this.stmt('INSERT INTO chains (key, head) VALUES (?, ?)').run(key, seq).lastInsertRowid);
-      this.stmt('INSERT INTO snapshots (seq, id, chain, time, host, tags, paths, tree) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
-        seq, e.id, chainId, Date.parse(s.time), s.hostname, JSON.stringify(s.tags), JSON.stringify(s.paths), s.tree,
-      );
-      // New rows get their IDs here, counting up from the largest (this transaction holds the
-      // write lock): rows then go in many per statement.
-      const nextId = (table: string) => Number(this.db.prepare(`SELECT coalesce(max(id), 0) + 1 FROM ${table}`).pluck().get());
-      let pathId = nextId('paths');
-      const insPath = this.batchInsert('INSERT INTO paths (id, parent, name) VALUES', 3);
-      for (const p of plan.paths) {
-        p.id = pathId++;
-        insPath.add(p.id, resolve(p.parent), p.name);
+    const now = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
+    if (now?.head !== chain?.head || this.db.prepare('SELECT 1 FROM snapshots WHERE id = ?').get(e.id)) throw new Conflict();
+    const seq = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get());
+    this.setMeta('next_seq', String(seq + 1));
+    let chainId: number;
+    if (chain) {
+      chainId = chain.id;
+      this.stmt('UPDATE chains SET head = ? WHERE id = ?').run(seq, chainId);
+    } else chainId = Number(this.stmt('INSERT INTO chains (key, head) VALUES (?, ?)').run(key, seq).lastInsertRowid);
+    this.stmt('INSERT INTO snapshots (seq, id, chain, time, host, tags, paths, tree) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      seq, e.id, chainId, Date.parse(s.time), s.hostname, JSON.stringify(s.tags), JSON.stringify(s.paths), s.tree,
+    );
+    // Owner IDs are remembered per transaction only: a rolled-back insert must not be reused.
+    return { seq, chainId, previousHead: chain?.head, owners: new Map() };
+  }
+
+  /** In begin()'s transaction: inserts the plan's rows, then empties it. */
+  private applyPlan(a: Applying, plan: Plan): void {
+    // New rows get their IDs here, counting up from the largest (the transaction holds the write
+    // lock): rows then go in many per statement.
+    const nextId = (table: string) => Number(this.db.prepare(`SELECT coalesce(max(id), 0) + 1 FROM ${table}`).pluck().get());
+    let pathId = nextId('paths');
+    const insPath = this.batchInsert('INSERT INTO paths (id, parent, name) VALUES', 3);
+    for (const p of plan.paths) {
+      p.id = pathId++;
+      insPath.add(p.id, resolve(p.parent), p.name);
+    }
+    insPath.flush();
+    const close = this.stmt('UPDATE ranges SET last = ? WHERE version = ? AND chain = ? AND last IS NULL');
+    for (const id of plan.closes) close.run(a.previousHead!, id, a.chainId);
+    const findVersion = this.stmt('SELECT id FROM versions WHERE path = ? AND vkey = ?').pluck();
+    let versionId = nextId('versions');
+    const insVersion = this.batchInsert('INSERT INTO versions (id, path, vkey, type, content, size, mtime, mode, owner) VALUES', 9);
+    const insRange = this.batchInsert('INSERT INTO ranges (version, chain, first, last) VALUES', 3, ', NULL');
+    for (const { ref, v } of plan.opens) {
+      const path = resolve(ref);
+      // A path added by this snapshot has no versions yet: no lookup (a first backup's every file).
+      // A snapshot opens one version per path, so an earlier row of this loop is never looked up.
+      let id = typeof ref === 'number' ? (findVersion.get(path, v.vkey) as number | undefined) : undefined;
+      if (id === undefined) {
+        id = versionId++;
+        insVersion.add(id, path, v.vkey, v.type, v.content, v.size, v.mtime, v.mode, this.owner(v, a.owners));
       }
-      insPath.flush();
-      const close = this.stmt('UPDATE ranges SET last = ? WHERE version = ? AND chain = ? AND last IS NULL');
-      for (const id of plan.closes) close.run(chain!.head, id, chainId);
-      const findVersion = this.stmt('SELECT id FROM versions WHERE path = ? AND vkey = ?').pluck();
-      let versionId = nextId('versions');
-      const insVersion = this.batchInsert('INSERT INTO versions (id, path, vkey, type, content, size, mtime, mode, owner) VALUES', 9);
-      const insRange = this.batchInsert('INSERT INTO ranges (version, chain, first, last) VALUES', 3, ', NULL');
-      // Owner IDs are remembered per transaction only: a rolled-back insert must not be reused.
-      const owners = new Map<string, number>();
-      for (const { ref, v } of plan.opens) {
-        const path = resolve(ref);
-        // A path added by this plan has no versions yet: no lookup (a first backup's every file).
-        // A plan opens one version per path, so an earlier row of this loop is never looked up.
-        let id = typeof ref === 'number' ? (findVersion.get(path, v.vkey) as number | undefined) : undefined;
-        if (id === undefined) {
-          id = versionId++;
-          insVersion.add(id, path, v.vkey, v.type, v.content, v.size, v.mtime, v.mode, this.owner(v, owners));
-        }
-        insRange.add(id, chainId, seq);
-      }
-      insVersion.flush();
-      insRange.flush();
-    })();
+      insRange.add(id, a.chainId, a.seq);
+    }
+    insVersion.flush();
+    insRange.flush();
+    // Paths stay referenced by the plan's later rows (their IDs are set now); the array is done.
+    plan.paths = [];
+    plan.opens = [];
+    plan.closes = [];
   }
 
   /**

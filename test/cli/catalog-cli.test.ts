@@ -160,4 +160,23 @@ describe('catalog CLI', () => {
     expect(r.stderr).toMatch(/another repository/);
     expect(lines(r.stdout)).toHaveLength(1);
   }, 30_000);
+
+  it('find answers from the catalog as it is while another process holds it past the busy timeout', () => {
+    // A snapshot this catalog does not have yet: backed up with another cache directory.
+    expect(run(['backup', src, '--time', '2026-03-10T10:00:00Z'], join(tmp.path, 'cache-elsewhere')).code).toBe(0);
+    const counts = (stdout: string) => lines(stdout).map((l) => (JSON.parse(l) as { count: number }).count);
+    const db = new Database(catalogDb());
+    db.exec('BEGIN IMMEDIATE'); // as a sync adding a snapshot of millions of files holds it
+    try {
+      const r = run(['find', 'report.txt', '--json']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/another snap process is updating the catalog/);
+      expect(counts(r.stdout)).toEqual([1, 2, 1]);
+    } finally {
+      db.exec('ROLLBACK');
+      db.close();
+    }
+    // Released, the next find adds the new snapshot: the last version is held by two now.
+    expect(counts(run(['find', 'report.txt', '--json']).stdout)).toEqual([1, 2, 2]);
+  }, 60_000);
 });

@@ -21,6 +21,13 @@ export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean } & 
     ctx.out.clearProgress();
     return { catalog, result, repo };
   } catch (e) {
+    // Another process holds the write lock for longer than the busy timeout (adding a snapshot
+    // of millions of files): answer from the catalog as it is rather than not at all.
+    if ((e as { code?: string }).code === 'SQLITE_BUSY' && !opts.rebuild) {
+      ctx.out.clearProgress();
+      ctx.out.warn('another snap process is updating the catalog; answering from it as it is (the newest snapshots may be missing)');
+      return { catalog, result: { added: 0, removed: 0, treesLoaded: 0 }, repo };
+    }
     catalog.close();
     throw e;
   }
