@@ -10,7 +10,8 @@
         "src/aead.c",
         "src/sha256.c",
         "src/posix.c",
-        "src/scandir.c"
+        "src/scandir.c",
+        "src/readfiles.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],

@@ -30,15 +30,6 @@
 
 #include "util.h"
 
-#define GET_ARGS(N)                                                        \
-  size_t argc = (N);                                                       \
-  napi_value argv[(N)];                                                    \
-  SNAP_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));    \
-  if (argc < (N)) {                                                        \
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "expected " #N " arguments"); \
-    return NULL;                                                           \
-  }
-
 static napi_value undefined(napi_env env) {
   napi_value u = NULL;
   napi_get_undefined(env, &u);
@@ -98,7 +89,7 @@ static int x_remove(const char *path, const char *name) {
 }
 
 static napi_value js_utimensat(napi_env env, napi_callback_info info) {
-  GET_ARGS(6)
+  SNAP_GET_ARGS(6)
   int64_t asec, ansec, msec, mnsec;
   bool follow;
   if (!snap_get_int64(env, argv[1], "atimeSec", INT64_MIN, INT64_MAX, &asec)) return NULL;
@@ -122,7 +113,7 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
-  GET_ARGS(1)
+  SNAP_GET_ARGS(1)
   char *path;
   if (!snap_get_cstring(env, argv[0], "path", &path)) return NULL;
   char *buf = NULL;
@@ -166,7 +157,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
-  GET_ARGS(2)
+  SNAP_GET_ARGS(2)
   char *path, *name;
   if (!get_path_and_name(env, argv, &path, &name)) return NULL;
   char *buf = NULL;
@@ -226,7 +217,7 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
-  GET_ARGS(2)
+  SNAP_GET_ARGS(2)
   char *path, *name;
   if (!get_path_and_name(env, argv, &path, &name)) return NULL;
   int r = x_remove(path, name);
@@ -236,7 +227,7 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
-  GET_ARGS(2)
+  SNAP_GET_ARGS(2)
   int64_t mode;
   if (!snap_get_int64(env, argv[1], "mode", 0, 07777, &mode)) return NULL;
   char *path;
@@ -246,7 +237,7 @@ static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
-  GET_ARGS(3)
+  SNAP_GET_ARGS(3)
   int64_t mode;
   uint64_t dev;
   if (!snap_get_int64(env, argv[1], "mode", 0, 0xffffffffLL, &mode)) return NULL;
@@ -262,7 +253,7 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_makedev(napi_env env, napi_callback_info info) {
-  GET_ARGS(2)
+  SNAP_GET_ARGS(2)
   int64_t maj, min;
   if (!snap_get_int64(env, argv[0], "major", 0, 0xffffffffLL, &maj)) return NULL;
   if (!snap_get_int64(env, argv[1], "minor", 0, 0xffffffffLL, &min)) return NULL;
@@ -273,7 +264,7 @@ static napi_value js_makedev(napi_env env, napi_callback_info info) {
 }
 
 static napi_value major_minor(napi_env env, napi_callback_info info, bool want_major) {
-  GET_ARGS(1)
+  SNAP_GET_ARGS(1)
   uint64_t dev;
   if (!snap_get_uint64(env, argv[0], "dev", &dev)) return NULL;
   napi_value result;
@@ -295,7 +286,7 @@ static napi_value js_minor(napi_env env, napi_callback_info info) {
  * 460-520 MiB for a 1 GiB backup whose live buffers never exceeded 140 MiB. A fixed threshold
  * keeps large buffers in their own mappings, unmapped when freed. */
 static napi_value js_set_mmap_threshold(napi_env env, napi_callback_info info) {
-  GET_ARGS(1);
+  SNAP_GET_ARGS(1);
   int64_t bytes;
   if (!snap_get_int64(env, argv[0], "bytes", 4096, 32 << 20, &bytes)) return NULL;
   bool done = false;
@@ -314,7 +305,7 @@ static napi_value js_set_mmap_threshold(napi_env env, napi_callback_info info) {
  * them (in a test writing 41 packs of 16 MiB: 0.23-0.27 s of system time against 1.16-1.84 s),
  * as borg does for its segment files. Clean pages only: call it after fsync. */
 static napi_value js_drop_cache(napi_env env, napi_callback_info info) {
-  GET_ARGS(1);
+  SNAP_GET_ARGS(1);
   int64_t fd;
   if (!snap_get_int64(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
   bool done = false;

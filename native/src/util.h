@@ -20,6 +20,16 @@
 
 void snap_throw_status(napi_env env, napi_status status, const char *what);
 
+/* In a binding: argc and argv[N] from the call; throws and returns NULL when fewer are given. */
+#define SNAP_GET_ARGS(N)                                                             \
+  size_t argc = (N);                                                                 \
+  napi_value argv[(N)];                                                              \
+  SNAP_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));              \
+  if (argc < (N)) {                                                                  \
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "expected " #N " arguments");     \
+    return NULL;                                                                     \
+  }
+
 /* Defines class `name` (constructor `ctor`, `count` methods) and sets it as exports[name];
  * returns exports, or NULL after throwing. */
 napi_value snap_export_class(napi_env env, napi_value exports, const char *name, napi_callback ctor,

@@ -54,6 +54,7 @@ interface NativeAddon {
   setMmapThreshold(bytes: number): boolean;
   dropCache(fd: number): boolean;
   scanDir(path: NativePath, xattrs?: boolean): Promise<NativeDirScan>;
+  readFiles(paths: string, start: number, maxBytes: number, out: Uint8Array, outStart: number, status: Int32Array, idKey: Uint8Array, ids: Uint8Array): number;
 }
 
 /** One directory's entries and their lstat, sorted by name bytes (layout in native/src/scandir.c). */
@@ -232,4 +233,22 @@ export function dropCache(fd: number): boolean {
 /** Lists a directory and lstats each entry (and sizes its xattr list) on a libuv thread (see NativeDirScan). */
 export function scanDir(path: NativePath, xattrs = false): Promise<NativeDirScan> {
   return loadNative().scanDir(path, xattrs);
+}
+
+/** readFiles status: the file could not be opened (errno beside it). */
+export const READ_OPEN_FAILED = -1;
+/** readFiles status: reading failed (errno beside it). */
+export const READ_FAILED = -2;
+/** readFiles status: the file has more than maxBytes bytes. */
+export const READ_TOO_BIG = -3;
+
+/**
+ * Reads a batch of small files whole and computes each one's blob ID (HMAC-SHA256 under idKey),
+ * from `start` on (native/src/readfiles.c). `paths` holds the paths as latin1 (raw bytes) joined
+ * by NUL. Each file's bytes follow the previous one's in `out` from `outStart`; per file,
+ * `status[2i]` is its length or READ_*, `status[2i + 1]` the errno, and `ids` gets its 32-byte ID.
+ * Returns the index after the last file handled, short of the end when `out` has no room.
+ */
+export function readFiles(paths: string, start: number, maxBytes: number, out: Uint8Array, outStart: number, status: Int32Array, idKey: Uint8Array, ids: Uint8Array): number {
+  return loadNative().readFiles(paths, start, maxBytes, out, outStart, status, idKey, ids);
 }

@@ -3,8 +3,7 @@
 // - files (backup): the same for a batch of small files read here, so they are read in parallel;
 // - restore: open (decrypt, decompress, verify) the needed blobs of a pack region, write each into
 //   the files that need it and finish those files (restore-task.ts).
-import { closeSync, readSync } from 'node:fs';
-import { openForBackup } from '../fs/metadata.js';
+import { getSystemErrorMap } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { NONCE_SIZE, SEAL_OVERHEAD, sealAt, sealInto } from '../crypto/aead.js';
 import { compressIfSmaller } from '../compress/zstd.js';
@@ -12,6 +11,7 @@ import { blobId } from '../crypto/hash.js';
 import { runRestoreTask, type RestoreTask } from './restore-task.js';
 import { collectYoungGarbage } from '../util/gc.js';
 import { Scratch } from '../util/scratch.js';
+import { READ_OPEN_FAILED, READ_TOO_BIG, readFiles } from '../native/binding.js';
 
 export type { RestoreResult, RestoreTask } from './restore-task.js';
 
@@ -85,23 +85,19 @@ const { key, idKey, level } = workerData as { key: Uint8Array; idKey: Uint8Array
 const port = parentPort!;
 
 /**
- * One read buffer for every small file: sealing writes its output elsewhere (zstd's scratch, the
- * ciphertext's own buffer), so it is free again once sealBlob returns. A fresh 512 KiB buffer per
- * file cost more than the read itself (malloc, page faults, GC).
+ * One read buffer for every batch of small files: sealing writes its output elsewhere (zstd's
+ * scratch, the batch's sealed buffer), so it is free again once the batch is sealed. A fresh
+ * buffer per file cost more than the read itself (malloc, page faults, GC).
  */
 const readBuffer = new Scratch();
+const ID_BYTES = 32;
 
-function readSmallFile(path: string, maxBytes: number): Buffer {
-  const fd = openForBackup(Buffer.from(path, 'latin1'));
-  try {
-    const buf = readBuffer.take(maxBytes + 1);
-    let n = 0;
-    for (let r; n <= maxBytes && (r = readSync(fd, buf, n, maxBytes + 1 - n, null)) > 0; ) n += r;
-    if (n > maxBytes) throw Object.assign(new Error(`grew past ${maxBytes} bytes while being read`), { code: 'EFBIG' });
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
+/** The error of a file readFiles could not read, worded as node:fs words its errors. */
+function readError(path: string, status: number, errno: number, maxBytes: number): ReadError {
+  if (status === READ_TOO_BIG) return { code: 'EFBIG', message: `grew past ${maxBytes} bytes while being read` };
+  const [code, description] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `error ${errno}`];
+  const syscall = status === READ_OPEN_FAILED ? 'open' : 'read';
+  return { code, message: `${code}: ${description}, ${syscall} '${Buffer.from(path, 'latin1').toString()}'` };
 }
 
 function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult {
@@ -127,29 +123,40 @@ function sealBlob(seq: number, data: Uint8Array, compress: boolean): SealResult 
 }
 
 function sealFiles(b: FileBatch): FileBatchResult {
-  let out = new Uint8Array(b.bytes + b.paths.length * SEAL_OVERHEAD);
+  const n = b.paths.length;
+  const paths = b.paths.join('\0');
+  const status = new Int32Array(2 * n);
+  const ids = Buffer.allocUnsafe(ID_BYTES * n);
+  // Room for the batch as lstat saw it, and for any one file however much it grew: each call
+  // reads at least one file.
+  const data = readBuffer.take(b.bytes + b.maxBytes + 1);
+  let out = new Uint8Array(b.bytes + n * SEAL_OVERHEAD);
   let used = 0;
-  const files = b.paths.map((path): SealedFile | ReadError => {
-    let data: Uint8Array;
-    try {
-      data = readSmallFile(path, b.maxBytes);
-    } catch (e) {
-      const err = e as { code?: string; message: string };
-      return { message: err.message, ...(err.code ? { code: err.code } : {}) };
+  const files: (SealedFile | ReadError)[] = [];
+  for (let i = 0; i < n; ) {
+    const next = readFiles(paths, i, b.maxBytes, data, 0, status, idKey, ids);
+    let offset = 0;
+    for (; i < next; i++) {
+      const length = status[2 * i]!;
+      if (length < 0) {
+        files.push(readError(b.paths[i]!, length, status[2 * i + 1]!, b.maxBytes));
+        continue;
+      }
+      const file = data.subarray(offset, offset + length);
+      offset += length;
+      const z = compressIfSmaller(file, level);
+      const plaintext = z ?? file;
+      if (used + plaintext.length + SEAL_OVERHEAD > out.length) {
+        // Files grew since lstat: a bigger buffer.
+        const grown = new Uint8Array(Math.max(out.length * 2, used + plaintext.length + SEAL_OVERHEAD));
+        grown.set(out.subarray(0, used));
+        out = grown;
+      }
+      const sealed = sealAt(key, plaintext, out, used);
+      used += sealed;
+      files.push({ id: ids.toString('hex', i * ID_BYTES, (i + 1) * ID_BYTES), length: sealed, rawLength: length, compressed: z !== null });
     }
-    const id = blobId(idKey, data);
-    const z = compressIfSmaller(data, level);
-    const plaintext = z ?? data;
-    if (used + plaintext.length + SEAL_OVERHEAD > out.length) {
-      // Files grew since lstat: a bigger buffer.
-      const grown = new Uint8Array(Math.max(out.length * 2, used + plaintext.length + SEAL_OVERHEAD));
-      grown.set(out.subarray(0, used));
-      out = grown;
-    }
-    const length = sealAt(key, plaintext, out, used);
-    used += length;
-    return { id, length, rawLength: data.length, compressed: z !== null };
-  });
+  }
   return { kind: 'files', seq: b.seq, sealed: out.subarray(0, used), files };
 }
 

@@ -1,6 +1,6 @@
 // The native POSIX helpers: nanosecond times, xattrs, FIFOs and device nodes, error shape, and
 // raw (non-UTF-8) Buffer paths.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +18,10 @@ import {
   utimensat,
   setMmapThreshold,
   dropCache,
+  readFiles,
+  READ_FAILED,
+  READ_OPEN_FAILED,
+  READ_TOO_BIG,
   type NativeFsError,
 } from '../../src/native/binding.js';
 import { scanDirectory } from '../../src/fs/scan.js';
@@ -256,6 +260,39 @@ describe('dropCache', () => {
       fs.closeSync(fd);
     }
     expect(() => dropCache(-1)).toThrow(RangeError);
+  });
+});
+
+describe('readFiles', () => {
+  it('reads a batch of files whole with their HMAC-SHA256, and reports each failure in its place', () => {
+    const d = path.join(dir, 'batch');
+    fs.mkdirSync(d);
+    const contents = [randomBytes(1000), Buffer.alloc(0), randomBytes(4096), randomBytes(5000), randomBytes(7)];
+    const names = ['a', 'empty', 'exact', 'too-big', Buffer.from([0x6e, 0xff, 0xfe]).toString('latin1')];
+    names.forEach((n, i) => fs.writeFileSync(Buffer.from(path.join(d, n), 'latin1'), contents[i]!));
+    const paths = [...names.slice(0, 4), 'missing', d, names[4]!].map((n) => (n === d ? d : path.join(d, n)));
+    const key = randomBytes(32);
+    const n = paths.length;
+    const status = new Int32Array(2 * n);
+    const ids = Buffer.alloc(32 * n);
+    const out = Buffer.alloc(64 * 1024);
+    expect(readFiles(paths.join('\0'), 0, 4096, out, 10, status, key, ids)).toBe(n);
+    expect([...status]).toEqual([1000, 0, 0, 0, 4096, 0, READ_TOO_BIG, 0, READ_OPEN_FAILED, os.constants.errno.ENOENT, READ_FAILED, os.constants.errno.EISDIR, 7, 0]);
+    let at = 10;
+    for (const i of [0, 1, 2, 6]) {
+      const want = contents[i === 6 ? 4 : i]!;
+      expect(out.subarray(at, at + want.length).equals(want)).toBe(true);
+      expect(ids.subarray(32 * i, 32 * i + 32).equals(createHmac('sha256', key).update(want).digest())).toBe(true);
+      at += want.length;
+    }
+    // No room for the next file: the call stops before it, and goes on from there when asked.
+    const small = Buffer.alloc(1500);
+    expect(readFiles(paths.join('\0'), 0, 4096, small, 0, status, key, ids)).toBe(2);
+    expect(readFiles(paths.join('\0'), 2, 4096, out, 0, status, key, ids)).toBe(n);
+    expect(status[4]).toBe(4096);
+    expect(readFiles('', 0, 4096, out, 0, status, key, ids)).toBe(0);
+    expect(() => readFiles(paths.join('\0'), 0, 4096, out, 0, new Int32Array(2), key, ids)).toThrow(RangeError);
+    expect(() => readFiles(paths.join('\0'), 0, 4096, out, 0, status, key.subarray(0, 16), ids)).toThrow(RangeError);
   });
 });
 
