@@ -25,7 +25,7 @@ export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean } & 
     // of millions of files): answer from the catalog as it is rather than not at all.
     if ((e as { code?: string }).code === 'SQLITE_BUSY' && !opts.rebuild) {
       ctx.out.clearProgress();
-      ctx.out.warn('another snap process is updating the catalog; answering from it as it is (the newest snapshots may be missing)');
+      ctx.out.warn('another snap process is updating the catalog: this command uses it as it is, and the newest snapshots may be missing from it');
       return { catalog, result: { added: 0, removed: 0, treesLoaded: 0 }, repo };
     }
     catalog.close();
