@@ -11,7 +11,8 @@
  *   maxBytes: a file of more bytes is not read (it grew since lstat): status -3 (EFBIG)
  *   out:      the files' bytes go here one after another, from outStart
  *   status:   Int32Array(2 * count): per file [bytes read, 0] or [-1, errno] (open failed),
- *             [-2, errno] (read failed), [-3, 0] (more than maxBytes)
+ *             [-2, errno] (read failed), [-3, 0] (more than maxBytes), [-4, 0] (no longer a
+ *             regular file: replaced since it was listed)
  *   idKey:    the repository's blob ID key (32 bytes): ids gets HMAC-SHA256(idKey, bytes)
  *   ids:      Uint8Array(32 * count)
  * Returns the index after the last file handled: less than the count when `out` has no room for
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -73,9 +75,23 @@ static bool hmac(hmac_t *h, const uint8_t *data, size_t len, uint8_t out[ID_BYTE
          EVP_DigestUpdate(h->work, inner, ID_BYTES) == 1 && EVP_DigestFinal_ex(h->work, out, NULL) == 1;
 }
 
-static int open_for_backup(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM && O_NOATIME != 0) fd = open(path, O_RDONLY | O_CLOEXEC);
+/* Opens a file listed as regular. If it has since become a FIFO, O_NONBLOCK keeps open() from
+ * waiting for a writer; a symlink fails with ELOOP (O_NOFOLLOW) instead of being followed. Both
+ * are then reported as no longer regular, as is any other type fstat finds. */
+static int open_for_backup(const char *path, bool *not_regular) {
+  const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  int fd = open(path, flags | O_NOATIME);
+  if (fd < 0 && errno == EPERM && O_NOATIME != 0) fd = open(path, flags);
+  *not_regular = fd < 0 && errno == ELOOP;
+  if (fd < 0) return fd;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int err = errno;
+    close(fd);
+    *not_regular = true;
+    errno = err;
+    return -1;
+  }
   return fd;
 }
 
@@ -164,10 +180,11 @@ static napi_value read_files(napi_env env, napi_callback_info info) {
   size_t i = (size_t)start;
   bool crypto_failed = false;
   for (; i < count; path += strlen(path) + 1, i++) {
-    int fd = open_for_backup(path);
+    bool not_regular;
+    int fd = open_for_backup(path, &not_regular);
     if (fd < 0) {
-      status[2 * i] = -1;
-      status[2 * i + 1] = errno;
+      status[2 * i] = not_regular ? -4 : -1;
+      status[2 * i + 1] = not_regular ? 0 : errno;
       continue;
     }
     size_t n;

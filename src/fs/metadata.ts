@@ -1,6 +1,6 @@
 // File metadata between the file system and tree nodes: reading it for backup, applying it on
 // restore. Paths are Buffers so that non-UTF-8 names survive.
-import { chmodSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, openSync, type BigIntStats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, openSync, type BigIntStats } from 'node:fs';
 import type { NodeType, TreeNode, Xattr } from '../model/tree.js';
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr, utimensat } from '../native/binding.js';
 import { groupName, userName } from './users.js';
@@ -164,18 +164,40 @@ function applyXattrsAndTimes(path: Buffer, node: TreeNode, opts: ApplyOptions): 
   utimensat(path, ms, mns, ms, mns, false);
 }
 
-const READ_FLAGS = constants.O_RDONLY | (constants.O_NOATIME ?? 0);
+// O_NONBLOCK: a file replaced by a FIFO since it was listed must not block open() until a writer
+// comes; O_NOFOLLOW: one replaced by a symlink is not followed (ELOOP). Regular files read the same.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const READ_FLAGS = OPEN_FLAGS | (constants.O_NOATIME ?? 0);
+
+/** Why a file listed as regular was not read: it was replaced since (native/src/readfiles.c says the same). */
+export const NOT_REGULAR = 'is no longer a regular file (replaced since it was listed): not read';
 
 /**
- * Opens a file for a backup read, with O_NOATIME where the process may use it (file owner or root)
- * so backups do not touch access times.
+ * Opens a file listed as regular for a backup read, with O_NOATIME where the process may use it
+ * (file owner or root) so backups do not touch access times. Throws when it is no longer a
+ * regular file.
  */
 export function openForBackup(path: Buffer): number {
+  let fd: number;
   try {
-    return openSync(path, READ_FLAGS);
+    fd = openRegular(path, READ_FLAGS);
   } catch (e) {
     // O_NOATIME is refused (EPERM) for files the process does not own.
-    if ((e as { code?: string }).code === 'EPERM' && READ_FLAGS !== constants.O_RDONLY) return openSync(path, 'r');
+    if ((e as { code?: string }).code !== 'EPERM' || READ_FLAGS === OPEN_FLAGS) throw e;
+    fd = openRegular(path, OPEN_FLAGS);
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new Error(NOT_REGULAR);
+  }
+  return fd;
+}
+
+function openRegular(path: Buffer, flags: number): number {
+  try {
+    return openSync(path, flags);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ELOOP') throw new Error(NOT_REGULAR);
     throw e;
   }
 }

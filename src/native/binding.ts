@@ -235,12 +235,12 @@ export function scanDir(path: NativePath, xattrs = false): Promise<NativeDirScan
   return loadNative().scanDir(path, xattrs);
 }
 
-/** readFiles status: the file could not be opened (errno beside it). */
+/** readFiles status: the file could not be opened (errno beside it); -2: reading it failed. */
 export const READ_OPEN_FAILED = -1;
-/** readFiles status: reading failed (errno beside it). */
-export const READ_FAILED = -2;
 /** readFiles status: the file has more than maxBytes bytes. */
 export const READ_TOO_BIG = -3;
+/** readFiles status: no longer a regular file (replaced by a FIFO, symlink, ... since listed). */
+export const READ_NOT_REGULAR = -4;
 
 /**
  * Reads a batch of small files whole and computes each one's blob ID (HMAC-SHA256 under idKey),

@@ -11,7 +11,8 @@ import { blobId } from '../crypto/hash.js';
 import { runRestoreTask, type RestoreTask } from './restore-task.js';
 import { collectYoungGarbage } from '../util/gc.js';
 import { Scratch } from '../util/scratch.js';
-import { READ_OPEN_FAILED, READ_TOO_BIG, readFiles } from '../native/binding.js';
+import { READ_NOT_REGULAR, READ_OPEN_FAILED, READ_TOO_BIG, readFiles } from '../native/binding.js';
+import { NOT_REGULAR } from '../fs/metadata.js';
 
 export type { RestoreResult, RestoreTask } from './restore-task.js';
 
@@ -95,6 +96,7 @@ const ID_BYTES = 32;
 /** The error of a file readFiles could not read, worded as node:fs words its errors. */
 function readError(path: string, status: number, errno: number, maxBytes: number): ReadError {
   if (status === READ_TOO_BIG) return { code: 'EFBIG', message: `grew past ${maxBytes} bytes while being read` };
+  if (status === READ_NOT_REGULAR) return { message: NOT_REGULAR };
   const [code, description] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `error ${errno}`];
   const syscall = status === READ_OPEN_FAILED ? 'open' : 'read';
   return { code, message: `${code}: ${description}, ${syscall} '${Buffer.from(path, 'latin1').toString()}'` };

@@ -19,12 +19,13 @@ import {
   setMmapThreshold,
   dropCache,
   readFiles,
-  READ_FAILED,
   READ_OPEN_FAILED,
   READ_TOO_BIG,
+  READ_NOT_REGULAR,
   type NativeFsError,
 } from '../../src/native/binding.js';
 import { scanDirectory } from '../../src/fs/scan.js';
+import { NOT_REGULAR, openForBackup } from '../../src/fs/metadata.js';
 import { residencyUnobservable, residentBytes } from '../helpers/page-cache.js';
 
 let dir: string;
@@ -264,7 +265,7 @@ describe('dropCache', () => {
 });
 
 describe('readFiles', () => {
-  it('reads a batch of files whole with their HMAC-SHA256, and reports each failure in its place', () => {
+  it('reads a batch of files whole with their HMAC-SHA256, and reports each failure in its place (a directory is not a regular file)', () => {
     const d = path.join(dir, 'batch');
     fs.mkdirSync(d);
     const contents = [randomBytes(1000), Buffer.alloc(0), randomBytes(4096), randomBytes(5000), randomBytes(7)];
@@ -277,7 +278,7 @@ describe('readFiles', () => {
     const ids = Buffer.alloc(32 * n);
     const out = Buffer.alloc(64 * 1024);
     expect(readFiles(paths.join('\0'), 0, 4096, out, 10, status, key, ids)).toBe(n);
-    expect([...status]).toEqual([1000, 0, 0, 0, 4096, 0, READ_TOO_BIG, 0, READ_OPEN_FAILED, os.constants.errno.ENOENT, READ_FAILED, os.constants.errno.EISDIR, 7, 0]);
+    expect([...status]).toEqual([1000, 0, 0, 0, 4096, 0, READ_TOO_BIG, 0, READ_OPEN_FAILED, os.constants.errno.ENOENT, READ_NOT_REGULAR, 0, 7, 0]);
     let at = 10;
     for (const i of [0, 1, 2, 6]) {
       const want = contents[i === 6 ? 4 : i]!;
@@ -293,6 +294,24 @@ describe('readFiles', () => {
     expect(readFiles('', 0, 4096, out, 0, status, key, ids)).toBe(0);
     expect(() => readFiles(paths.join('\0'), 0, 4096, out, 0, new Int32Array(2), key, ids)).toThrow(RangeError);
     expect(() => readFiles(paths.join('\0'), 0, 4096, out, 0, status, key.subarray(0, 16), ids)).toThrow(RangeError);
+  });
+});
+
+describe('files replaced since they were listed', () => {
+  // A FIFO without a writer would block open() for good; a symlink would be followed elsewhere.
+  it('are reported, not waited on or followed, by readFiles and openForBackup', () => {
+    const d = path.join(dir, 'replaced');
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'target'), 'elsewhere');
+    mkfifo(path.join(d, 'fifo'), 0o600);
+    fs.symlinkSync('target', path.join(d, 'link'));
+    fs.writeFileSync(path.join(d, 'plain'), 'plain');
+    const paths = ['fifo', 'link', 'plain'].map((n) => path.join(d, n));
+    const status = new Int32Array(6);
+    expect(readFiles(paths.join('\0'), 0, 4096, Buffer.alloc(8192), 0, status, randomBytes(32), Buffer.alloc(96))).toBe(3);
+    expect([...status]).toEqual([READ_NOT_REGULAR, 0, READ_NOT_REGULAR, 0, 5, 0]);
+    for (const p of paths.slice(0, 2)) expect(() => openForBackup(Buffer.from(p))).toThrow(NOT_REGULAR);
+    fs.closeSync(openForBackup(Buffer.from(paths[2]!)));
   });
 });
 
