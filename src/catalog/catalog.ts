@@ -515,7 +515,9 @@ export class Catalog {
         this.applyPlan(applying, plan);
         this.db.exec('COMMIT');
       } else {
-        this.db.transaction(() => this.applyPlan(this.begin(e, key, chain), plan))();
+        // IMMEDIATE: the head check and the writes under one lock (a deferred transaction could not
+        // upgrade to write after another process committed: SQLITE_BUSY_SNAPSHOT).
+        this.db.transaction(() => this.applyPlan(this.begin(e, key, chain), plan)).immediate();
       }
     } catch (err) {
       if (applying && this.db.inTransaction) this.db.exec('ROLLBACK');
