@@ -14,7 +14,30 @@ export function newScryptParams(N = DEFAULT_SCRYPT_N): KdfParams {
   return { algorithm: 'scrypt', N, r: 8, p: 1, salt: randomBytes(32).toString('base64') };
 }
 
-export async function deriveKey(password: string, params: KdfParams): Promise<Buffer> {
+/** Derivations started ahead of need (startDeriving), by parameters and password; each is taken once. */
+const started = new Map<string, Promise<Buffer>>();
+const startedKey = (password: string, params: KdfParams) => `${JSON.stringify(params)}\n${password}`;
+
+/**
+ * Starts deriving a key that is likely to be asked for soon: deriveKey with the same password and
+ * parameters then takes this derivation instead of starting one. Failures surface there.
+ */
+export function startDeriving(password: string, params: KdfParams): Promise<Buffer> {
+  const key = derive(password, params);
+  key.catch(() => undefined);
+  started.set(startedKey(password, params), key);
+  return key;
+}
+
+export function deriveKey(password: string, params: KdfParams): Promise<Buffer> {
+  const id = startedKey(password, params);
+  const key = started.get(id);
+  if (!key) return derive(password, params);
+  started.delete(id);
+  return key;
+}
+
+async function derive(password: string, params: KdfParams): Promise<Buffer> {
   const pw = Buffer.from(password, 'utf8');
   const salt = Buffer.from(params.salt, 'base64');
   switch (params.algorithm) {

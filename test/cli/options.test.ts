@@ -183,6 +183,12 @@ describe('command options', () => {
     expect(snap(['snapshots', '--password-file', pwFile], noEnvPw).code).toBe(0);
     expect(snap(['snapshots', '--password-command', 'echo correct horse'], noEnvPw).code).toBe(0);
     expect(snap(['snapshots', '--password-command', 'echo nope'], noEnvPw).code).toBe(12);
+    // The key derived ahead from SNAP_PASSWORD and SNAP_REPOSITORY (key-prefetch.ts) never
+    // overrides what the options say.
+    expect(snap(['snapshots', '--password-file', pwFile], { ...env, SNAP_PASSWORD: 'wrong' }).code).toBe(0);
+    expect(snap(['snapshots', '--password-command', 'echo nope'], env).code).toBe(12);
+    expect(snap(['snapshots', '--repo', env.SNAP_REPOSITORY!], { ...env, SNAP_REPOSITORY: join(tmp.path, 'elsewhere') }).code).toBe(0);
+    expect(snap(['snapshots', '-r', join(tmp.path, 'elsewhere')], env).code).toBe(10);
     const newPw = join(tmp.path, 'newpw');
     writeFileSync(newPw, 'second password');
     expect(snap(['key', 'add', '--new-password-file', newPw, '--kdf-n', '1024'], env).code).toBe(0);

@@ -4,6 +4,7 @@ import { MemoryBackend } from '../../src/backend/memory.js';
 import { sha256Hex } from '../../src/crypto/hash.js';
 import { IntegrityError, SnapError, UnsupportedFormatError, WrongPasswordError } from '../../src/errors.js';
 import { addKey, listKeys, newMasterKeys, openKeys } from '../../src/repository/keys.js';
+import { deriveKey, newScryptParams, startDeriving } from '../../src/crypto/kdf.js';
 
 const N = 1024; // small scrypt cost: tests only
 
@@ -60,6 +61,18 @@ describe('key files', () => {
     // data = seal(KEK, {"encrypt":..,"id":..}): 40 bytes of envelope around the JSON.
     const sealedLen = Buffer.from(docs[0]!.data, 'base64').length;
     expect(sealedLen).toBe(40 + JSON.stringify({ encrypt: Buffer.alloc(32).toString('base64'), id: Buffer.alloc(32).toString('base64') }).length);
+  });
+
+  it('a derivation started ahead (while the CLI loads) is taken once, and only for its own password', async () => {
+    const params = newScryptParams(N);
+    const ahead = startDeriving('pw', params);
+    expect(deriveKey('other', params)).not.toBe(ahead);
+    expect(deriveKey('pw', { ...params, salt: newScryptParams(N).salt })).not.toBe(ahead);
+    expect(deriveKey('pw', params)).toBe(ahead);
+    const again = deriveKey('pw', params);
+    expect(again).not.toBe(ahead);
+    expect((await again).equals(await ahead)).toBe(true);
+    expect((await deriveKey('other', params)).equals(await ahead)).toBe(false);
   });
 
   it('a wrong password is WrongPasswordError (exit code 12)', async () => {
