@@ -494,33 +494,25 @@ export class Catalog {
     };
     // A plan of a few hundred thousand rows is applied in one short transaction at the end. A
     // larger one (a first snapshot of millions of files: ~0.5 KB of heap per row) is applied as it
-    // grows, inside one transaction that then holds the catalog's write lock until the end.
+    // grows, inside the same transaction, which then holds the catalog's write lock until the end.
+    // IMMEDIATE: the head check and the writes under one lock (a deferred transaction could not
+    // upgrade to write after another process committed: SQLITE_BUSY_SNAPSHOT).
     let applying: Applying | undefined;
-    const spill = () => {
-      if (plan.paths.length + plan.opens.length + plan.closes.length < planRows) return;
+    const apply = () => {
       if (!applying) {
         this.db.exec('BEGIN IMMEDIATE');
-        try {
-          applying = this.begin(e, key, chain);
-        } catch (err) {
-          this.db.exec('ROLLBACK');
-          throw err;
-        }
+        applying = this.begin(e, key, chain);
       }
       this.applyPlan(applying, plan);
     };
     try {
-      await this.diffDir(load, plan, chain?.id, 0, e.snapshot.tree, undefined, spill);
-      if (applying) {
-        this.applyPlan(applying, plan);
-        this.db.exec('COMMIT');
-      } else {
-        // IMMEDIATE: the head check and the writes under one lock (a deferred transaction could not
-        // upgrade to write after another process committed: SQLITE_BUSY_SNAPSHOT).
-        this.db.transaction(() => this.applyPlan(this.begin(e, key, chain), plan)).immediate();
-      }
+      await this.diffDir(load, plan, chain?.id, 0, e.snapshot.tree, undefined, () => {
+        if (plan.paths.length + plan.opens.length + plan.closes.length >= planRows) apply();
+      });
+      apply();
+      this.db.exec('COMMIT');
     } catch (err) {
-      if (applying && this.db.inTransaction) this.db.exec('ROLLBACK');
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
       // A path another process's sync has just added: the plan is stale, like a moved head.
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new Conflict();
       throw err;
@@ -530,7 +522,8 @@ export class Catalog {
 
   /**
    * Compares a directory of the new snapshot with the versions the chain's head holds under it.
-   * `loading` is its tree when that is loading already.
+   * `loading` is its tree when that is loading already; `spill` runs once its own rows are planned,
+   * before its subdirectories are compared.
    */
   private async diffDir(load: (id: string) => Promise<CatalogDir>, plan: Plan, chain: number | undefined, dir: PathRef, treeId: string, loading: Promise<CatalogDir> | undefined, spill: () => void): Promise<void> {
     const tree = await (loading ?? load(treeId));
