@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -114,22 +113,6 @@ static read_result read_whole(int fd, uint8_t *buf, size_t room, size_t max, siz
   }
 }
 
-/* An Int32Array's elements; false after throwing a TypeError. */
-static bool get_int32_array(napi_env env, napi_value v, const char *name, int32_t **data, size_t *len) {
-  bool is = false;
-  napi_typedarray_type type;
-  void *p = NULL;
-  if (napi_is_typedarray(env, v, &is) == napi_ok && is &&
-      napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) == napi_ok && type == napi_int32_array) {
-    *data = p;
-    return true;
-  }
-  char msg[64];
-  snprintf(msg, sizeof msg, "%s must be an Int32Array", name);
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-  return false;
-}
-
 static napi_value read_files(napi_env env, napi_callback_info info) {
   SNAP_GET_ARGS(8);
   size_t paths_len;
@@ -142,7 +125,7 @@ static napi_value read_files(napi_env env, napi_callback_info info) {
   if (!snap_get_int64(env, argv[2], "maxBytes", 0, INT32_MAX - 1, &max)) return NULL;
   if (!snap_get_bytes(env, argv[3], "out", &out, &out_len)) return NULL;
   if (!snap_get_int64(env, argv[4], "outStart", 0, (int64_t)out_len, &out_start)) return NULL;
-  if (!get_int32_array(env, argv[5], "status", &status, &status_len)) return NULL;
+  if (!snap_get_int32s(env, argv[5], "status", &status, &status_len)) return NULL;
   if (!snap_get_bytes(env, argv[6], "idKey", &key, &key_len)) return NULL;
   if (!snap_get_bytes(env, argv[7], "ids", &ids, &ids_len)) return NULL;
   if (key_len != ID_BYTES) {

@@ -221,6 +221,22 @@ bool snap_get_bytes(napi_env env, napi_value v, const char *name, uint8_t **data
   return false;
 }
 
+bool snap_get_int32s(napi_env env, napi_value v, const char *name, int32_t **data, size_t *len) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok) return false;
+  if (is_ta) {
+    napi_typedarray_type type;
+    void *p = NULL;
+    if (napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok) return false;
+    if (type == napi_int32_array) {
+      *data = p;
+      return true;
+    }
+  }
+  throw_fmt(env, false, "ERR_INVALID_ARG_TYPE", "%s must be an Int32Array", name);
+  return false;
+}
+
 bool snap_get_cstring(napi_env env, napi_value v, const char *name, char **out) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok) return false;

@@ -59,6 +59,8 @@ bool snap_get_uint64(napi_env env, napi_value v, const char *name, uint64_t *out
 bool snap_get_bool(napi_env env, napi_value v, const char *name, bool *out);
 /* The bytes of a Uint8Array (Buffer) without copying. */
 bool snap_get_bytes(napi_env env, napi_value v, const char *name, uint8_t **data, size_t *len);
+/* The elements of an Int32Array without copying. */
+bool snap_get_int32s(napi_env env, napi_value v, const char *name, int32_t **data, size_t *len);
 /* A path or name given as a Buffer/Uint8Array (any bytes but NUL) or a string (encoded as UTF-8),
  * returned as a malloc'ed NUL-terminated string the caller frees. */
 bool snap_get_cstring(napi_env env, napi_value v, const char *name, char **out);
