@@ -13,6 +13,7 @@ import { collectYoungGarbage } from '../util/gc.js';
 import { Scratch } from '../util/scratch.js';
 import { READ_NOT_REGULAR, READ_OPEN_FAILED, READ_TOO_BIG, readFiles } from '../native/binding.js';
 import { NOT_REGULAR } from '../fs/metadata.js';
+import { ID_BYTES } from '../model/ids.js';
 
 export type { RestoreResult, RestoreTask } from './restore-task.js';
 
@@ -91,7 +92,6 @@ const port = parentPort!;
  * buffer per file cost more than the read itself (malloc, page faults, GC).
  */
 const readBuffer = new Scratch();
-const ID_BYTES = 32;
 
 /** The error of a file readFiles could not read, worded as node:fs words its errors. */
 function readError(path: string, status: number, errno: number, maxBytes: number): ReadError {

@@ -3,7 +3,7 @@
 // Kept in flat typed arrays, not a Map of objects: about 60 bytes per blob instead of ~250, and
 // nothing for the garbage collector to trace. A repository of a few TB holds millions of blobs,
 // and every backup and restore loads all of them before its first read.
-import type { BlobType } from '../model/ids.js';
+import { ID_BYTES, type BlobType } from '../model/ids.js';
 import type { IndexFile, IndexPack, PackType } from '../format/index.js';
 
 export interface BlobLocation {
@@ -30,7 +30,6 @@ export interface IndexColumns {
   flags: Uint8Array;
 }
 
-const ID_BYTES = 32;
 const ID_WORDS = ID_BYTES / 4;
 const TREE = 1;
 const COMPRESSED = 2;
