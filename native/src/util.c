@@ -203,35 +203,33 @@ bool snap_get_bool(napi_env env, napi_value v, const char *name, bool *out) {
   return napi_get_value_bool(env, v, out) == napi_ok;
 }
 
+/* Whether v is a typed array (*is), and then its type and elements; false when N-API fails. */
+static bool typed_array(napi_env env, napi_value v, bool *is, napi_typedarray_type *type, void **data, size_t *len) {
+  if (napi_is_typedarray(env, v, is) != napi_ok) return false;
+  return !*is || napi_get_typedarray_info(env, v, type, len, data, NULL, NULL) == napi_ok;
+}
+
 bool snap_get_bytes(napi_env env, napi_value v, const char *name, uint8_t **data, size_t *len) {
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok) return false;
-  if (is_ta) {
-    napi_typedarray_type type;
-    void *p = NULL;
-    size_t n = 0;
-    if (napi_get_typedarray_info(env, v, &type, &n, &p, NULL, NULL) != napi_ok) return false;
-    if (type == napi_uint8_array || type == napi_uint8_clamped_array || type == napi_int8_array) {
-      *data = p;
-      *len = n;
-      return true;
-    }
+  bool is = false;
+  napi_typedarray_type type;
+  void *p = NULL;
+  if (!typed_array(env, v, &is, &type, &p, len)) return false;
+  if (is && (type == napi_uint8_array || type == napi_uint8_clamped_array || type == napi_int8_array)) {
+    *data = p;
+    return true;
   }
   throw_fmt(env, false, "ERR_INVALID_ARG_TYPE", "%s must be a Buffer or Uint8Array", name);
   return false;
 }
 
 bool snap_get_int32s(napi_env env, napi_value v, const char *name, int32_t **data, size_t *len) {
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok) return false;
-  if (is_ta) {
-    napi_typedarray_type type;
-    void *p = NULL;
-    if (napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok) return false;
-    if (type == napi_int32_array) {
-      *data = p;
-      return true;
-    }
+  bool is = false;
+  napi_typedarray_type type;
+  void *p = NULL;
+  if (!typed_array(env, v, &is, &type, &p, len)) return false;
+  if (is && type == napi_int32_array) {
+    *data = p;
+    return true;
   }
   throw_fmt(env, false, "ERR_INVALID_ARG_TYPE", "%s must be an Int32Array", name);
   return false;
