@@ -4,7 +4,9 @@
 // written under a temporary name and renamed when complete, a new one-blob file under its own name
 // and removed again if it cannot be completed, so an interrupted restore never leaves a partial
 // file looking complete; a re-run finds the temporary file and fetches only the blobs whose bytes
-// are not already correct in it.
+// are not already correct in it. A restore from cold storage walks the trees once to learn which
+// packs it needs (to thaw them), then restores in rounds as they become readable, walking again
+// each round: between walks it keeps one bit per file.
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { link, lstat, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import type { BlobLocation } from '../repository/index.js';
 import { InterruptedError, LocalIOError, SnapError } from '../errors.js';
 import { CryptoPool } from '../repository/crypto-pool.js';
 import { Lookahead } from '../util/concurrency.js';
+import { BitSet } from '../util/bitset.js';
 import { lookupPath, walkTree } from './walk.js';
 import type { PackType } from '../format/index.js';
 import { BLOB_FIELDS, FILE_FIELDS, F_FINISH, F_NEW, F_TRUNCATE, WRITE_FIELDS, moveIntoPlace, type RestoreResult as TaskResult, type TaskXattr } from '../repository/restore-task.js';
@@ -96,6 +99,8 @@ interface FileJob {
   rawSize: number;
   /** Blobs still to write. */
   remaining: number;
+  /** Its number among the files to restore, in walk order (the same in every walk of a restore). */
+  ord: number;
   /** A hard link to the first file of the same inode, restored after that file. */
   linkTo?: FileJob;
 }
@@ -109,6 +114,18 @@ interface Entry {
   node: TreeNode;
   dest: Buffer;
 }
+
+/** What the first walk of a restore keeps for after the files (see walkFiles). */
+interface Walked {
+  dirs: Entry[];
+  others: Entry[];
+  laterFiles: FileJob[];
+  /** The first path of each inode with several links. */
+  byInode: Map<string, FileJob>;
+}
+
+/** What is on disk for a file (see existing()). */
+type Existing = 'skip' | 'absent' | Set<number> | undefined;
 
 const TEMP_SUFFIX = '.snap-restore';
 /** Files without blobs to write (empty, or complete in their temp file) per worker task. */
@@ -269,6 +286,10 @@ export class Restorer {
   private readonly regions = new RegionPool(READ_MAX, REGION_BUDGET);
   /** Packs read from (the same pack may be read in several parts). */
   private readonly packsRead = new Set<string>();
+  /** Packs needed, in the order first needed. */
+  private readonly needed = new Set<string>();
+  /** Files restored, or found already right on disk, by number: one bit each between walks. */
+  private readonly done = new BitSet();
 
   constructor(private readonly repo: Repository, private readonly opts: RestoreOptions) {
     this.include = new PathMatcher(opts.include ?? []);
@@ -302,33 +323,162 @@ export class Restorer {
   }
 
   private async restoreAll(): Promise<RestoreResult> {
+    const dryRun = this.opts.dryRun === true;
     // The workers start up while the trees are read and the restore planned.
-    if (!this.opts.dryRun) this.crypto();
+    if (!dryRun) this.crypto();
     const target = Buffer.from(resolvePath(this.opts.target));
     const sub = await lookupPath(this.repo, this.opts.tree, this.opts.subpath ?? '/');
-    const dryRun = this.opts.dryRun === true;
-    // Without cold storage or --include, packs are restored while the trees are still being read
-    // and files planned: a pack goes to the workers once no file planned in a while needed it.
-    // (Thaw planning needs every pack first, and --include every entry.)
-    const streaming = !dryRun && !this.opts.readablePacks && this.include.empty;
-    const queue = new UnitQueue(this.opts.readers ?? 4, () => this.checkAbort(), () => Atomics.store(this.abort, 0, 1));
+    if (!dryRun) this.mkdirSafe(target);
+    const walked: Walked = { dirs: [], others: [], laterFiles: [], byInode: new Map() };
 
-    const dirs: Entry[] = [];
-    const others: Entry[] = [];
-    // Only the files needed after the packs are done are kept to the end: hard links to make, and
-    // every file for --verify. Keeping all of them held a restore's whole file list in the heap.
-    const laterFiles: FileJob[] = [];
-    const byInode = new Map<string, FileJob>();
-    /** Packs needed, in the order first needed. */
-    const needed = new Set<string>();
+    if (!dryRun && !this.opts.readablePacks) {
+      // Every pack is readable: one walk, whose packs go to the workers while it goes on.
+      await this.restoreRound(sub, target, walked, true, () => true);
+      this.result.packsNeeded = this.packNeeds();
+    } else {
+      // Thaw planning (and a dry run's summary) needs every pack before the first is read. A first
+      // walk only collects them; each round then walks again and restores what is readable. Holding
+      // the plan of every file instead took ~1 KB of heap per file (millions of files: the heap limit).
+      const toWrite = await this.survey(sub, target, walked);
+      this.result.packsNeeded = this.packNeeds();
+      if (dryRun) {
+        this.result.filesRestored = toWrite;
+        return this.result;
+      }
+      let readable = await this.opts.readablePacks!(this.result.packsNeeded);
+      let pending = this.result.packsNeeded;
+      for (;;) {
+        const now = readable;
+        pending = pending.filter((p) => !now.has(p.id));
+        await this.restoreRound(sub, target, walked, false, (pack) => now.has(pack));
+        if (pending.length === 0 || !this.opts.awaitPacks) break;
+        const more = await this.opts.awaitPacks(pending);
+        if (more.size === 0) break;
+        readable = new Set([...now, ...more]);
+      }
+      this.result.packsPending = pending.map((p) => p.id);
+    }
+    this.result.packsRead = this.packsRead.size;
+
+    // Hard links (to files that are complete), special files, then directory metadata deepest first.
+    for (const job of walked.laterFiles) if (job.linkTo && this.done.has(job.linkTo.ord)) await this.restoreLink(job);
+    for (const e of walked.others) await this.restoreSpecial(e.dest, e.node);
+    for (const d of walked.dirs.reverse()) {
+      this.applyMeta(d.dest, d.node);
+      this.result.dirs++;
+    }
+    if (sub.node.type === 'dir' && sub.path.length > 1 && this.include.empty && this.exclude.empty) {
+      this.applyMeta(target, sub.node);
+    }
+    if (this.opts.verify) await this.verify(walked.laterFiles);
+    return this.result;
+  }
+
+  private packNeeds(): PackNeed[] {
+    return [...this.needed].map((id) => {
+      const p = this.repo.index.pack(id)!;
+      return { id, type: p.type, size: p.size };
+    });
+  }
+
+  /**
+   * Walks the entries to restore and hands their files (the first path of each inode) to
+   * `onChunk`, PLAN_CHUNK at a time, until `stop`. The first walk also makes the directories and
+   * keeps what is restored after the files: directories (for their metadata), special files, hard
+   * links, and every file for --verify. Every walk of a restore numbers the files alike (`ord`).
+   */
+  private async walkFiles(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked, first: boolean, onChunk: (chunk: FileJob[]) => Promise<void>, stop: () => boolean): Promise<void> {
+    const dryRun = this.opts.dryRun === true;
+    let ord = 0;
+    let chunk: FileJob[] = [];
+    for await (const e of this.entries(sub, target)) {
+      if (e.node.type === 'dir') {
+        if (!first) continue;
+        if (!dryRun) this.mkdirSafe(e.dest);
+        w.dirs.push(e);
+        continue;
+      }
+      if (e.node.type !== 'file') {
+        if (first) w.others.push(e);
+        continue;
+      }
+      const job: FileJob = { node: e.node, dest: e.dest, dir: dirKey(parentOf(e.dest)), own: false, rawSize: 0, remaining: 0, ord };
+      if (first) {
+        if (this.opts.verify) w.laterFiles.push(job);
+        this.progress.filesTotal++;
+      }
+      if ((e.node.nlink ?? 1) > 1) {
+        const key = `${e.node.device}:${e.node.inode}`;
+        const firstPath = w.byInode.get(key);
+        if (!first) {
+          // Another path of an inode whose first path has another number: a link, made at the end.
+          if (firstPath!.ord !== ord) continue;
+        } else if (firstPath) {
+          job.linkTo = firstPath;
+          if (!this.opts.verify) w.laterFiles.push(job);
+          continue;
+        } else w.byInode.set(key, job);
+      }
+      if (first) this.progress.bytesTotal += e.node.size ?? 0;
+      chunk.push(job);
+      ord++;
+      if (chunk.length === PLAN_CHUNK) {
+        await onChunk(chunk);
+        chunk = [];
+        if (stop()) return;
+      }
+    }
+    await onChunk(chunk);
+  }
+
+  /** What is on disk for each file of a chunk, looked up ahead: one lstat round trip after another is slow. */
+  private onDisk(chunk: FileJob[]): Lookahead<Existing> {
+    return new Lookahead(chunk.length, 32, (i) => (this.opts.dryRun ? Promise.resolve(undefined) : this.existing(chunk[i]!)));
+  }
+
+  /** A file whose content is already right: mode, owner, times and xattrs are still made to match. */
+  private skip(job: FileJob): void {
+    if ((this.opts.overwrite ?? 'always') !== 'never') this.applyMeta(job.dest, job.node);
+    this.done.add(job.ord);
+    this.result.filesSkipped++;
+    this.progress.filesDone++;
+  }
+
+  /** The first walk of a restore that needs every pack known first: collects them. Returns the files to write. */
+  private async survey(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked): Promise<number> {
+    let toWrite = 0;
+    const survey = async (chunk: FileJob[]) => {
+      const onDisk = this.onDisk(chunk);
+      for (const [i, job] of chunk.entries()) {
+        const existing = await onDisk.get(i);
+        if (existing === 'skip') {
+          this.skip(job);
+          continue;
+        }
+        for (const [k, id] of (job.node.content ?? []).entries()) {
+          if (!(existing instanceof Set && existing.has(k))) this.needed.add(this.repo.locate(id, 'data').pack);
+        }
+        toWrite++;
+      }
+    };
+    await this.walkFiles(sub, target, w, true, survey, () => false);
+    return toWrite;
+  }
+
+  /**
+   * Restores the files not done yet, reading only the packs that `readable` allows; a file with
+   * blobs in other packs gets the rest written into its temporary file, and a later round (or run)
+   * finishes it. A pack goes to the workers once no file planned in a while needed it, while the
+   * trees are still walked.
+   */
+  private async restoreRound(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked, first: boolean, readable: (pack: string) => boolean): Promise<void> {
+    const queue = new UnitQueue(this.opts.readers ?? 4, () => this.checkAbort(), () => Atomics.store(this.abort, 0, 1));
     /** Blobs to read, by pack, not handed to the workers yet, with their writes and sealed bytes. */
     const byPack = new Map<string, { blobs: Map<string, Write[]>; writes: number; bytes: number }>();
-    let planned = 0;
     let noBlobs: FileJob[] = [];
-    let toWrite = 0;
 
-    const need = (id: string, loc: BlobLocation, w: Write) => {
-      needed.add(loc.pack);
+    const need = (id: string, loc: BlobLocation, wr: Write) => {
+      this.needed.add(loc.pack);
       let p = byPack.get(loc.pack);
       if (!p) byPack.set(loc.pack, (p = { blobs: new Map(), writes: 0, bytes: 0 }));
       let ws = p.blobs.get(id);
@@ -336,7 +486,7 @@ export class Restorer {
         p.blobs.set(id, (ws = []));
         p.bytes += loc.length;
       }
-      ws.push(w);
+      ws.push(wr);
       p.writes++;
     };
     const dispatchPack = (pack: string) => {
@@ -344,6 +494,8 @@ export class Restorer {
       byPack.delete(pack);
       queue.add(() => this.restorePack(pack, blobs));
     };
+    // Files that need no blobs (empty, or already complete in their temp file) are finished by
+    // the workers too, a batch per task.
     const dispatchFiles = () => {
       for (let i = 0; i < noBlobs.length; i += FILES_PER_TASK) {
         const jobs = noBlobs.slice(i, i + FILES_PER_TASK);
@@ -353,16 +505,12 @@ export class Restorer {
     };
     /** Plans a chunk of files: what is on disk already, and which blobs each still needs. */
     const plan = async (chunk: FileJob[]) => {
-      // What is already on disk, looked up ahead: one lstat round trip after another is slow.
-      const onDisk = new Lookahead(chunk.length, 32, (i) => (dryRun ? Promise.resolve(undefined) : this.existing(chunk[i]!)));
-      for (const [i, job] of chunk.entries()) {
+      const todo = chunk.filter((job) => !this.done.has(job.ord));
+      const onDisk = this.onDisk(todo);
+      for (const [i, job] of todo.entries()) {
         const existing = await onDisk.get(i);
-        planned++;
         if (existing === 'skip') {
-          // Content already matches; mode, owner, times and xattrs are still made to match.
-          if ((this.opts.overwrite ?? 'always') !== 'never') this.applyMeta(job.dest, job.node);
-          this.result.filesSkipped++;
-          this.progress.filesDone++;
+          this.skip(job);
           continue;
         }
         const content = job.node.content ?? [];
@@ -371,20 +519,18 @@ export class Restorer {
         // restores, and there is nothing partial to resume. A failed write removes it again.
         if (existing === 'absent' && content.length <= 1) job.own = true;
         let offset = 0;
-        for (let i = 0; i < content.length; i++) {
-          const id = content[i]!;
+        for (let b = 0; b < content.length; b++) {
+          const id = content[b]!;
           const loc = this.repo.locate(id, 'data');
-          if (!(existing instanceof Set && existing.has(i))) {
-            need(id, loc, { job, offset });
+          if (!(existing instanceof Set && existing.has(b))) {
+            if (readable(loc.pack)) need(id, loc, { job, offset });
             job.remaining++;
           }
           offset += loc.rawLength;
         }
         job.rawSize = offset;
-        toWrite++;
         if (job.remaining === 0) noBlobs.push(job);
       }
-      if (!streaming) return;
       // The blobs needed so far are read once there are enough of them: the workers start while
       // the trees are still read. (Small files share few packs, whose blobs are needed from the
       // first directory to the last; a blob needed again later is read again.)
@@ -394,85 +540,18 @@ export class Restorer {
     };
 
     try {
-      if (!dryRun) this.mkdirSafe(target);
-      let chunk: FileJob[] = [];
-      for await (const e of this.entries(sub, target)) {
-        if (e.node.type === 'dir') {
-          if (!dryRun) this.mkdirSafe(e.dest);
-          dirs.push(e);
-          continue;
-        }
-        if (e.node.type !== 'file') {
-          others.push(e);
-          continue;
-        }
-        const job: FileJob = { node: e.node, dest: e.dest, dir: dirKey(parentOf(e.dest)), own: false, rawSize: 0, remaining: 0 };
-        if (this.opts.verify) laterFiles.push(job);
-        this.progress.filesTotal++;
-        if ((e.node.nlink ?? 1) > 1) {
-          const key = `${e.node.device}:${e.node.inode}`;
-          const first = byInode.get(key);
-          if (first) {
-            job.linkTo = first;
-            if (!this.opts.verify) laterFiles.push(job);
-            continue;
-          }
-          byInode.set(key, job);
-        }
-        this.progress.bytesTotal += e.node.size ?? 0;
-        chunk.push(job);
-        if (chunk.length === PLAN_CHUNK) {
-          await plan(chunk);
-          chunk = [];
-          if (queue.failed) break;
-        }
-      }
-      await plan(chunk);
+      await this.walkFiles(sub, target, w, first, plan, () => queue.failed);
+      for (const pack of [...byPack.keys()]) dispatchPack(pack);
+      dispatchFiles();
     } catch (e) {
       // Running tasks finish (or stop at a blob boundary) before the error is reported.
       Atomics.store(this.abort, 0, 1);
       await queue.drain().catch(() => undefined);
       throw e;
     }
-
-    this.result.packsNeeded = [...needed].map((id) => {
-      const p = this.repo.index.pack(id)!;
-      return { id, type: p.type, size: p.size };
-    });
-    if (dryRun) {
-      this.result.filesRestored = toWrite;
-      return this.result;
-    }
-
-    // Files that need no blobs (empty, or already complete in their temp file) are finished by
-    // the workers too, a batch per task.
-    dispatchFiles();
-    let readable = this.opts.readablePacks ? await this.opts.readablePacks(this.result.packsNeeded) : new Set(needed);
-    let pending = this.result.packsNeeded;
-    for (;;) {
-      const now = readable;
-      pending = pending.filter((p) => !now.has(p.id));
-      for (const pack of [...byPack.keys()]) if (now.has(pack)) dispatchPack(pack);
-      await queue.drain();
-      if (pending.length === 0 || !this.opts.awaitPacks) break;
-      readable = await this.opts.awaitPacks(pending);
-      if (readable.size === 0) break;
-    }
-    this.result.packsPending = pending.map((p) => p.id);
-    this.result.packsRead = this.packsRead.size;
-
-    // Hard links (to files that are complete), special files, then directory metadata deepest first.
-    for (const job of laterFiles) if (job.linkTo && job.linkTo.remaining === 0) await this.restoreLink(job);
-    for (const e of others) await this.restoreSpecial(e.dest, e.node);
-    for (const d of dirs.reverse()) {
-      this.applyMeta(d.dest, d.node);
-      this.result.dirs++;
-    }
-    if (sub.node.type === 'dir' && sub.path.length > 1 && this.include.empty && this.exclude.empty) {
-      this.applyMeta(target, sub.node);
-    }
-    if (this.opts.verify) await this.verify(laterFiles);
-    return this.result;
+    await queue.drain();
+    // Files of directories this run created may now be partly written in their temp files.
+    this.freshDirs.clear();
   }
 
   /** The entries to restore, parents before children, with their destinations. */
@@ -517,7 +596,7 @@ export class Restorer {
    * What is already on disk for a file: 'skip' when the final file is already right (per the
    * overwrite mode), or the set of blob indexes already correct in a leftover temp file.
    */
-  private async existing(job: FileJob): Promise<'skip' | 'absent' | Set<number> | undefined> {
+  private async existing(job: FileJob): Promise<Existing> {
     const mode = this.opts.overwrite ?? 'always';
     // Nothing is in a directory this run created.
     if (this.freshDirs.has(job.dir)) return 'absent';
@@ -724,6 +803,7 @@ export class Restorer {
       job.remaining -= counts[i]!;
       if (job.remaining !== 0) continue;
       if (!finishes[i]) this.finishOnMain(job);
+      this.done.add(job.ord);
       this.result.filesRestored++;
       this.progress.filesDone++;
     }
@@ -805,7 +885,7 @@ export class Restorer {
   private async verify(files: FileJob[]): Promise<void> {
     for (const job of files) {
       // Files waiting for a pending (cold) pack are checked by the run that finishes them.
-      if (job.remaining > 0 || (job.linkTo?.remaining ?? 0) > 0) continue;
+      if (!this.done.has((job.linkTo ?? job).ord)) continue;
       const content = job.node.content ?? [];
       const ok = await this.matchingBlobs(job.dest, job);
       const st = await lstat(job.dest).catch(() => undefined);

@@ -3,6 +3,8 @@ import type { Backend, FileInfo, FileType, Handle, LoadOptions, SaveOptions } fr
 
 export class CountingBackend implements Backend {
   readonly loads = new Map<FileType, number>();
+  /** Every load, in order. */
+  readonly loaded: Handle[] = [];
 
   constructor(private readonly inner: Backend) {}
 
@@ -16,6 +18,7 @@ export class CountingBackend implements Backend {
 
   reset(): void {
     this.loads.clear();
+    this.loaded.length = 0;
   }
 
   create(): Promise<void> {
@@ -28,6 +31,7 @@ export class CountingBackend implements Backend {
 
   load(h: Handle, opts?: LoadOptions): Promise<Buffer> {
     this.loads.set(h.type, this.count(h.type) + 1);
+    this.loaded.push(h);
     return this.inner.load(h, opts);
   }
 

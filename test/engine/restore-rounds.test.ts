@@ -1,0 +1,175 @@
+// Restores whose packs become readable in rounds (cold storage): what each round restores, that
+// every pack is read once, and what a later run finishes. The readablePacks/awaitPacks hooks are the
+// ones the CLI gives a cold S3 repository (s3-thaw.test.ts drives them through the cold proxy).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { LocalBackend } from '../../src/backend/local.js';
+import { backup } from '../../src/engine/archiver.js';
+import { restore } from '../../src/engine/restorer.js';
+import { walkTree } from '../../src/engine/walk.js';
+import { Repository } from '../../src/repository/repository.js';
+import { CountingBackend } from '../helpers/counting-backend.js';
+import { PASSWORD, initRepo, randomBytesSeeded, readAll, snap, tempDir } from './helpers.js';
+
+interface FilePacks {
+  /** Path relative to the backed-up directory. */
+  rel: string;
+  packs: Set<string>;
+}
+
+describe('a restore in rounds, as packs become readable', () => {
+  let dir: string;
+  let src: string;
+  let root: string;
+  let files: FilePacks[];
+  let big: FilePacks;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    src = join(dir, 'src');
+    mkdirSync(join(src, 'a'), { recursive: true });
+    mkdirSync(join(src, 'b'), { recursive: true });
+    // 64 KiB packs: the big file spans several, the small files share some.
+    writeFileSync(join(src, 'big.bin'), randomBytesSeeded(400_000, 1));
+    for (let i = 0; i < 12; i++) writeFileSync(join(src, i < 6 ? 'a' : 'b', `f${i}`), randomBytesSeeded(3000 + i * 4000, 100 + i));
+    writeFileSync(join(src, 'a', 'empty'), '');
+    const repo = await initRepo(join(dir, 'repo'));
+    const res = await backup(repo, { paths: [src] });
+    root = res.snapshot.tree;
+    files = [];
+    const prefix = Buffer.from(src + '/');
+    for await (const e of walkTree(repo, root)) {
+      if (e.node.type !== 'file') continue;
+      const rel = e.path.toString().slice(prefix.length);
+      files.push({ rel, packs: new Set((e.node.content ?? []).map((id) => repo.locate(id, 'data').pack)) });
+    }
+    big = files.find((f) => f.rel === 'big.bin')!;
+    expect(big.packs.size).toBeGreaterThanOrEqual(3);
+  }, 30_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const open = async () => {
+    const counting = new CountingBackend(new LocalBackend(join(dir, 'repo')));
+    const repo = await Repository.open(counting, PASSWORD);
+    await repo.loadIndex();
+    counting.reset();
+    return { repo, counting };
+  };
+  const dataLoads = (c: CountingBackend) => c.loaded.filter((h) => h.type === 'data').map((h) => h.name);
+  /** The packs readable at first: the big file's first one, so that it spans readable and cold packs. */
+  const firstReadable = () => new Set([[...big.packs][0]!]);
+  const complete = (readable: Set<string>) => files.filter((f) => [...f.packs].every((p) => readable.has(p)));
+
+  it('a file is restored in the round its last pack is readable; each pack is read once', async () => {
+    const { repo, counting } = await open();
+    const target = join(dir, 'out-wait');
+    const readable = firstReadable();
+    const whole = complete(readable).map((f) => f.rel);
+    // Round 1 can finish the empty file and the files wholly in the readable pack, not the big file.
+    expect(whole).toContain('a/empty');
+    expect(whole).not.toContain('big.bin');
+    expect(files.length - whole.length).toBeGreaterThan(1);
+    let rounds = 0;
+    const res = await restore(repo, {
+      tree: root,
+      subpath: src,
+      target,
+      readablePacks: async (needed) => {
+        expect(needed.map((p) => p.id).sort()).toEqual([...new Set(files.flatMap((f) => [...f.packs]))].sort());
+        // The plan is made before anything is read or written.
+        expect(dataLoads(counting)).toEqual([]);
+        expect(existsSync(join(target, 'a', 'empty'))).toBe(false);
+        return readable;
+      },
+      awaitPacks: async (pending) => {
+        rounds++;
+        // After round 1: exactly the files whose packs were all readable are in place.
+        for (const f of files) expect(existsSync(join(target, f.rel)), f.rel).toBe(whole.includes(f.rel));
+        expect(new Set(dataLoads(counting))).toEqual(readable);
+        expect(pending.map((p) => p.id).sort()).toEqual([...new Set(files.flatMap((f) => [...f.packs]))].filter((p) => !readable.has(p)).sort());
+        return new Set(pending.map((p) => p.id));
+      },
+    });
+    expect(rounds).toBe(1);
+    expect(res.packsPending).toEqual([]);
+    expect(res.filesRestored).toBe(files.length);
+    // The big file's first pack was read in round 1 only: its blobs waited in the temporary file.
+    const loads = dataLoads(counting);
+    expect(loads.length).toBe(new Set(loads).size);
+    expect(await readAll(target)).toEqual(await readAll(src));
+  }, 30_000);
+
+  it('without waiting, the cold packs stay pending; the next run reads only those and finishes', async () => {
+    const target = join(dir, 'out-nowait');
+    const readable = firstReadable();
+    const first = await open();
+    const r1 = await restore(first.repo, { tree: root, subpath: src, target, readablePacks: async () => readable });
+    const cold = [...new Set(files.flatMap((f) => [...f.packs]))].filter((p) => !readable.has(p));
+    expect(r1.packsPending.sort()).toEqual(cold.sort());
+    expect(r1.filesRestored).toBe(complete(readable).length);
+    expect(existsSync(join(target, 'big.bin'))).toBe(false);
+
+    const second = await open();
+    const r2 = await restore(second.repo, { tree: root, subpath: src, target, readablePacks: async (needed) => new Set(needed.map((p) => p.id)) });
+    expect(r2.packsPending).toEqual([]);
+    // The big file's readable blobs are kept from the first run; done files are not rewritten.
+    expect(r2.packsNeeded.map((p) => p.id).sort()).toEqual(cold.sort());
+    expect(dataLoads(second.counting).sort()).toEqual(cold.sort());
+    expect(r2.filesSkipped).toBe(complete(readable).length);
+    expect(await readAll(target)).toEqual(await readAll(src));
+    expect(readFileSync(join(target, 'big.bin')).equals(readFileSync(join(src, 'big.bin')))).toBe(true);
+  }, 30_000);
+});
+
+describe('a restore from cold storage of many files', () => {
+  const DIRS = 25;
+  const PER_DIR = 1000;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    for (let d = 0; d < DIRS; d++) {
+      mkdirSync(join(dir, 'src', `d${d}`), { recursive: true });
+      for (let i = 0; i < PER_DIR; i++) writeFileSync(join(dir, 'src', `d${d}`, `file-${i}`), `file ${d}/${i}\n`);
+    }
+    await initRepo(join(dir, 'repo'));
+    const b = await snap(['backup', '-r', join(dir, 'repo'), '--no-cache', join(dir, 'src')]);
+    expect(b.code, b.stderr).toBe(0);
+  }, 60_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('holds no plan per file: 25,000 files restore in a 24 MB heap', () => {
+    // Thaw planning needs every pack before the first read. Planning every file up front held
+    // ~1.2 KB of heap per file (25,000 files: out of memory in 24 MB); the survey keeps the packs.
+    const dist = resolve(import.meta.dirname, '../../dist/src');
+    const script = `
+      const { LocalBackend } = await import(${JSON.stringify(join(dist, 'backend/local.js'))});
+      const { Repository } = await import(${JSON.stringify(join(dist, 'repository/repository.js'))});
+      const { restore } = await import(${JSON.stringify(join(dist, 'engine/restorer.js'))});
+      const repo = await Repository.open(new LocalBackend(${JSON.stringify(join(dir, 'repo'))}), ${JSON.stringify(PASSWORD)});
+      await repo.loadIndex();
+      const { snapshot } = await repo.findSnapshot('latest');
+      const res = await restore(repo, { tree: snapshot.tree, subpath: ${JSON.stringify(join(dir, 'src'))}, target: ${JSON.stringify(join(dir, 'out'))},
+        readablePacks: async (packs) => new Set(packs.map((p) => p.id)) });
+      console.log(JSON.stringify(res));`;
+    writeFileSync(join(dir, 'restore.mjs'), script);
+    const r = spawnSync(process.execPath, ['--max-old-space-size=24', join(dir, 'restore.mjs')], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as { filesRestored: number; packsPending: string[] };
+    expect(res.filesRestored).toBe(DIRS * PER_DIR);
+    expect(res.packsPending).toEqual([]);
+    expect(readdirSync(join(dir, 'out'))).toHaveLength(DIRS);
+    for (const [d, i] of [[0, 0], [17, 523], [DIRS - 1, PER_DIR - 1]]) {
+      expect(readFileSync(join(dir, 'out', `d${d}`, `file-${i}`), 'utf8')).toBe(`file ${d}/${i}\n`);
+    }
+  }, 60_000);
+});
