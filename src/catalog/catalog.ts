@@ -80,6 +80,17 @@ export interface SyncOptions {
   planRows?: number;
 }
 
+export interface CatalogOptions {
+  /** @internal How long a write waits for another process's write lock (tests lower it). */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * How long a write waits for another process's write lock before SQLITE_BUSY (a query then answers
+ * from the catalog as it is: cli/commands/catalog.ts).
+ */
+const BUSY_TIMEOUT_MS = 15_000;
+
 type Name = string | Buffer;
 interface PendingPath {
   parent: number | PendingPath;
@@ -341,19 +352,20 @@ export class Catalog {
   readonly notes: string[] = [];
   private readonly pathCache = new Map<number, string>();
 
-  private constructor(private db: Database.Database, readonly file: string, readonly repoId: string) {}
+  private constructor(private db: Database.Database, readonly file: string, readonly repoId: string, private readonly opts: CatalogOptions) {}
 
   /**
    * Opens (creating if needed) the catalog of a repository. A file that is not a catalog, belongs
    * to another repository or has another schema version is deleted and recreated empty; a sync that
    * was interrupted is detected and the file checked.
    */
-  static open(file: string, repoId: string): Catalog {
+  static open(file: string, repoId: string, opts: CatalogOptions = {}): Catalog {
     mkdirSync(join(file, '..'), { recursive: true });
     const notes: string[] = [];
+    const connect = () => Catalog.connect(file, opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS);
     let db: Database.Database | undefined;
     try {
-      db = Catalog.connect(file);
+      db = connect();
       const problem = Catalog.validate(db, repoId, notes);
       if (problem) {
         notes.push(`${problem}; rebuilding it`);
@@ -367,7 +379,7 @@ export class Catalog {
     }
     if (!db) {
       for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
-      db = Catalog.connect(file);
+      db = connect();
     }
     if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'meta'").get()) {
       db.transaction(() => {
@@ -378,16 +390,16 @@ export class Catalog {
         put.run('next_seq', '1');
       })();
     }
-    const c = new Catalog(db, file, repoId);
+    const c = new Catalog(db, file, repoId, opts);
     c.notes.push(...notes);
     return c;
   }
 
-  private static connect(file: string): Database.Database {
+  private static connect(file: string, busyTimeoutMs: number): Database.Database {
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 15000');
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     return db;
   }
 
@@ -421,7 +433,7 @@ export class Catalog {
   reset(): Catalog {
     this.db.close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(this.file + suffix, { force: true });
-    return Catalog.open(this.file, this.repoId);
+    return Catalog.open(this.file, this.repoId, this.opts);
   }
 
   // ---- sync ----------------------------------------------------------------------------------
@@ -439,7 +451,6 @@ export class Catalog {
     const result: SyncResult = { added: 0, removed: gone.length, treesLoaded: 0 };
     if (gone.length === 0 && names.size === 0) return result;
 
-    this.setMeta('sync_pid', String(process.pid));
     if (gone.length > 0) this.forget(gone);
     let fresh: SnapshotEntry[] = [];
     await mapLimit(names, 8, async (id) => {
@@ -465,8 +476,15 @@ export class Catalog {
       result.added++;
       opts.onProgress?.(result.added, fresh.length);
     }
-    this.db.prepare("DELETE FROM meta WHERE key = 'sync_pid'").run();
+    // Set by the write transactions (markSync): a sync that never got the write lock (another
+    // process held it past the busy timeout) leaves no marker to be taken for an interruption.
+    if (result.added > 0 || result.removed > 0) this.db.prepare("DELETE FROM meta WHERE key = 'sync_pid'").run();
     return result;
+  }
+
+  /** In a sync's write transaction: marks the catalog as being synced by this process (see validate). */
+  private markSync(): void {
+    this.setMeta('sync_pid', String(process.pid));
   }
 
   private setMeta(key: string, value: string): void {
@@ -476,6 +494,7 @@ export class Catalog {
   private forget(ids: string[]): void {
     const del = this.db.prepare('DELETE FROM snapshots WHERE id = ?');
     this.db.transaction(() => {
+      this.markSync();
       for (const id of ids) del.run(id);
       this.db.exec(`
         DELETE FROM ranges WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.chain = ranges.chain
@@ -596,6 +615,7 @@ export class Catalog {
     const s = e.snapshot;
     const now = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
     if (now?.head !== chain?.head || this.db.prepare('SELECT 1 FROM snapshots WHERE id = ?').get(e.id)) throw new Conflict();
+    this.markSync();
     const seq = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get());
     this.setMeta('next_seq', String(seq + 1));
     let chainId: number;

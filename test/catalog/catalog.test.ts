@@ -240,6 +240,43 @@ describe('catalog equals a naive walk of every snapshot', () => {
     again.close();
   }, 30_000);
 
+  it('a sync that gives up on a catalog another process is writing leaves no interrupted-sync marker', async () => {
+    const h = await buildHistory('busy', 2);
+    const file = join(tmp, 'busy', 'catalog.db');
+    let other: Database.Database | undefined;
+    // Another process starts a long write just after this sync has listed the snapshots.
+    const racing = new Proxy(h.backend, {
+      get(target, key) {
+        const value = Reflect.get(target, key) as unknown;
+        if (key === 'load') {
+          return (handle: { type: string }, opts?: unknown) => {
+            if (handle.type === 'snapshot' && !other) {
+              other = new Database(file);
+              other.exec('BEGIN IMMEDIATE');
+            }
+            return h.backend.load(handle as never, opts as never);
+          };
+        }
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const repo = await Repository.open(racing, 'pw');
+    const cat = Catalog.open(file, repo.config.id, { busyTimeoutMs: 50 });
+    await expect(cat.sync(repo)).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    cat.close();
+    other!.exec('ROLLBACK');
+    other!.close();
+    // The next command would find this (exited) process's marker and report an interrupted sync.
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'sync_pid'").pluck().get()).toBeUndefined();
+    db.close();
+    const again = Catalog.open(file, h.repo.config.id);
+    expect(again.notes).toEqual([]);
+    await again.sync(h.repo);
+    expect(catalogLines(again)).toEqual(naiveLines(await naive(h.repo)));
+    again.close();
+  }, 30_000);
+
   it('a sync limited to one chain (as after a backup) adds only its snapshots; a full sync adds the rest', async () => {
     const file = join(tmp, 'chain', 'catalog.db');
     let cat: Catalog | undefined;
