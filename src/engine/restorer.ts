@@ -119,7 +119,8 @@ interface Entry {
 interface Walked {
   dirs: Entry[];
   others: Entry[];
-  laterFiles: FileJob[];
+  /** Other paths of inodes with several links: hard links, made after the files. */
+  links: FileJob[];
   /** The first path of each inode with several links. */
   byInode: Map<string, FileJob>;
 }
@@ -329,7 +330,7 @@ export class Restorer {
     const target = Buffer.from(resolvePath(this.opts.target));
     const sub = await lookupPath(this.repo, this.opts.tree, this.opts.subpath ?? '/');
     if (!dryRun) this.mkdirSafe(target);
-    const walked: Walked = { dirs: [], others: [], laterFiles: [], byInode: new Map() };
+    const walked: Walked = { dirs: [], others: [], links: [], byInode: new Map() };
 
     if (!dryRun && !this.opts.readablePacks) {
       // Every pack is readable: one walk, whose packs go to the workers while it goes on.
@@ -361,7 +362,7 @@ export class Restorer {
     this.result.packsRead = this.packsRead.size;
 
     // Hard links (to files that are complete), special files, then directory metadata deepest first.
-    for (const job of walked.laterFiles) if (job.linkTo && this.done.has(job.linkTo.ord)) await this.restoreLink(job);
+    for (const job of walked.links) if (this.done.has(job.linkTo!.ord)) await this.restoreLink(job);
     for (const e of walked.others) await this.restoreSpecial(e.dest, e.node);
     for (const d of walked.dirs.reverse()) {
       this.applyMeta(d.dest, d.node);
@@ -370,7 +371,7 @@ export class Restorer {
     if (sub.node.type === 'dir' && sub.path.length > 1 && this.include.empty && this.exclude.empty) {
       this.applyMeta(target, sub.node);
     }
-    if (this.opts.verify) await this.verify(walked.laterFiles);
+    if (this.opts.verify) await this.verify(sub, target, walked);
     return this.result;
   }
 
@@ -384,8 +385,8 @@ export class Restorer {
   /**
    * Walks the entries to restore and hands their files (the first path of each inode) to
    * `onChunk`, PLAN_CHUNK at a time, until `stop`. The first walk also makes the directories and
-   * keeps what is restored after the files: directories (for their metadata), special files, hard
-   * links, and every file for --verify. Every walk of a restore numbers the files alike (`ord`).
+   * keeps what is restored after the files: directories (for their metadata), special files and
+   * hard links. Every walk of a restore numbers the files alike (`ord`).
    */
   private async walkFiles(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked, first: boolean, onChunk: (chunk: FileJob[]) => Promise<void>, stop: () => boolean): Promise<void> {
     const dryRun = this.opts.dryRun === true;
@@ -403,10 +404,7 @@ export class Restorer {
         continue;
       }
       const job: FileJob = { node: e.node, dest: e.dest, dir: dirKey(parentOf(e.dest)), own: false, rawSize: 0, remaining: 0, ord };
-      if (first) {
-        if (this.opts.verify) w.laterFiles.push(job);
-        this.progress.filesTotal++;
-      }
+      if (first) this.progress.filesTotal++;
       if ((e.node.nlink ?? 1) > 1) {
         const key = `${e.node.device}:${e.node.inode}`;
         const firstPath = w.byInode.get(key);
@@ -415,7 +413,7 @@ export class Restorer {
           if (firstPath!.ord !== ord) continue;
         } else if (firstPath) {
           job.linkTo = firstPath;
-          if (!this.opts.verify) w.laterFiles.push(job);
+          w.links.push(job);
           continue;
         } else w.byInode.set(key, job);
       }
@@ -882,10 +880,11 @@ export class Restorer {
     }
   }
 
-  private async verify(files: FileJob[]): Promise<void> {
-    for (const job of files) {
+  /** --verify: reads back every file done (restored or already right) in one more walk, and the links. */
+  private async verify(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked): Promise<void> {
+    const check = async (job: FileJob) => {
       // Files waiting for a pending (cold) pack are checked by the run that finishes them.
-      if (!this.done.has((job.linkTo ?? job).ord)) continue;
+      if (!this.done.has((job.linkTo ?? job).ord)) return;
       const content = job.node.content ?? [];
       const ok = await this.matchingBlobs(job.dest, job);
       const st = await lstat(job.dest).catch(() => undefined);
@@ -893,7 +892,11 @@ export class Restorer {
         this.result.verifyErrors++;
         this.warn(`${pathText(job.dest)}: verification failed: restored content differs from the snapshot`);
       }
-    }
+    };
+    await this.walkFiles(sub, target, w, false, async (chunk) => {
+      for (const job of chunk) await check(job);
+    }, () => false);
+    for (const job of w.links) await check(job);
   }
 }
 
