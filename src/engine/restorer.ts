@@ -429,9 +429,19 @@ export class Restorer {
     await onChunk(chunk);
   }
 
-  /** What is on disk for each file of a chunk, looked up ahead: one lstat round trip after another is slow. */
-  private onDisk(chunk: FileJob[]): Lookahead<Existing> {
-    return new Lookahead(chunk.length, 32, (i) => (this.opts.dryRun ? Promise.resolve(undefined) : this.existing(chunk[i]!)));
+  /**
+   * Runs `write` for each file of a chunk that is not done and not already right on disk (those are
+   * skipped here), with what is on disk for it.
+   */
+  private async forEachToWrite(chunk: FileJob[], write: (job: FileJob, existing: Existing) => void): Promise<void> {
+    const todo = chunk.filter((job) => !this.done.has(job.ord));
+    // Looked up ahead: one lstat round trip after another is slow.
+    const onDisk = new Lookahead(todo.length, 32, (i) => (this.opts.dryRun ? Promise.resolve(undefined) : this.existing(todo[i]!)));
+    for (const [i, job] of todo.entries()) {
+      const existing = await onDisk.get(i);
+      if (existing === 'skip') this.skip(job);
+      else write(job, existing);
+    }
   }
 
   /** A file whose content is already right: mode, owner, times and xattrs are still made to match. */
@@ -445,20 +455,13 @@ export class Restorer {
   /** The first walk of a restore that needs every pack known first: collects them. Returns the files to write. */
   private async survey(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked): Promise<number> {
     let toWrite = 0;
-    const survey = async (chunk: FileJob[]) => {
-      const onDisk = this.onDisk(chunk);
-      for (const [i, job] of chunk.entries()) {
-        const existing = await onDisk.get(i);
-        if (existing === 'skip') {
-          this.skip(job);
-          continue;
-        }
+    const survey = (chunk: FileJob[]) =>
+      this.forEachToWrite(chunk, (job, existing) => {
         for (const [k, id] of (job.node.content ?? []).entries()) {
           if (!(existing instanceof Set && existing.has(k))) this.needed.add(this.repo.locate(id, 'data').pack);
         }
         toWrite++;
-      }
-    };
+      });
     await this.walkFiles(sub, target, w, true, survey, () => false);
     return toWrite;
   }
@@ -503,14 +506,7 @@ export class Restorer {
     };
     /** Plans a chunk of files: what is on disk already, and which blobs each still needs. */
     const plan = async (chunk: FileJob[]) => {
-      const todo = chunk.filter((job) => !this.done.has(job.ord));
-      const onDisk = this.onDisk(todo);
-      for (const [i, job] of todo.entries()) {
-        const existing = await onDisk.get(i);
-        if (existing === 'skip') {
-          this.skip(job);
-          continue;
-        }
+      await this.forEachToWrite(chunk, (job, existing) => {
         const content = job.node.content ?? [];
         // A new file of at most one blob is written in one call under its own name: creating and
         // renaming a temporary file doubled the directory operations that dominate small-file
@@ -528,7 +524,7 @@ export class Restorer {
         }
         job.rawSize = offset;
         if (job.remaining === 0) noBlobs.push(job);
-      }
+      });
       // The blobs needed so far are read once there are enough of them: the workers start while
       // the trees are still read. (Small files share few packs, whose blobs are needed from the
       // first directory to the last; a blob needed again later is read again.)
