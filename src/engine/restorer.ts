@@ -455,13 +455,16 @@ export class Restorer {
   /** The first walk of a restore that needs every pack known first: collects them. Returns the files to write. */
   private async survey(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked): Promise<number> {
     let toWrite = 0;
-    const survey = (chunk: FileJob[]) =>
-      this.forEachToWrite(chunk, (job, existing) => {
+    const survey = async (chunk: FileJob[]) => {
+      await this.forEachToWrite(chunk, (job, existing) => {
         for (const [k, id] of (job.node.content ?? []).entries()) {
           if (!(existing instanceof Set && existing.has(k))) this.needed.add(this.repo.locate(id, 'data').pack);
         }
         toWrite++;
       });
+      // The totals grow while the trees are read (millions of files: minutes before the first read).
+      this.opts.onProgress?.({ ...this.progress });
+    };
     await this.walkFiles(sub, target, w, true, survey, () => false);
     return toWrite;
   }

@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { backup } from '../../src/engine/archiver.js';
-import { restore } from '../../src/engine/restorer.js';
+import { restore, type RestoreProgress } from '../../src/engine/restorer.js';
 import { walkTree } from '../../src/engine/walk.js';
 import { Repository } from '../../src/repository/repository.js';
 import { CountingBackend } from '../helpers/counting-backend.js';
@@ -76,11 +76,15 @@ describe('a restore in rounds, as packs become readable', () => {
     expect(whole).not.toContain('big.bin');
     expect(files.length - whole.length).toBeGreaterThan(1);
     let rounds = 0;
+    const progress: RestoreProgress[] = [];
     const res = await restore(repo, {
       tree: root,
       subpath: src,
       target,
+      onProgress: (p) => progress.push(p),
       readablePacks: async (needed) => {
+        // The survey has shown its totals (a large restore's trees take minutes to read).
+        expect(progress.at(-1)).toMatchObject({ filesTotal: files.length, filesDone: 0, bytesDone: 0 });
         expect(needed.map((p) => p.id).sort()).toEqual([...new Set(files.flatMap((f) => [...f.packs]))].sort());
         // The plan is made before anything is read or written.
         expect(dataLoads(counting)).toEqual([]);
