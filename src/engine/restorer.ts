@@ -291,6 +291,8 @@ export class Restorer {
   private readonly needed = new Set<string>();
   /** Files restored, or found already right on disk, by number: one bit each between walks. */
   private readonly done = new BitSet();
+  /** With --include, the directories to restore (see findIncludedDirs). */
+  private includedDirs: Set<string> | undefined;
 
   constructor(private readonly repo: Repository, private readonly opts: RestoreOptions) {
     this.include = new PathMatcher(opts.include ?? []);
@@ -560,24 +562,33 @@ export class Restorer {
       return;
     }
     const filtered = !this.exclude.empty || !this.include.empty;
-    if (this.include.empty) {
-      for await (const e of walkTree(this.repo, sub.node.subtree!, sub.path)) {
-        if (!filtered || this.selected(pathText(e.path), e.node.type === 'dir')) yield { node: e.node, dest: destFor(e.path) };
+    // With --include, directories that hold nothing included are dropped: a walk of its own finds the others.
+    const kept = this.include.empty ? undefined : (this.includedDirs ??= await this.findIncludedDirs(sub));
+    for await (const e of walkTree(this.repo, sub.node.subtree!, sub.path)) {
+      if (filtered) {
+        const spath = pathText(e.path);
+        const dir = e.node.type === 'dir';
+        if (!this.selected(spath, dir) || (dir && kept && !kept.has(spath))) continue;
       }
-      return;
+      yield { node: e.node, dest: destFor(e.path) };
     }
-    // With --include, directories that hold nothing included are dropped: all entries first.
-    const entries: { spath: string; node: TreeNode; dest: Buffer }[] = [];
+  }
+
+  /**
+   * With --include: the directories to restore, those included and those holding anything
+   * included. Deciding as the entries came would have needed every entry held first.
+   */
+  private async findIncludedDirs(sub: { path: Buffer; node: TreeNode }): Promise<Set<string>> {
+    const kept = new Set<string>();
+    const parentText = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
     for await (const e of walkTree(this.repo, sub.node.subtree!, sub.path)) {
       const spath = pathText(e.path);
-      if (this.selected(spath, e.node.type === 'dir')) entries.push({ spath, node: e.node, dest: destFor(e.path) });
+      const dir = e.node.type === 'dir';
+      if (!this.selected(spath, dir) || (dir && !this.include.matches(spath))) continue;
+      // With its ancestors ("/" aside): those of a directory already kept are kept already.
+      for (let p = dir ? spath : parentText(spath); p.length > 1 && !kept.has(p); p = parentText(p)) kept.add(p);
     }
-    const keptDirs = new Set<string>();
-    for (const e of entries) {
-      if (e.node.type === 'dir' && !this.include.matches(e.spath)) continue;
-      for (let p = e.spath; p.length > 1; p = p.slice(0, p.lastIndexOf('/')) || '/') keptDirs.add(p);
-    }
-    for (const e of entries) if (e.node.type !== 'dir' || keptDirs.has(e.spath)) yield e;
+    return kept;
   }
 
   private mkdirSafe(path: Buffer): void {

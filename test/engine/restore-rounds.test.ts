@@ -212,3 +212,32 @@ describe('restore --verify', () => {
     expect(readFileSync(join(target, 'sub', 'b.bin')).equals(readFileSync(join(src, 'sub', 'b.bin')))).toBe(true);
   }, 30_000);
 });
+
+describe('restore --include', () => {
+  let dir: string;
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('restores what is included with the directories above it, and no directory that holds none of it', async () => {
+    dir = await tempDir();
+    const src = join(dir, 'src');
+    for (const d of ['a/b/c', 'a/x', 'empty-kept', 'other/deep']) mkdirSync(join(src, d), { recursive: true });
+    for (const f of ['a/b/c/keep-1', 'a/b/drop', 'a/x/drop', 'keep-top', 'other/deep/drop', 'other/drop']) writeFileSync(join(src, f), f);
+    const repo = await initRepo(join(dir, 'repo'));
+    const { snapshot } = await backup(repo, { paths: [src] });
+    const target = join(dir, 'out');
+    const res = await restore(repo, { tree: snapshot.tree, subpath: src, target, include: ['**/keep-*', '**/empty-kept'] });
+    expect(res.filesRestored).toBe(2);
+    const found: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        found.push(join(d, e.name).slice(target.length) + (e.isDirectory() ? '/' : ''));
+        if (e.isDirectory()) walk(join(d, e.name));
+      }
+    };
+    walk(target);
+    expect(found.sort()).toEqual(['/a/', '/a/b/', '/a/b/c/', '/a/b/c/keep-1', '/empty-kept/', '/keep-top']);
+  }, 30_000);
+});
