@@ -131,6 +131,8 @@ type Existing = 'skip' | 'absent' | Set<number> | undefined;
 const TEMP_SUFFIX = '.snap-restore';
 /** Files without blobs to write (empty, or complete in their temp file) per worker task. */
 const FILES_PER_TASK = 1024;
+/** A cold restore's next round waits at least this many times as long as the last one took. */
+const ROUND_SPACING = 4;
 /** Files planned at a time while the trees are read. */
 const PLAN_CHUNK = 256;
 /** While planning, a pack's blobs are read once this many writes or sealed bytes wait on them. */
@@ -353,9 +355,19 @@ export class Restorer {
       for (;;) {
         const now = readable;
         pending = pending.filter((p) => !now.has(p.id));
+        const started = Date.now();
         await this.restoreRound(sub, target, walked, false, (pack) => now.has(pack));
         if (pending.length === 0 || !this.opts.awaitPacks) break;
-        const more = await this.opts.awaitPacks(pending);
+        // Each round walks every tree again, so packs thawed soon after a round wait for others:
+        // the next round starts once all are readable, or after ROUND_SPACING times the last
+        // round's duration (thaws finish over hours; a round of millions of files takes minutes).
+        const next = Date.now() + ROUND_SPACING * (Date.now() - started);
+        const more = new Set<string>();
+        for (;;) {
+          const ready = await this.opts.awaitPacks(pending.filter((p) => !more.has(p.id)));
+          for (const id of ready) more.add(id);
+          if (ready.size === 0 || more.size === pending.length || Date.now() >= next) break;
+        }
         if (more.size === 0) break;
         readable = new Set([...now, ...more]);
       }

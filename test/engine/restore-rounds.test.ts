@@ -109,6 +109,32 @@ describe('a restore in rounds, as packs become readable', () => {
     expect(await readAll(target)).toEqual(await readAll(src));
   }, 30_000);
 
+  it('packs that thaw one by one soon after a round wait for each other: one more round, not one per pack', async () => {
+    const { repo, counting } = await open();
+    const target = join(dir, 'out-trickle');
+    const readable = firstReadable();
+    // Data packs read by the time of each awaitPacks call.
+    const readAtCall: number[] = [];
+    const res = await restore(repo, {
+      tree: root,
+      subpath: src,
+      target,
+      readablePacks: async () => readable,
+      awaitPacks: async (pending) => {
+        readAtCall.push(dataLoads(counting).length);
+        return new Set([pending[0]!.id]);
+      },
+    });
+    const cold = new Set(files.flatMap((f) => [...f.packs])).size - readable.size;
+    expect(cold).toBeGreaterThan(2);
+    // Every cold pack was waited for before the next round read any of them.
+    expect(readAtCall).toEqual(Array(cold).fill(readable.size));
+    expect(res.packsPending).toEqual([]);
+    const loads = dataLoads(counting);
+    expect(loads.length).toBe(new Set(loads).size);
+    expect(await readAll(target)).toEqual(await readAll(src));
+  }, 30_000);
+
   it('without waiting, the cold packs stay pending; the next run reads only those and finishes', async () => {
     const target = join(dir, 'out-nowait');
     const readable = firstReadable();
