@@ -125,6 +125,9 @@ interface Walked {
   byInode: Map<string, FileJob>;
 }
 
+/** What is restored: the node at the snapshot path asked for, and that path. */
+type Root = Awaited<ReturnType<typeof lookupPath>>;
+
 /** What is on disk for a file (see existing()). */
 type Existing = 'skip' | 'absent' | Set<number> | undefined;
 
@@ -350,28 +353,7 @@ export class Restorer {
         this.result.filesRestored = toWrite;
         return this.result;
       }
-      let readable = await this.opts.readablePacks!(this.result.packsNeeded);
-      let pending = this.result.packsNeeded;
-      for (;;) {
-        const now = readable;
-        pending = pending.filter((p) => !now.has(p.id));
-        const started = Date.now();
-        await this.restoreRound(sub, target, walked, false, (pack) => now.has(pack));
-        if (pending.length === 0 || !this.opts.awaitPacks) break;
-        // Each round walks every tree again, so packs thawed soon after a round wait for others:
-        // the next round starts once all are readable, or after ROUND_SPACING times the last
-        // round's duration (thaws finish over hours; a round of millions of files takes minutes).
-        const next = Date.now() + ROUND_SPACING * (Date.now() - started);
-        const more = new Set<string>();
-        for (;;) {
-          const ready = await this.opts.awaitPacks(pending.filter((p) => !more.has(p.id)));
-          for (const id of ready) more.add(id);
-          if (ready.size === 0 || more.size === pending.length || Date.now() >= next) break;
-        }
-        if (more.size === 0) break;
-        readable = new Set([...now, ...more]);
-      }
-      this.result.packsPending = pending.map((p) => p.id);
+      await this.restoreInRounds(sub, target, walked);
     }
     this.result.packsRead = this.packsRead.size;
 
@@ -389,6 +371,35 @@ export class Restorer {
     return this.result;
   }
 
+  /**
+   * After the survey: restores what is readable, then, with awaitPacks, waits for the rest and
+   * restores it in further rounds; what is still cold at the end is left pending.
+   */
+  private async restoreInRounds(sub: Root, target: Buffer, walked: Walked): Promise<void> {
+    let readable = await this.opts.readablePacks!(this.result.packsNeeded);
+    let pending = this.result.packsNeeded;
+    for (;;) {
+      const now = readable;
+      pending = pending.filter((p) => !now.has(p.id));
+      const started = Date.now();
+      await this.restoreRound(sub, target, walked, false, (pack) => now.has(pack));
+      if (pending.length === 0 || !this.opts.awaitPacks) break;
+      // Each round walks every tree again, so packs thawed soon after a round wait for others:
+      // the next round starts once all are readable, or after ROUND_SPACING times the last
+      // round's duration (thaws finish over hours; a round of millions of files takes minutes).
+      const next = Date.now() + ROUND_SPACING * (Date.now() - started);
+      const more = new Set<string>();
+      for (;;) {
+        const ready = await this.opts.awaitPacks(pending.filter((p) => !more.has(p.id)));
+        for (const id of ready) more.add(id);
+        if (ready.size === 0 || more.size === pending.length || Date.now() >= next) break;
+      }
+      if (more.size === 0) break;
+      readable = new Set([...now, ...more]);
+    }
+    this.result.packsPending = pending.map((p) => p.id);
+  }
+
   private packNeeds(): PackNeed[] {
     return [...this.needed].map((id) => {
       const p = this.repo.index.pack(id)!;
@@ -402,7 +413,7 @@ export class Restorer {
    * keeps what is restored after the files: directories (for their metadata), special files and
    * hard links. Every walk of a restore numbers the files alike (`ord`).
    */
-  private async walkFiles(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked, first: boolean, onChunk: (chunk: FileJob[]) => Promise<void>, stop: () => boolean): Promise<void> {
+  private async walkFiles(sub: Root, target: Buffer, w: Walked, first: boolean, onChunk: (chunk: FileJob[]) => Promise<void>, stop: () => boolean): Promise<void> {
     const dryRun = this.opts.dryRun === true;
     let ord = 0;
     let chunk: FileJob[] = [];
@@ -467,7 +478,7 @@ export class Restorer {
   }
 
   /** The first walk of a restore that needs every pack known first: collects them. Returns the files to write. */
-  private async survey(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked): Promise<number> {
+  private async survey(sub: Root, target: Buffer, w: Walked): Promise<number> {
     let toWrite = 0;
     const survey = async (chunk: FileJob[]) => {
       await this.forEachToWrite(chunk, (job, existing) => {
@@ -489,7 +500,7 @@ export class Restorer {
    * finishes it. A pack goes to the workers once no file planned in a while needed it, while the
    * trees are still walked.
    */
-  private async restoreRound(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked, first: boolean, readable: (pack: string) => boolean): Promise<void> {
+  private async restoreRound(sub: Root, target: Buffer, w: Walked, first: boolean, readable: (pack: string) => boolean): Promise<void> {
     const queue = new UnitQueue(this.opts.readers ?? 4, () => this.checkAbort(), () => Atomics.store(this.abort, 0, 1));
     /** Blobs to read, by pack, not handed to the workers yet, with their writes and sealed bytes. */
     const byPack = new Map<string, { blobs: Map<string, Write[]>; writes: number; bytes: number }>();
@@ -566,7 +577,7 @@ export class Restorer {
   }
 
   /** The entries to restore, parents before children, with their destinations. */
-  private async *entries(sub: { path: Buffer; node: TreeNode }, target: Buffer): AsyncGenerator<Entry> {
+  private async *entries(sub: Root, target: Buffer): AsyncGenerator<Entry> {
     const base = sub.path.length === 1 ? 1 : sub.path.length + 1;
     const destFor = (p: Buffer) => (p.length < base ? target : joinPath(target, p.subarray(base)));
     if (sub.node.type !== 'dir') {
@@ -590,7 +601,7 @@ export class Restorer {
    * With --include: the directories to restore, those included and those holding anything
    * included. Deciding as the entries came would have needed every entry held first.
    */
-  private async findIncludedDirs(sub: { path: Buffer; node: TreeNode }): Promise<Set<string>> {
+  private async findIncludedDirs(sub: Root): Promise<Set<string>> {
     const kept = new Set<string>();
     const parentText = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
     for await (const e of walkTree(this.repo, sub.node.subtree!, sub.path)) {
@@ -903,7 +914,7 @@ export class Restorer {
   }
 
   /** --verify: reads back every file done (restored or already right) in one more walk, and the links. */
-  private async verify(sub: { path: Buffer; node: TreeNode }, target: Buffer, w: Walked): Promise<void> {
+  private async verify(sub: Root, target: Buffer, w: Walked): Promise<void> {
     const check = async (job: FileJob) => {
       // Files waiting for a pending (cold) pack are checked by the run that finishes them.
       if (!this.done.has((job.linkTo ?? job).ord)) return;
