@@ -449,9 +449,12 @@ export class Restorer {
         await onChunk(chunk);
         chunk = [];
         if (stop()) return;
+        // A walk of millions of files (the survey, --verify) takes minutes: Ctrl-C stops it too.
+        this.checkAbort();
       }
     }
     await onChunk(chunk);
+    this.checkAbort();
   }
 
   /**

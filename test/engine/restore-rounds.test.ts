@@ -135,6 +135,28 @@ describe('a restore in rounds, as packs become readable', () => {
     expect(await readAll(target)).toEqual(await readAll(src));
   }, 30_000);
 
+  it('Ctrl-C during the survey stops it before any thaw is asked for or pack read', async () => {
+    const { repo, counting } = await open();
+    const target = join(dir, 'out-interrupted');
+    const abort = new AbortController();
+    let asked = false;
+    const run = restore(repo, {
+      tree: root,
+      subpath: src,
+      target,
+      signal: abort.signal,
+      onProgress: () => abort.abort(),
+      readablePacks: async (needed) => {
+        asked = true;
+        return new Set(needed.map((p) => p.id));
+      },
+    });
+    await expect(run).rejects.toThrow(/restore interrupted; run the same command again/);
+    expect(asked).toBe(false);
+    expect(dataLoads(counting)).toEqual([]);
+    expect(files.some((f) => existsSync(join(target, f.rel)))).toBe(false);
+  }, 30_000);
+
   it('without waiting, the cold packs stay pending; the next run reads only those and finishes', async () => {
     const target = join(dir, 'out-nowait');
     const readable = firstReadable();
