@@ -248,7 +248,13 @@ export class Thawer {
     return new Set(states.filter((s) => s.state === 'hot' || s.state === 'thawed').map((s) => s.id));
   }
 
-  /** Polls the pending packs with backoff until some are readable; empty when maxWaitMs runs out. */
+  /**
+   * Polls the pending packs with backoff until some are readable; empty when maxWaitMs runs out.
+   * The pause keeps growing across calls, also once packs are readable: a poll is a HEAD per
+   * pending pack, and thaws of thousands of packs finish one by one over hours. Going back to the
+   * first pause at each readable pack polled every pending pack every few seconds for as long as
+   * thaws kept finishing.
+   */
   async awaitPacks(pending: PackNeed[]): Promise<Set<string>> {
     this.waitStarted ??= this.now();
     const deadline = this.waitStarted + (this.opts.maxWaitMs ?? 72 * HOUR_MS);
@@ -265,10 +271,7 @@ export class Thawer {
       // A thaw that expired before we read it (or was never sent) is cold again: ask once more.
       const lapsed = states.filter((s) => s.state === 'archived');
       if (lapsed.length > 0) await this.readable(lapsed);
-      if (ready.length > 0) {
-        this.poll = this.opts.firstPollMs ?? 1000;
-        return new Set(ready.map((s) => s.id));
-      }
+      if (ready.length > 0) return new Set(ready.map((s) => s.id));
     }
   }
 
