@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { backup } from '../../src/engine/archiver.js';
-import { restore, type RestoreProgress } from '../../src/engine/restorer.js';
+import { restore, type RestoreProgress, type RestoreResult } from '../../src/engine/restorer.js';
 import { walkTree } from '../../src/engine/walk.js';
 import { Repository } from '../../src/repository/repository.js';
 import { CountingBackend } from '../helpers/counting-backend.js';
@@ -65,6 +65,13 @@ describe('a restore in rounds, as packs become readable', () => {
   /** The packs readable at first: the big file's first one, so that it spans readable and cold packs. */
   const firstReadable = () => new Set([[...big.packs][0]!]);
   const complete = (readable: Set<string>) => files.filter((f) => [...f.packs].every((p) => readable.has(p)));
+  /** Nothing left pending, every file byte-identical, and no pack read twice. */
+  const expectWholeReadOnce = async (res: RestoreResult, counting: CountingBackend, target: string) => {
+    expect(res.packsPending).toEqual([]);
+    const loads = dataLoads(counting);
+    expect(loads.length).toBe(new Set(loads).size);
+    expect(await readAll(target)).toEqual(await readAll(src));
+  };
 
   it('a file is restored in the round its last pack is readable; each pack is read once', async () => {
     const { repo, counting } = await open();
@@ -101,12 +108,9 @@ describe('a restore in rounds, as packs become readable', () => {
       },
     });
     expect(rounds).toBe(1);
-    expect(res.packsPending).toEqual([]);
     expect(res.filesRestored).toBe(files.length);
     // The big file's first pack was read in round 1 only: its blobs waited in the temporary file.
-    const loads = dataLoads(counting);
-    expect(loads.length).toBe(new Set(loads).size);
-    expect(await readAll(target)).toEqual(await readAll(src));
+    await expectWholeReadOnce(res, counting, target);
   }, 30_000);
 
   it('packs that thaw one by one soon after a round wait for each other: one more round, not one per pack', async () => {
@@ -129,10 +133,7 @@ describe('a restore in rounds, as packs become readable', () => {
     expect(cold).toBeGreaterThan(2);
     // Every cold pack was waited for before the next round read any of them.
     expect(readAtCall).toEqual(Array(cold).fill(readable.size));
-    expect(res.packsPending).toEqual([]);
-    const loads = dataLoads(counting);
-    expect(loads.length).toBe(new Set(loads).size);
-    expect(await readAll(target)).toEqual(await readAll(src));
+    await expectWholeReadOnce(res, counting, target);
   }, 30_000);
 
   it('Ctrl-C during the survey stops it before any thaw is asked for or pack read', async () => {
@@ -227,30 +228,40 @@ describe('a restore from cold storage of many files', () => {
   }, 60_000);
 });
 
-describe('restore --verify', () => {
-  let dir: string;
+describe('restore options', () => {
+  const dirs: string[] = [];
 
   afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  it('reads back every file it leaves in place, hard links included, and names the ones that differ', async () => {
-    dir = await tempDir();
+  /** A tree made by `make` in a new directory, backed up into a new repository. */
+  const backedUp = async (make: (src: string) => void) => {
+    const dir = await tempDir();
+    dirs.push(dir);
     const src = join(dir, 'src');
-    mkdirSync(join(src, 'sub'), { recursive: true });
-    writeFileSync(join(src, 'a.txt'), 'a as backed up\n');
-    writeFileSync(join(src, 'sub', 'b.bin'), randomBytesSeeded(50_000, 7));
-    writeFileSync(join(src, 'sub', 'linked'), 'linked as backed up\n');
-    linkSync(join(src, 'sub', 'linked'), join(src, 'sub', 'z-link'));
+    mkdirSync(src);
+    make(src);
     const repo = await initRepo(join(dir, 'repo'));
     const { snapshot } = await backup(repo, { paths: [src] });
+    return { dir, src, repo, tree: snapshot.tree };
+  };
+
+  it('--verify reads back every file it leaves in place, hard links included, and names the ones that differ', async () => {
+    const { dir, src, repo, tree } = await backedUp((src) => {
+      mkdirSync(join(src, 'sub'));
+      writeFileSync(join(src, 'a.txt'), 'a as backed up\n');
+      writeFileSync(join(src, 'sub', 'b.bin'), randomBytesSeeded(50_000, 7));
+      writeFileSync(join(src, 'sub', 'linked'), 'linked as backed up\n');
+      linkSync(join(src, 'sub', 'linked'), join(src, 'sub', 'z-link'));
+    });
     // --overwrite never keeps what is there: a.txt and the first path of the linked inode differ.
     const target = join(dir, 'out');
     mkdirSync(join(target, 'sub'), { recursive: true });
     writeFileSync(join(target, 'a.txt'), 'changed\n');
     writeFileSync(join(target, 'sub', 'linked'), 'changed too\n');
     const warnings: string[] = [];
-    const res = await restore(repo, { tree: snapshot.tree, subpath: src, target, overwrite: 'never', verify: true, onWarning: (m) => warnings.push(m) });
+    const res = await restore(repo, { tree, subpath: src, target, overwrite: 'never', verify: true, onWarning: (m) => warnings.push(m) });
     expect(res.filesSkipped).toBe(2);
     expect(res.verifyErrors).toBe(3);
     expect(warnings.map((w) => w.replace(target, ''))).toEqual([
@@ -260,24 +271,14 @@ describe('restore --verify', () => {
     ]);
     expect(readFileSync(join(target, 'sub', 'b.bin')).equals(readFileSync(join(src, 'sub', 'b.bin')))).toBe(true);
   }, 30_000);
-});
 
-describe('restore --include', () => {
-  let dir: string;
-
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it('restores what is included with the directories above it, and no directory that holds none of it', async () => {
-    dir = await tempDir();
-    const src = join(dir, 'src');
-    for (const d of ['a/b/c', 'a/x', 'empty-kept', 'other/deep']) mkdirSync(join(src, d), { recursive: true });
-    for (const f of ['a/b/c/keep-1', 'a/b/drop', 'a/x/drop', 'keep-top', 'other/deep/drop', 'other/drop']) writeFileSync(join(src, f), f);
-    const repo = await initRepo(join(dir, 'repo'));
-    const { snapshot } = await backup(repo, { paths: [src] });
+  it('--include restores what is included with the directories above it, and no directory that holds none of it', async () => {
+    const { dir, src, repo, tree } = await backedUp((src) => {
+      for (const d of ['a/b/c', 'a/x', 'empty-kept', 'other/deep']) mkdirSync(join(src, d), { recursive: true });
+      for (const f of ['a/b/c/keep-1', 'a/b/drop', 'a/x/drop', 'keep-top', 'other/deep/drop', 'other/drop']) writeFileSync(join(src, f), f);
+    });
     const target = join(dir, 'out');
-    const res = await restore(repo, { tree: snapshot.tree, subpath: src, target, include: ['**/keep-*', '**/empty-kept'] });
+    const res = await restore(repo, { tree, subpath: src, target, include: ['**/keep-*', '**/empty-kept'] });
     expect(res.filesRestored).toBe(2);
     const found: string[] = [];
     const walk = (d: string) => {
