@@ -113,12 +113,12 @@ interface Write {
 interface Entry {
   node: TreeNode;
   dest: Buffer;
+  /** Depth below the restore's root (0 for its own entries). */
+  depth: number;
 }
 
 /** What the first walk of a restore keeps for after the files (see walkFiles). */
 interface Walked {
-  dirs: Entry[];
-  others: Entry[];
   /** Other paths of inodes with several links: hard links, made after the files. */
   links: FileJob[];
   /** The first path of each inode with several links. */
@@ -337,7 +337,7 @@ export class Restorer {
     const target = Buffer.from(resolvePath(this.opts.target));
     const sub = await lookupPath(this.repo, this.opts.tree, this.opts.subpath ?? '/');
     if (!dryRun) this.mkdirSafe(target);
-    const walked: Walked = { dirs: [], others: [], links: [], byInode: new Map() };
+    const walked: Walked = { links: [], byInode: new Map() };
 
     if (!dryRun && !this.opts.readablePacks) {
       // Every pack is readable: one walk, whose packs go to the workers while it goes on.
@@ -357,13 +357,9 @@ export class Restorer {
     }
     this.result.packsRead = this.packsRead.size;
 
-    // Hard links (to files that are complete), special files, then directory metadata deepest first.
+    // Hard links (to files that are complete), then special files and directory metadata.
     for (const job of walked.links) if (this.done.has(job.linkTo!.ord)) await this.restoreLink(job);
-    for (const e of walked.others) await this.restoreSpecial(e.dest, e.node);
-    for (const d of walked.dirs.reverse()) {
-      this.applyMeta(d.dest, d.node);
-      this.result.dirs++;
-    }
+    await this.finishTree(sub, target);
     if (sub.node.type === 'dir' && sub.path.length > 1 && this.include.empty && this.exclude.empty) {
       this.applyMeta(target, sub.node);
     }
@@ -400,6 +396,30 @@ export class Restorer {
     this.result.packsPending = pending.map((p) => p.id);
   }
 
+  /**
+   * The last walk: special files, and each directory's metadata once everything in it is done
+   * (its mtime last). Directories wait on a stack while the walk is below them, so that memory
+   * is the tree's depth, not its number of directories.
+   */
+  private async finishTree(sub: Root, target: Buffer): Promise<void> {
+    const open: Entry[] = [];
+    const leave = (depth: number) => {
+      while (open.length > 0 && open[open.length - 1]!.depth >= depth) {
+        const d = open.pop()!;
+        this.applyMeta(d.dest, d.node);
+        this.result.dirs++;
+      }
+    };
+    let seen = 0;
+    for await (const e of this.entries(sub, target)) {
+      if (++seen % PLAN_CHUNK === 0) this.checkAbort();
+      leave(e.depth);
+      if (e.node.type === 'dir') open.push(e);
+      else if (e.node.type !== 'file') await this.restoreSpecial(e.dest, e.node);
+    }
+    leave(0);
+  }
+
   private packNeeds(): PackNeed[] {
     return [...this.needed].map((id) => {
       const p = this.repo.index.pack(id)!;
@@ -410,8 +430,8 @@ export class Restorer {
   /**
    * Walks the entries to restore and hands their files (the first path of each inode) to
    * `onChunk`, PLAN_CHUNK at a time, until `stop`. The first walk also makes the directories and
-   * keeps what is restored after the files: directories (for their metadata), special files and
-   * hard links. Every walk of a restore numbers the files alike (`ord`).
+   * keeps the hard links, made after the files. Every walk of a restore numbers the files alike
+   * (`ord`).
    */
   private async walkFiles(sub: Root, target: Buffer, w: Walked, first: boolean, onChunk: (chunk: FileJob[]) => Promise<void>, stop: () => boolean): Promise<void> {
     const dryRun = this.opts.dryRun === true;
@@ -419,15 +439,10 @@ export class Restorer {
     let chunk: FileJob[] = [];
     for await (const e of this.entries(sub, target)) {
       if (e.node.type === 'dir') {
-        if (!first) continue;
-        if (!dryRun) this.mkdirSafe(e.dest);
-        w.dirs.push(e);
+        if (first && !dryRun) this.mkdirSafe(e.dest);
         continue;
       }
-      if (e.node.type !== 'file') {
-        if (first) w.others.push(e);
-        continue;
-      }
+      if (e.node.type !== 'file') continue;
       const job: FileJob = { node: e.node, dest: e.dest, dir: dirKey(parentOf(e.dest)), own: false, rawSize: 0, remaining: 0, ord };
       if (first) this.progress.filesTotal++;
       if ((e.node.nlink ?? 1) > 1) {
@@ -584,7 +599,7 @@ export class Restorer {
     const base = sub.path.length === 1 ? 1 : sub.path.length + 1;
     const destFor = (p: Buffer) => (p.length < base ? target : joinPath(target, p.subarray(base)));
     if (sub.node.type !== 'dir') {
-      yield { node: sub.node, dest: joinPath(target, sub.node.name) };
+      yield { node: sub.node, dest: joinPath(target, sub.node.name), depth: 0 };
       return;
     }
     const filtered = !this.exclude.empty || !this.include.empty;
@@ -596,7 +611,7 @@ export class Restorer {
         const dir = e.node.type === 'dir';
         if (!this.selected(spath, dir) || (dir && kept && !kept.has(spath))) continue;
       }
-      yield { node: e.node, dest: destFor(e.path) };
+      yield { node: e.node, dest: destFor(e.path), depth: e.depth };
     }
   }
 

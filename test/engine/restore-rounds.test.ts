@@ -3,13 +3,14 @@
 // ones the CLI gives a cold S3 repository (s3-thaw.test.ts drives them through the cold proxy).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { backup } from '../../src/engine/archiver.js';
 import { restore, type RestoreProgress, type RestoreResult } from '../../src/engine/restorer.js';
 import { walkTree } from '../../src/engine/walk.js';
+import { mkfifo } from '../../src/native/binding.js';
 import { Repository } from '../../src/repository/repository.js';
 import { CountingBackend } from '../helpers/counting-backend.js';
 import { PASSWORD, initRepo, randomBytesSeeded, readAll, snap, tempDir } from './helpers.js';
@@ -270,6 +271,24 @@ describe('restore options', () => {
       '/sub/z-link: verification failed: restored content differs from the snapshot',
     ]);
     expect(readFileSync(join(target, 'sub', 'b.bin')).equals(readFileSync(join(src, 'sub', 'b.bin')))).toBe(true);
+  }, 30_000);
+
+  it('gives each directory its own mtime after everything in it is made, special files included', async () => {
+    const dirs = ['a', 'a/b', 'a/b/c', 'a/d'];
+    const { dir, src, repo, tree } = await backedUp((src) => {
+      for (const d of dirs) mkdirSync(join(src, d), { recursive: true });
+      writeFileSync(join(src, 'a/b/c/file'), 'file');
+      symlinkSync('c/file', join(src, 'a/b/link'));
+      mkfifo(join(src, 'a/b/c/fifo'), 0o644);
+      symlinkSync('../b', join(src, 'a/d/up'));
+      // Each directory an hour apart, in the past: creating anything in one would show.
+      dirs.forEach((d, i) => utimesSync(join(src, d), 1_000_000_000 + i * 3600, 1_000_000_000 + i * 3600));
+    });
+    const target = join(dir, 'out');
+    const res = await restore(repo, { tree, subpath: src, target });
+    expect(res.dirs).toBe(dirs.length);
+    expect(res.otherNodes).toBe(3);
+    for (const d of dirs) expect(lstatSync(join(target, d)).mtimeMs, d).toBe(lstatSync(join(src, d)).mtimeMs);
   }, 30_000);
 
   it('--include restores what is included with the directories above it, and no directory that holds none of it', async () => {
