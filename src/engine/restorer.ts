@@ -101,8 +101,18 @@ interface FileJob {
   remaining: number;
   /** Its number among the files to restore, in walk order (the same in every walk of a restore). */
   ord: number;
-  /** A hard link to the first file of the same inode, restored after that file. */
-  linkTo?: FileJob;
+}
+
+/** The first path of an inode with several links, which its other paths link to. */
+interface FirstPath {
+  ord: number;
+  dest: Buffer;
+}
+
+/** Another path of such an inode: a hard link, made once the first path's file is complete. */
+interface LinkJob {
+  dest: Buffer;
+  linkTo: FirstPath;
 }
 
 interface Write {
@@ -120,9 +130,9 @@ interface Entry {
 /** What the first walk of a restore keeps for after the files (see walkFiles). */
 interface Walked {
   /** Other paths of inodes with several links: hard links, made after the files. */
-  links: FileJob[];
-  /** The first path of each inode with several links. */
-  byInode: Map<string, FileJob>;
+  links: LinkJob[];
+  /** The first path of each inode with several links (a rsnapshot-style tree: nearly every file). */
+  byInode: Map<string, FirstPath>;
 }
 
 /** What is restored: the node at the snapshot path asked for, and that path. */
@@ -358,7 +368,7 @@ export class Restorer {
     this.result.packsRead = this.packsRead.size;
 
     // Hard links (to files that are complete), then special files and directory metadata.
-    for (const job of walked.links) if (this.done.has(job.linkTo!.ord)) await this.restoreLink(job);
+    for (const l of walked.links) if (this.done.has(l.linkTo.ord)) await this.restoreLink(l);
     await this.finishTree(sub, target);
     if (sub.node.type === 'dir' && sub.path.length > 1 && this.include.empty && this.exclude.empty) {
       this.applyMeta(target, sub.node);
@@ -443,7 +453,6 @@ export class Restorer {
         continue;
       }
       if (e.node.type !== 'file') continue;
-      const job: FileJob = { node: e.node, dest: e.dest, dir: dirKey(parentOf(e.dest)), own: false, rawSize: 0, remaining: 0, ord };
       if (first) this.progress.filesTotal++;
       if ((e.node.nlink ?? 1) > 1) {
         const key = `${e.node.device}:${e.node.inode}`;
@@ -452,13 +461,12 @@ export class Restorer {
           // Another path of an inode whose first path has another number: a link, made at the end.
           if (firstPath!.ord !== ord) continue;
         } else if (firstPath) {
-          job.linkTo = firstPath;
-          w.links.push(job);
+          w.links.push({ dest: e.dest, linkTo: firstPath });
           continue;
-        } else w.byInode.set(key, job);
+        } else w.byInode.set(key, { ord, dest: e.dest });
       }
       if (first) this.progress.bytesTotal += e.node.size ?? 0;
-      chunk.push(job);
+      chunk.push({ node: e.node, dest: e.dest, dir: dirKey(parentOf(e.dest)), own: false, rawSize: 0, remaining: 0, ord });
       ord++;
       if (chunk.length === PLAN_CHUNK) {
         await onChunk(chunk);
@@ -873,12 +881,12 @@ export class Restorer {
     this.applyMeta(job.dest, job.node);
   }
 
-  private async restoreLink(job: FileJob): Promise<void> {
-    await rm(job.dest, { force: true }).catch(() => undefined);
+  private async restoreLink(l: LinkJob): Promise<void> {
+    await rm(l.dest, { force: true }).catch(() => undefined);
     try {
-      await link(job.linkTo!.dest, job.dest);
+      await link(l.linkTo.dest, l.dest);
     } catch (e) {
-      throw localError(job.dest, e);
+      throw localError(l.dest, e);
     }
     this.result.filesRestored++;
     this.progress.filesDone++;
@@ -931,23 +939,33 @@ export class Restorer {
     }
   }
 
-  /** --verify: reads back every file done (restored or already right) in one more walk, and the links. */
+  /**
+   * --verify: reads back every file done (restored or already right) in one more walk; a hard link
+   * is right when it is its first path's file and that file is right.
+   */
   private async verify(sub: Root, target: Buffer, w: Walked): Promise<void> {
-    const check = async (job: FileJob) => {
-      // Files waiting for a pending (cold) pack are checked by the run that finishes them.
-      if (!this.done.has((job.linkTo ?? job).ord)) return;
-      const content = job.node.content ?? [];
-      const ok = await this.matchingBlobs(job.dest, job);
-      const st = await lstat(job.dest).catch(() => undefined);
-      if (ok.size !== content.length || !st || st.size !== job.node.size) {
-        this.result.verifyErrors++;
-        this.warn(`${pathText(job.dest)}: verification failed: restored content differs from the snapshot`);
-      }
+    const failed = (dest: Buffer) => {
+      this.result.verifyErrors++;
+      this.warn(`${pathText(dest)}: verification failed: restored content differs from the snapshot`);
     };
+    const bad = new BitSet();
+    // Files waiting for a pending (cold) pack are checked by the run that finishes them.
     await this.walkFiles(sub, target, w, false, async (chunk) => {
-      for (const job of chunk) await check(job);
+      for (const job of chunk) {
+        if (!this.done.has(job.ord)) continue;
+        const ok = await this.matchingBlobs(job.dest, job);
+        const st = await lstat(job.dest).catch(() => undefined);
+        if (ok.size !== (job.node.content ?? []).length || !st || st.size !== job.node.size) {
+          bad.add(job.ord);
+          failed(job.dest);
+        }
+      }
     }, () => false);
-    for (const job of w.links) await check(job);
+    for (const l of w.links) {
+      if (!this.done.has(l.linkTo.ord)) continue;
+      const [a, b] = await Promise.all([l.dest, l.linkTo.dest].map((p) => lstat(p, { bigint: true }).catch(() => undefined)));
+      if (bad.has(l.linkTo.ord) || !a || !b || a.ino !== b.ino || a.dev !== b.dev) failed(l.dest);
+    }
   }
 }
 
