@@ -284,11 +284,14 @@ describe('restore options', () => {
       // Each directory an hour apart, in the past: creating anything in one would show.
       dirs.forEach((d, i) => utimesSync(join(src, d), 1_000_000_000 + i * 3600, 1_000_000_000 + i * 3600));
     });
-    const target = join(dir, 'out');
-    const res = await restore(repo, { tree, subpath: src, target });
-    expect(res.dirs).toBe(dirs.length);
-    expect(res.otherNodes).toBe(3);
-    for (const d of dirs) expect(lstatSync(join(target, d)).mtimeMs, d).toBe(lstatSync(join(src, d)).mtimeMs);
+    // Kept from the first walk, and (past the bound: none kept) found by a last walk.
+    for (const keptEntries of [undefined, 0]) {
+      const target = join(dir, `out-${keptEntries ?? 'kept'}`);
+      const res = await restore(repo, { tree, subpath: src, target, ...(keptEntries === undefined ? {} : { keptEntries }) });
+      expect(res.dirs).toBe(dirs.length);
+      expect(res.otherNodes).toBe(3);
+      for (const d of dirs) expect(lstatSync(join(target, d)).mtimeMs, `${d} (${keptEntries})`).toBe(lstatSync(join(src, d)).mtimeMs);
+    }
   }, 30_000);
 
   it('--include restores what is included with the directories above it, and no directory that holds none of it', async () => {
