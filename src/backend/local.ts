@@ -25,6 +25,7 @@ import {
 import { checkHandle, listConfig, resolveRange, throwIfAborted } from './common.js';
 import { BackendError, NotFoundError, SnapError } from '../errors.js';
 import { dropCache, isNativeAvailable } from '../native/binding.js';
+import { mkdirsSync } from '../fs/mkdirs.js';
 
 const TMP_PREFIX = '.tmp-';
 /** Errors that may go away on their own; everything else is permanent. */
@@ -41,11 +42,11 @@ export class LocalBackend implements Backend, FileStaging {
 
   async create(): Promise<void> {
     try {
-      await mkdir(this.root, { recursive: true, mode: 0o700 });
-      for (const dir of Object.values(TYPE_DIRS)) {
-        await mkdir(join(this.root, dir), { recursive: true, mode: 0o700 });
-      }
+      mkdirsSync(this.root, 0o700);
+      for (const dir of Object.values(TYPE_DIRS)) mkdirsSync(join(this.root, dir), 0o700);
     } catch (err) {
+      // Not "not found": a parent that cannot hold it (under /proc), or a dangling symlink.
+      if (errCode(err) === 'ENOENT') throw new BackendError(`cannot create repository directory ${this.root}: ${(err as Error).message}`, { transient: false, cause: err });
       throw this.fail(err, this.root, 'create repository directory');
     }
   }

@@ -2,11 +2,12 @@
 // snapshots, the index and tree blobs only (meta packs), so find/versions/calendar never need a data
 // pack. It is never the source of truth: anything it cannot trust is deleted and rebuilt.
 import { hash } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { InterruptedError } from '../errors.js';
+import { InterruptedError, LocalIOError } from '../errors.js';
+import { mkdirsSync } from '../fs/mkdirs.js';
 import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
 import { NODE_TYPES, type NodeType, type TreeNode, utf8Text } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
@@ -360,7 +361,12 @@ export class Catalog {
    * was interrupted is detected and the file checked.
    */
   static open(file: string, repoId: string, opts: CatalogOptions = {}): Catalog {
-    mkdirSync(join(file, '..'), { recursive: true });
+    const dir = join(file, '..');
+    try {
+      mkdirsSync(dir);
+    } catch (e) {
+      throw new LocalIOError(`cannot create the catalog directory ${dir}: ${(e as Error).message}`, { cause: e, hint: 'choose a writable place with --cache-dir or XDG_CACHE_HOME' });
+    }
     const notes: string[] = [];
     const connect = () => Catalog.connect(file, opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS);
     let db: Database.Database | undefined;

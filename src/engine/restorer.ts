@@ -8,12 +8,13 @@
 // packs it needs (to thaw them), then restores in rounds as they become readable, walking again
 // each round: between walks it keeps one bit per file.
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { link, lstat, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { mkfifo, mknod } from '../native/binding.js';
 import { applyMetadata, joinPath, pathText, splitNs } from '../fs/metadata.js';
 import { PathMatcher } from '../fs/glob.js';
+import { mkdirsSync } from '../fs/mkdirs.js';
 import type { TreeNode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import type { BlobLocation } from '../repository/index.js';
@@ -657,7 +658,7 @@ export class Restorer {
   private mkdirSafe(path: Buffer): void {
     try {
       // The first directory created, if any: then `path` itself is new (and empty).
-      if (mkdirSync(path, { recursive: true, mode: 0o700 }) !== undefined) this.freshDirs.add(dirKey(path));
+      if (mkdirsSync(path, 0o700) !== undefined) this.freshDirs.add(dirKey(path));
     } catch (e) {
       throw localError(path, e);
     }

@@ -1,11 +1,12 @@
 // Whole-file replacement for the local state files (thaw state, directory cache): a crash leaves
 // the old file or the new one, never half of either.
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { mkdirsSync } from './mkdirs.js';
 
 /** Writes `data` to `file` through a temporary file (fsync, rename), mode 0600, creating its directory. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  mkdirsSync(dirname(file), 0o700);
   const tmp = `${file}.${process.pid}.tmp`;
   const fh = await open(tmp, 'w', 0o600);
   try {

@@ -7,10 +7,11 @@
 // so a copy whose hash matches its name is valid, and one that does not is dropped and fetched
 // again. Entries whose objects are gone from the repository are removed when the type is listed.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex } from '../crypto/hash.js';
 import { isId } from '../model/ids.js';
+import { mkdirsSync } from '../fs/mkdirs.js';
 
 export type CachedType = 'index' | 'snapshot';
 
@@ -38,7 +39,7 @@ export class MetadataCache {
     const dir = join(this.dir, type);
     const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      mkdirsSync(dir, 0o700);
       await writeFile(tmp, bytes, { mode: 0o600 });
       await rename(tmp, this.path(type, name));
     } catch {

@@ -87,6 +87,25 @@ describe('errors', () => {
     expect(r.stderr).toMatch(/cannot write/);
   });
 
+  it.runIf(existsSync('/proc/self'))('a restore target, repository or cache under /proc: an error, not a hang', () => {
+    // mkdir answers ENOENT there though /proc exists: Node's recursive mkdir spins on it forever.
+    const restore = snap(['restore', 'latest', '--target', '/proc/snap-test/out'], env, '', 30_000);
+    expect(restore.code).toBe(1);
+    oneLineError(restore.stderr);
+    expect(restore.stderr).toMatch(/cannot write \/proc\/snap-test\/out: ENOENT/);
+    const init = snap(['init', '--kdf-n', '1024'], snapEnv('/proc/snap-test/repo'), '', 30_000);
+    expect(init.code).toBe(1);
+    expect(init.stderr).toMatch(/cannot create repository directory \/proc\/snap-test\/repo/);
+    const find = snap(['find', 'a', '--cache-dir', '/proc/snap-test/cache'], env, '', 30_000);
+    expect(find.code).toBe(1);
+    oneLineError(find.stderr);
+    expect(find.stderr).toMatch(/cannot create the catalog directory \/proc\/snap-test\/cache/);
+    // A backup does without its caches: the snapshot is saved, with warnings.
+    const backup = snap(['backup', src, '--cache-dir', '/proc/snap-test/cache'], env, '', 30_000);
+    expect(backup.code).toBe(0);
+    expect(backup.stderr).toMatch(/the catalog was not updated/);
+  });
+
   it('a full disk during restore leaves no partial file under the real name', () => {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a small tmpfs and needs root (CI runs as root)');
     const mnt = join(tmp.path, 'small');

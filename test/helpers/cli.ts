@@ -16,9 +16,13 @@ export function snapEnv(repo: string, extra: Record<string, string> = {}): Recor
   return { ...(process.env as Record<string, string>), SNAP_REPOSITORY: repo, SNAP_PASSWORD: 'correct horse', ...extra };
 }
 
-/** Runs snap synchronously; `input` is fed to stdin. */
-export function snap(args: string[], env: Record<string, string>, input?: Buffer | string): RunResult {
-  const r = spawnSync(process.execPath, [SNAP, ...args], { env, input: input ?? '', maxBuffer: 256 << 20 });
+/**
+ * Runs snap synchronously; `input` is fed to stdin. With `timeoutMs`, a snap still running then is
+ * killed (code -1): for a run that might never end.
+ */
+export function snap(args: string[], env: Record<string, string>, input?: Buffer | string, timeoutMs?: number): RunResult {
+  const deadline = timeoutMs === undefined ? {} : { timeout: timeoutMs, killSignal: 'SIGKILL' as const };
+  const r = spawnSync(process.execPath, [SNAP, ...args], { env, input: input ?? '', maxBuffer: 256 << 20, ...deadline });
   return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
