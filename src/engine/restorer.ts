@@ -8,7 +8,7 @@
 // packs it needs (to thaw them), then restores in rounds as they become readable, walking again
 // each round: between walks it keeps one bit per file.
 import { createHash } from 'node:crypto';
-import { lstatSync } from 'node:fs';
+import { lstatSync, rmSync } from 'node:fs';
 import { link, lstat, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { mkfifo, mknod } from '../native/binding.js';
@@ -24,7 +24,7 @@ import { Lookahead } from '../util/concurrency.js';
 import { BitSet } from '../util/bitset.js';
 import { lookupPath, walkTree } from './walk.js';
 import type { PackType } from '../format/index.js';
-import { BLOB_FIELDS, FILE_FIELDS, F_FINISH, F_NEW, F_TRUNCATE, WRITE_FIELDS, moveIntoPlace, type RestoreResult as TaskResult, type TaskXattr } from '../repository/restore-task.js';
+import { BLOB_FIELDS, FILE_FIELDS, F_FINISH, F_NEW, F_TRUNCATE, WRITE_FIELDS, moveIntoPlace, removeEmptyDir, type RestoreResult as TaskResult, type TaskXattr } from '../repository/restore-task.js';
 
 export type OverwriteMode = 'always' | 'if-changed' | 'never';
 
@@ -463,7 +463,7 @@ export class Restorer {
     for await (const e of this.entries(sub, target)) {
       if (e.node.type !== 'file') {
         if (!first) continue;
-        if (e.node.type === 'dir' && !dryRun) this.mkdirSafe(e.dest);
+        if (e.node.type === 'dir' && !dryRun) this.makeDir(e.dest);
         w.later?.push(e);
         if (w.later && w.later.length > keep) w.later = undefined;
         continue;
@@ -653,6 +653,28 @@ export class Restorer {
       for (let p = dir ? spath : parentText(spath); p.length > 1 && !kept.has(p); p = parentText(p)) kept.add(p);
     }
     return kept;
+  }
+
+  /**
+   * A directory of the snapshot, below the target. Anything else in its place is replaced (as a
+   * file replaces an empty directory: moveIntoPlace), a symlink too, even to a directory: followed,
+   * it would take the restore's writes out of the target (to /etc, for a restore run as root in a
+   * tree where a user put that link). --overwrite never keeps what is there: an error.
+   */
+  private makeDir(dest: Buffer): void {
+    let st;
+    try {
+      st = lstatSync(dest, { throwIfNoEntry: false });
+      if (st?.isDirectory()) return;
+      if (st && (this.opts.overwrite ?? 'always') !== 'never') rmSync(dest, { force: true });
+    } catch (e) {
+      throw localError(dest, e);
+    }
+    if (st && this.opts.overwrite === 'never') {
+      const what = st.isSymbolicLink() ? 'a symlink' : st.isFile() ? 'a file' : 'a special file';
+      throw new LocalIOError(`cannot restore directory ${pathText(dest)}: ${what} is in its place, and --overwrite never keeps it`);
+    }
+    this.mkdirSafe(dest);
   }
 
   private mkdirSafe(path: Buffer): void {
@@ -915,9 +937,10 @@ export class Restorer {
         this.applyMeta(dest, node);
         return;
       }
-      await rm(dest, { force: true, recursive: exists.isDirectory() });
     }
     try {
+      if (exists?.isDirectory()) removeEmptyDir(dest);
+      else if (exists) await rm(dest, { force: true });
       switch (node.type) {
         case 'symlink':
           await symlink(node.target!, dest);

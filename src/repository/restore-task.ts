@@ -6,7 +6,7 @@
 //
 // The task is encoded in a few flat arrays (one structured clone of a handful of objects, not
 // several per blob and file): cloning per-blob objects cost the main thread more than the writes.
-import { closeSync, constants, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { applyFileMetadata, pathText } from '../fs/metadata.js';
 import type { TreeNode } from '../model/tree.js';
 import { openStoredBlob } from './blob.js';
@@ -98,15 +98,28 @@ function writeAll(fd: number, data: Buffer, from: number, to: number, position: 
   }
 }
 
-/** Moves a finished temporary file to its name; a directory (or other node) in the way is replaced. */
+/**
+ * Moves a finished temporary file to its name, over anything there. A directory in the way is
+ * replaced only when it is empty, as restic does: what is in it is not in the snapshot.
+ */
 export function moveIntoPlace(temp: Buffer, dest: Buffer): void {
   try {
     renameSync(temp, dest);
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw e;
-    rmSync(dest, { force: true, recursive: true });
+    if ((e as { code?: string }).code !== 'EISDIR') throw e;
+    removeEmptyDir(dest);
     renameSync(temp, dest);
+  }
+}
+
+/** Removes a directory that is in a file's place, if it is empty; else an error that says so. */
+export function removeEmptyDir(dest: Buffer): void {
+  try {
+    rmdirSync(dest);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+    throw Object.assign(new Error('a directory that is not empty is in its place'), { code });
   }
 }
 

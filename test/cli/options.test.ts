@@ -1,6 +1,6 @@
 // The flags users rely on, each checked for its effect.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { llistxattr, lsetxattr } from '../../src/native/binding.js';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -139,6 +139,45 @@ describe('command options', () => {
     expect(again.files_skipped).toBe(2);
     expect(statSync(join(target, 'b.log')).mode & 0o777).toBe(statSync(join(src, 'keep', 'b.log')).mode & 0o777);
     if (xattrs) expect(llistxattr(join(target, 'b.log')).map(String)).not.toContain('user.extra');
+  });
+
+  it('restore in place: a file or a symlink where the snapshot has a directory is replaced, never written through', () => {
+    const target = join(tmp.path, 'in-place');
+    const outside = join(tmp.path, 'outside');
+    mkdirSync(outside);
+    const id = last(snap(['backup', src, '--json'], env).stdout).snapshot_id;
+    mkdirSync(target);
+    // keep/ is a symlink to a directory outside the target; cache/ is a file.
+    symlinkSync(outside, join(target, 'keep'));
+    writeFileSync(join(target, 'cache'), 'a file in the way');
+    const never = snap(['restore', `${id}:${src}`, '--target', target, '--overwrite', 'never'], env);
+    expect(never.code).toBe(1);
+    // The first in the walk (names in order) stops it.
+    expect(never.stderr).toMatch(/cannot restore directory \S*\/cache: a file is in its place, and --overwrite never keeps it/);
+    expect(readdirSync(outside)).toEqual([]);
+    const r = snap(['restore', `${id}:${src}`, '--target', target], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(lstatSync(join(target, 'keep')).isDirectory()).toBe(true);
+    expect(readFileSync(join(target, 'keep', 'a.txt'), 'utf8')).toBe('alpha');
+    expect(readFileSync(join(target, 'cache', 'big.tmp')).equals(readFileSync(join(src, 'cache', 'big.tmp')))).toBe(true);
+  });
+
+  it('restore in place: a directory where the snapshot has a file is replaced only when empty', () => {
+    const target = join(tmp.path, 'in-place-2');
+    const id = last(snap(['backup', src, '--json'], env).stdout).snapshot_id;
+    mkdirSync(join(target, 'keep', 'a.txt', 'inner'), { recursive: true });
+    writeFileSync(join(target, 'keep', 'a.txt', 'inner', 'mine'), 'not in the snapshot');
+    const r = snap(['restore', `${id}:${src}`, '--target', target], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot write \S*\/keep\/a\.txt: a directory that is not empty is in its place/);
+    expect(readFileSync(join(target, 'keep', 'a.txt', 'inner', 'mine'), 'utf8')).toBe('not in the snapshot');
+    // Emptied, it gives way, and the same command finishes the restore.
+    rmSync(join(target, 'keep', 'a.txt', 'inner'), { recursive: true });
+    const again = snap(['restore', `${id}:${src}`, '--target', target], env);
+    expect(again.code).toBe(0);
+    expect(readFileSync(join(target, 'keep', 'a.txt'), 'utf8')).toBe('alpha');
   });
 
   it('an interrupted restore continues: blobs already in the temporary file are not fetched again', { timeout: 60_000 }, () => {
