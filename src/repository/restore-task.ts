@@ -6,7 +6,7 @@
 //
 // The task is encoded in a few flat arrays (one structured clone of a handful of objects, not
 // several per blob and file): cloning per-blob objects cost the main thread more than the writes.
-import { closeSync, constants, ftruncateSync, openSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { applyFileMetadata, pathText } from '../fs/metadata.js';
 import type { TreeNode } from '../model/tree.js';
 import { openStoredBlob } from './blob.js';
@@ -98,6 +98,21 @@ function writeAll(fd: number, data: Buffer, from: number, to: number, position: 
   }
 }
 
+// Files are opened never through a symlink (O_NOFOLLOW) and never waiting for a FIFO's reader
+// (O_NONBLOCK: no effect on regular files). Temporary names are predictable, and whoever can write
+// to a directory that a restore run as root writes into could plant either under one: to have the
+// snapshot's bytes written into /etc/shadow, or the restore stalled.
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_TRUNC, O_WRONLY } = constants;
+
+/** A temporary file to write into is a regular file with no other name (not a planted hard link). */
+function checkTemp(fd: number, path: Buffer): void {
+  const st = fstatSync(fd);
+  if (st.isFile() && st.nlink <= 1) return;
+  closeSync(fd);
+  const what = st.isFile() ? 'has other hard links' : 'is not a regular file';
+  throw Object.assign(new Error(`${path.toString()}, where the restore keeps a temporary file, ${what}: remove it`), { code: 'EEXIST' });
+}
+
 /**
  * Moves a finished temporary file to its name, over anything there. A directory in the way is
  * replaced only when it is empty, as restic does: what is in it is not in the snapshot.
@@ -166,9 +181,10 @@ export function runRestoreTask(t: RestoreTask, key: Uint8Array, idKey: Uint8Arra
     let fd: number;
     try {
       // Temporary files are created without truncating (a leftover keeps its good blobs) and get
-      // their full length up front; a new file under its own name is created empty.
-      const mode = constants.O_WRONLY | constants.O_CREAT | (first && flags & F_NEW ? constants.O_TRUNC : 0);
-      fd = openSync(path(i), mode, f[base + 12]!);
+      // their full length up front; a new file under its own name must not exist yet.
+      const fresh = first && flags & F_NEW ? O_EXCL | O_TRUNC : 0;
+      fd = openSync(path(i), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | fresh, f[base + 12]!);
+      if (isTemp(i)) checkTemp(fd, path(i));
     } catch (e) {
       throw failure(e, { file: i });
     }

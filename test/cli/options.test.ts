@@ -1,7 +1,8 @@
 // The flags users rely on, each checked for its effect.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { llistxattr, lsetxattr } from '../../src/native/binding.js';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { initRepo, snap, tempDir } from '../helpers/cli.js';
@@ -9,6 +10,8 @@ import { prng } from '../helpers/tree.js';
 
 const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const last = (s: string) => lines(s).pop();
+/** Where a restore keeps the temporary file of `dir/name` (restorer.ts: tempName). */
+const restoreTemp = (dir: string, name: string) => join(dir, `.${createHash('sha256').update(name).digest('hex').slice(0, 16)}.snap-restore`);
 
 describe('command options', () => {
   const tmp = tempDir();
@@ -180,6 +183,30 @@ describe('command options', () => {
     expect(readFileSync(join(target, 'keep', 'a.txt'), 'utf8')).toBe('alpha');
   });
 
+  it('restore in place: a symlink or hard link planted at a temporary name is not written through', () => {
+    const target = join(tmp.path, 'in-place-3');
+    const id = last(snap(['backup', src, '--json'], env).stdout).snapshot_id;
+    expect(snap(['restore', `${id}:${src}`, '--target', target], env).code).toBe(0);
+    // a.txt changed on disk: the restore writes it under its temporary name, then renames it.
+    writeFileSync(join(target, 'keep', 'a.txt'), 'changed');
+    const victim = join(tmp.path, 'victim');
+    writeFileSync(victim, 'not to be written');
+    const temp = restoreTemp(join(target, 'keep'), 'a.txt');
+    symlinkSync(victim, temp);
+    const viaLink = snap(['restore', `${id}:${src}`, '--target', target], env);
+    expect(viaLink.code).toBe(1);
+    expect(viaLink.stderr).toMatch(/cannot write \S*\/keep\/a\.txt: ELOOP/);
+    rmSync(temp);
+    linkSync(victim, temp);
+    const viaHardLink = snap(['restore', `${id}:${src}`, '--target', target], env);
+    expect(viaHardLink.code).toBe(1);
+    expect(viaHardLink.stderr).toMatch(/where the restore keeps a temporary file, has other hard links: remove it/);
+    expect(readFileSync(victim, 'utf8')).toBe('not to be written');
+    rmSync(temp);
+    expect(snap(['restore', `${id}:${src}`, '--target', target], env).code).toBe(0);
+    expect(readFileSync(join(target, 'keep', 'a.txt'), 'utf8')).toBe('alpha');
+  });
+
   it('an interrupted restore continues: blobs already in the temporary file are not fetched again', { timeout: 60_000 }, () => {
     const big = join(tmp.path, 'bigsrc');
     mkdirSync(big);
@@ -198,8 +225,7 @@ describe('command options', () => {
     expect(tempName).toBeUndefined();
     const bytes = readFileSync(join(dir, 'f'));
     bytes.fill(0, 12 * 1024 * 1024);
-    const { createHash } = require('node:crypto') as typeof import('node:crypto');
-    const temp = join(dir, `.${createHash('sha256').update('f').digest('hex').slice(0, 16)}.snap-restore`);
+    const temp = restoreTemp(dir, 'f');
     writeFileSync(temp, bytes);
     const { unlinkSync } = require('node:fs') as typeof import('node:fs');
     unlinkSync(join(dir, 'f'));
