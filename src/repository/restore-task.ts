@@ -102,7 +102,7 @@ function writeAll(fd: number, data: Buffer, from: number, to: number, position: 
 // (O_NONBLOCK: no effect on regular files). Temporary names are predictable, and whoever can write
 // to a directory that a restore run as root writes into could plant either under one: to have the
 // snapshot's bytes written into /etc/shadow, or the restore stalled.
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_TRUNC, O_WRONLY } = constants;
+const { O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_TRUNC, O_WRONLY } = constants;
 
 /** A temporary file to write into is a regular file with no other name (not a planted hard link). */
 function checkTemp(fd: number, path: Buffer): void {
@@ -181,8 +181,9 @@ export function runRestoreTask(t: RestoreTask, key: Uint8Array, idKey: Uint8Arra
     let fd: number;
     try {
       // Temporary files are created without truncating (a leftover keeps its good blobs) and get
-      // their full length up front; a new file under its own name must not exist yet.
-      const fresh = first && flags & F_NEW ? O_EXCL | O_TRUNC : 0;
+      // their full length up front; a new file under its own name is created empty. (Not O_EXCL:
+      // on a case-insensitive target, 'A' and 'a' of one directory are one file, the last wins.)
+      const fresh = first && flags & F_NEW ? O_TRUNC : 0;
       fd = openSync(path(i), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | fresh, f[base + 12]!);
       if (isTemp(i)) checkTemp(fd, path(i));
     } catch (e) {
