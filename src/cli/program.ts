@@ -46,6 +46,14 @@ async function main(argv: string[]): Promise<number> {
     interrupt.abort();
   });
   process.on('SIGTERM', () => interrupt.abort());
+  // A reader that goes away (`snap ls latest | head`) breaks the pipe: the rest of the output is
+  // dropped and the command finishes as it would have (a backup still saves its snapshot), where
+  // Node would die of the EPIPE with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
   const json = argv.includes('--json');
   let parser = yargs(argv)
     .scriptName('snap')

@@ -106,6 +106,19 @@ describe('errors', () => {
     expect(backup.stderr).toMatch(/the catalog was not updated/);
   });
 
+  it('a reader that goes away (snap ls | head) ends the output quietly', () => {
+    // Well past a pipe's 64 KiB buffer, so snap is still writing when head has gone.
+    const many = join(tmp.path, 'many');
+    mkdirSync(many);
+    for (let i = 0; i < 2000; i++) writeFileSync(join(many, `a-file-with-a-rather-long-name-${String(i).padStart(5, '0')}`), '');
+    const env2 = initRepo(join(tmp.path, 'repo-pipe'));
+    expect(snap(['backup', many], env2).code).toBe(0);
+    const ls = spawnSync('bash', ['-c', `set -o pipefail; ${JSON.stringify(process.execPath)} ${JSON.stringify(SNAP)} ls latest | head -1`], { env: env2 });
+    expect(ls.stderr.toString()).toBe('');
+    expect(ls.status).toBe(0);
+    expect(ls.stdout.toString()).toBe(`/${tmp.path.split('/')[1]}\n`);
+  });
+
   it('a full disk during restore leaves no partial file under the real name', () => {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a small tmpfs and needs root (CI runs as root)');
     const mnt = join(tmp.path, 'small');
