@@ -6,7 +6,7 @@ import { MetadataCache } from '../repository/metadata-cache.js';
 import { repositoryCacheDir } from './cache-dir.js';
 import { Repository } from '../repository/repository.js';
 import { Lock, parseWaitDuration, type LockMode } from '../repository/lock.js';
-import { UsageError } from '../errors.js';
+import { BackendError, UsageError } from '../errors.js';
 import { Output } from './output.js';
 import { getPassword } from './password.js';
 
@@ -23,6 +23,8 @@ export interface GlobalArgs {
   /** false with --no-cache: every index and snapshot object is downloaded. */
   cache?: boolean | undefined;
   retryLock?: string | undefined;
+  /** false with --no-lock: commands that only read take no lock. */
+  lock?: boolean | undefined;
 }
 
 export class Context {
@@ -57,10 +59,12 @@ export class Context {
   /**
    * Opens the repository, locks it (shared unless told otherwise, like restic; released in close())
    * and loads its index unless told not to. The lock comes before the index so a prune cannot
-   * change the index under us.
+   * change the index under us. `readOnly`: the command never writes to the repository, so
+   * --no-lock may leave it unlocked.
    */
-  async repository(opts: { index?: boolean; lock?: LockMode | 'none'; cache?: boolean } = {}): Promise<Repository> {
+  async repository(opts: { index?: boolean; lock?: LockMode | 'none'; cache?: boolean; readOnly?: boolean } = {}): Promise<Repository> {
     if (this.repoInstance) return this.repoInstance;
+    if (this.args.lock === false && !opts.readOnly) throw new UsageError('--no-lock is only for commands that read the repository: this one writes to it');
     const backend = await this.backend();
     const repo = await Repository.open(backend, await this.password());
     // The index cache serves every repository. Remote repositories also keep index and snapshot
@@ -71,13 +75,21 @@ export class Context {
       repo.useIndexCache(join(dir, 'index'));
       if (parseLocation(this.location).kind !== 'local') repo.useMetadataCache(new MetadataCache(join(dir, 'metadata')));
     }
-    const mode = opts.lock ?? 'shared';
+    const mode = this.args.lock === false ? 'none' : (opts.lock ?? 'shared');
     if (mode !== 'none') {
-      this.lockInstance = await Lock.acquire(repo, mode, {
-        retryMs: this.args.retryLock ? parseWaitDuration(this.args.retryLock, '--retry-lock') : 0,
-        onStale: (l) => this.out.warn(`ignoring stale lock ${l.name.slice(0, 8)} (pid ${l.lock.pid} on ${l.lock.hostname}): ${l.stale}`),
-        signal: this.signal,
-      });
+      try {
+        this.lockInstance = await Lock.acquire(repo, mode, {
+          retryMs: this.args.retryLock ? parseWaitDuration(this.args.retryLock, '--retry-lock') : 0,
+          onStale: (l) => this.out.warn(`ignoring stale lock ${l.name.slice(0, 8)} (pid ${l.lock.pid} on ${l.lock.hostname}): ${l.stale}`),
+          signal: this.signal,
+        });
+      } catch (e) {
+        // A lock that cannot be written (a read-only disk or credentials) need not stop a reader.
+        if (e instanceof BackendError && !e.transient && opts.readOnly) {
+          throw new BackendError(`cannot lock the repository: ${e.message}`, { transient: false, cause: e, hint: 'this command only reads: run it with --no-lock' });
+        }
+        throw e;
+      }
     }
     if (opts.index !== false) await repo.loadIndex();
     this.repoInstance = repo;

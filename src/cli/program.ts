@@ -66,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
     .option('s3-region', { type: 'string', describe: 'S3 region (default: from the AWS environment/profile)' })
     .option('limit-upload', { type: 'number', describe: 'limit uploads to KiB/s' })
     .option('limit-download', { type: 'number', describe: 'limit downloads to KiB/s' })
+    .option('lock', { type: 'boolean', default: true, describe: 'lock the repository (--no-lock: for commands that only read it, on a repository that cannot be written: a backup disk mounted read-only, read-only S3 credentials)' })
     .option('retry-lock', { type: 'string', describe: 'wait up to DURATION (e.g. 5m) for a conflicting lock to go away (default: fail at once)' })
     .option('cache-dir', { type: 'string', describe: 'local cache and catalog directory (default $XDG_CACHE_HOME/snap)' })
     .option('cache', { type: 'boolean', default: true, describe: 'keep the index cache, copies of index and snapshot objects of remote repositories, and the directory cache of backup in the cache directory (--no-cache: load every index object, download them every time, and compare every directory with the parent snapshot)' })

@@ -207,6 +207,40 @@ describe('command options', () => {
     expect(readFileSync(join(target, 'keep', 'a.txt'), 'utf8')).toBe('alpha');
   });
 
+  it('--no-lock: the commands that only read work on a read-only repository; the others refuse it', () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a read-only bind mount and needs root (CI runs as root)');
+    const id = last(snap(['backup', src, '--json'], env).stdout).snapshot_id;
+    const ro = join(tmp.path, 'ro-repo');
+    mkdirSync(ro);
+    expect(spawnSync('mount', ['--bind', repo, ro]).status).toBe(0);
+    try {
+      expect(spawnSync('mount', ['-o', 'remount,bind,ro', ro]).status).toBe(0);
+      const roEnv = { ...env, SNAP_REPOSITORY: ro };
+      // Without it, even a listing fails on the lock, and says what to do.
+      const locked = snap(['snapshots'], roEnv);
+      expect(locked.code).toBe(1);
+      expect(locked.stderr).toMatch(/cannot lock the repository: .*read-only[\s\S]*hint: this command only reads: run it with --no-lock/);
+      expect(snap(['snapshots', '--no-lock'], roEnv).code).toBe(0);
+      expect(snap(['ls', id, '--no-lock'], roEnv).stdout).toContain(join(src, 'keep', 'a.txt'));
+      expect(snap(['find', 'a.txt', '--no-lock'], roEnv).code).toBe(0);
+      expect(snap(['check', '--read-data', '--no-lock'], roEnv).code).toBe(0);
+      expect(snap(['forget', '--keep-last', '1', '--dry-run', '--no-lock'], roEnv).code).toBe(0);
+      const target = join(tmp.path, 'from-ro');
+      const restored = snap(['restore', `${id}:${src}`, '--target', target, '--no-lock'], roEnv);
+      expect(restored.stderr).toBe('');
+      expect(restored.code).toBe(0);
+      expect(readFileSync(join(target, 'keep', 'a.txt'), 'utf8')).toBe('alpha');
+      // Commands that write need the lock: refused before anything is done, on any repository.
+      for (const args of [['backup', src], ['forget', '--keep-last', '1'], ['prune'], ['key', 'add'], ['unlock']]) {
+        const r = snap([...args, '--no-lock'], env);
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stderr).toMatch(/--no-lock is only for commands that read the repository/);
+      }
+    } finally {
+      spawnSync('umount', [ro]);
+    }
+  });
+
   it('an interrupted restore continues: blobs already in the temporary file are not fetched again', { timeout: 60_000 }, () => {
     const big = join(tmp.path, 'bigsrc');
     mkdirSync(big);

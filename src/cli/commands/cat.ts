@@ -17,7 +17,7 @@ export const registerCat: Register = (y) =>
     'print a repository object, decrypted (debugging): config, index ID, snapshot ID, pack ID, blob ID, tree ID, key ID',
     (c) => c.positional('kind', { type: 'string', choices: KINDS, demandOption: true }).positional('id', { type: 'string' }),
     handle<CatArgs>(async (ctx, a) => {
-      const repo = await ctx.repository({ index: a.kind === 'blob' || a.kind === 'tree' || a.kind === 'pack' });
+      const repo = await ctx.repository({ index: a.kind === 'blob' || a.kind === 'tree' || a.kind === 'pack', readOnly: true });
       const write = (doc: unknown) => process.stdout.write(JSON.stringify(doc, null, ctx.args.json ? undefined : 2) + '\n');
       if (a.kind === 'config') {
         write(configToJson(repo.config));

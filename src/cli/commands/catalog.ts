@@ -7,7 +7,7 @@ import { formatBytes, formatDuration } from '../output.js';
 /** Opens this repository's catalog and syncs it, reporting rebuilds and repairs as warnings. */
 export async function syncedCatalog(ctx: Context, opts: { rebuild?: boolean } & Pick<SyncOptions, 'fresh' | 'chain'> = {}): Promise<{ catalog: Catalog; result: SyncResult; repo: Repository }> {
   // The index is loaded by sync only when there are new snapshots to walk.
-  const repo = await ctx.repository({ index: false });
+  const repo = await ctx.repository({ index: false, readOnly: true });
   let catalog = Catalog.open(catalogFile(repo.config.id, ctx.args.cacheDir), repo.config.id);
   for (const n of catalog.notes) ctx.out.warn(n);
   if (opts.rebuild) catalog = catalog.reset();

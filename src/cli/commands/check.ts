@@ -37,7 +37,7 @@ export const registerCheck: Register = (y) =>
     handle<CheckArgs>(async (ctx, a) => {
       if (a.readData && a.readDataSubset !== undefined) throw new UsageError('--read-data and --read-data-subset exclude each other');
       const readData: ReadDataSelection | undefined = a.readData ? { all: true } : a.readDataSubset !== undefined ? parseSubset(a.readDataSubset) : undefined;
-      const repo = await ctx.repository({ index: false, lock: 'exclusive', cache: false });
+      const repo = await ctx.repository({ index: false, lock: 'exclusive', cache: false, readOnly: true });
       const r = await check(repo, {
         ...(readData ? { readData } : {}),
         allowThaw: a.allowThaw,

@@ -82,7 +82,7 @@ export const registerForget: Register = (y) =>
       if (ids.length === 0 && policyEmpty(policy)) {
         throw new UsageError('no policy given: forget would remove every snapshot, so it refuses', { hint: 'add --keep-last, --keep-daily, --keep-within, ... or name snapshot IDs' });
       }
-      const repo = await ctx.repository({ index: false, lock: a.dryRun ? 'shared' : 'exclusive' });
+      const repo = await ctx.repository({ index: false, lock: a.dryRun ? 'shared' : 'exclusive', readOnly: a.dryRun });
       const filter: SnapshotFilter = { hosts: asArray(a.host), tags: asArray(a.tag).map((t) => t.split(',').filter(Boolean)), paths: asArray(a.path) };
       let remove: SnapshotEntry[];
       if (ids.length > 0) {

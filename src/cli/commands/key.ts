@@ -22,7 +22,7 @@ export const registerKey: Register = (y) =>
       .option('new-password-file', { type: 'string', describe: 'read the new password from a file (add, passwd)' })
       .option('kdf-n', { type: 'number', hidden: true })
       .command('list', 'list key files', {}, handle<KeyArgs>(async (ctx) => {
-        const repo = await ctx.repository({ index: false });
+        const repo = await ctx.repository({ index: false, readOnly: true });
         const keys = await listKeys(repo.backend);
         ctx.out.data(keys.map((k) => ({ id: k.name, current: k.name === repo.keyName, created: k.created, hostname: k.hostname, username: k.username, kdf: k.kdf.algorithm })));
         const rows = keys.map((k) => [(k.name === repo.keyName ? '*' : ' ') + k.name.slice(0, 8), k.username, k.hostname, k.created]);

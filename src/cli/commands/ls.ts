@@ -42,7 +42,7 @@ export const registerLs: Register = (y) =>
         .option('recursive', { alias: 'R', type: 'boolean', default: true, describe: 'list subdirectories too (--no-recursive for one level)' })
         .option('long', { alias: 'l', type: 'boolean', default: false, describe: 'show mode, owner, size and time' }),
     handle<LsArgs>(async (ctx, a) => {
-      const repo = await ctx.repository();
+      const repo = await ctx.repository({ readOnly: true });
       const ref = splitSnapshotPath(a.snapshot);
       const { id, snapshot } = await repo.findSnapshot(ref.snapshot);
       const start = await lookupPath(repo, snapshot.tree, a.path ?? ref.path);

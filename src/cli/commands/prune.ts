@@ -70,7 +70,7 @@ export const registerPrune: Register = (y) =>
     (c) => c.option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'print the plan, change nothing' }).options(pruneOptions),
     handle<PruneArgs>(async (ctx, a) => {
       pruneOptionsFrom(a, ctx.signal); // bad flags fail before the lock is taken
-      const repo = await ctx.repository({ index: false, lock: a.dryRun ? 'shared' : 'exclusive' });
+      const repo = await ctx.repository({ index: false, lock: a.dryRun ? 'shared' : 'exclusive', readOnly: a.dryRun });
       return runPrune(ctx, repo, a);
     }),
   );

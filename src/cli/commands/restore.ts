@@ -90,7 +90,7 @@ export const registerRestore: Register = (y) =>
       // Before the crypto workers allocate anything (the setting is process-wide).
       if (isNativeAvailable()) setMmapThreshold(RESTORE_MMAP_THRESHOLD);
       const prices = a.priceTable ? await loadPriceTable(a.priceTable) : DEFAULT_PRICES;
-      const repo = await ctx.repository();
+      const repo = await ctx.repository({ readOnly: true });
       const ref = splitSnapshotPath(a.snapshot);
       const { id, snapshot } = await repo.findSnapshot(ref.snapshot);
       const out = ctx.out;

@@ -19,7 +19,7 @@ export const registerSnapshots: Register = (y) =>
         .option('tag', { type: 'string', array: true, describe: 'only snapshots with this tag' })
         .option('path', { type: 'string', array: true, describe: 'only snapshots including this path' }),
     handle<SnapshotsArgs>(async (ctx, a) => {
-      const repo = await ctx.repository({ index: false });
+      const repo = await ctx.repository({ index: false, readOnly: true });
       const tags = asArray(a.tag);
       const paths = asArray(a.path);
       const list = (await repo.listSnapshots()).filter(
