@@ -8,7 +8,7 @@
 // packs it needs (to thaw them), then restores in rounds as they become readable, walking again
 // each round: between walks it keeps one bit per file.
 import { createHash } from 'node:crypto';
-import { lstatSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { link, lstat, open, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { mkfifo, mknod } from '../native/binding.js';
@@ -662,19 +662,23 @@ export class Restorer {
    * tree where a user put that link). --overwrite never keeps what is there: an error.
    */
   private makeDir(dest: Buffer): void {
-    let st;
     try {
-      st = lstatSync(dest, { throwIfNoEntry: false });
+      const st = lstatSync(dest, { throwIfNoEntry: false });
       if (st?.isDirectory()) return;
-      if (st && (this.opts.overwrite ?? 'always') !== 'never') rmSync(dest, { force: true });
+      if (st) {
+        if (this.opts.overwrite === 'never') {
+          const what = st.isSymbolicLink() ? 'a symlink' : st.isFile() ? 'a file' : 'a special file';
+          throw new LocalIOError(`cannot restore directory ${pathText(dest)}: ${what} is in its place, and --overwrite never keeps it`);
+        }
+        rmSync(dest, { force: true });
+      }
+      // Not mkdir -p: its parent is there already (entries come parents first), and the lstat
+      // above has just found it absent.
+      mkdirSync(dest, { mode: 0o700 });
     } catch (e) {
       throw localError(dest, e);
     }
-    if (st && this.opts.overwrite === 'never') {
-      const what = st.isSymbolicLink() ? 'a symlink' : st.isFile() ? 'a file' : 'a special file';
-      throw new LocalIOError(`cannot restore directory ${pathText(dest)}: ${what} is in its place, and --overwrite never keeps it`);
-    }
-    this.mkdirSafe(dest);
+    this.freshDirs.add(dirKey(dest));
   }
 
   private mkdirSafe(path: Buffer): void {
