@@ -1,5 +1,7 @@
 // Printing for the CLI: text or --json on stdout, warnings on stderr, and a progress line on
-// stderr only when it is a terminal (quiet under cron and pipes).
+// stderr only when it is a terminal (quiet under cron and pipes). --quiet also drops the summary
+// of a command that did its job (info), as restic's does: a cron job then prints only what needs
+// a reader (warnings, errors, what is left to do).
 export class Output {
   private progressShown = false;
   private lastProgress = 0;
@@ -14,6 +16,15 @@ export class Output {
     if (this.json) return;
     this.clearProgress();
     this.out.write(text + '\n');
+  }
+
+  /**
+   * A status or summary line of a command that did what it was asked ("snapshot ... saved"):
+   * suppressed by --quiet as well. What a user asked to see (listings, a dry run's report) and
+   * what still needs doing go through line().
+   */
+  info(text = ''): void {
+    if (!this.quiet) this.line(text);
   }
 
   /** One JSON document (only with --json). */

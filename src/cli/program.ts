@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     .option('password-file', { alias: 'p', type: 'string', describe: 'read the password from a file (env SNAP_PASSWORD otherwise)' })
     .option('password-command', { type: 'string', describe: 'run a shell command that prints the password' })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable output on stdout' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress output' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress, and no summary of a command that succeeded (listings and warnings stay)' })
     .option('s3-region', { type: 'string', describe: 'S3 region (default: from the AWS environment/profile)' })
     .option('limit-upload', { type: 'number', describe: 'limit uploads to KiB/s' })
     .option('limit-download', { type: 'number', describe: 'limit downloads to KiB/s' })

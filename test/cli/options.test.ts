@@ -307,6 +307,36 @@ describe('command options', () => {
     expect(snap(['snapshots'], { ...env, SNAP_PASSWORD: 'third password' }).code).toBe(0);
   });
 
+  it('-q: a command that did its job prints nothing; listings, dry runs and errors stay', { timeout: 60_000 }, () => {
+    const qenv = { ...env, SNAP_REPOSITORY: join(tmp.path, 'quiet-repo') };
+    const quiet = (args: string[]) => {
+      const r = snap(['-q', ...args], qenv);
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
+      return r.stdout;
+    };
+    expect(quiet(['init', '--kdf-n', '1024'])).toBe('');
+    expect(quiet(['backup', src])).toBe('');
+    expect(quiet(['backup', src])).toBe('');
+    // The same command without -q says what it did: the checks above can fail.
+    expect(snap(['backup', src], qenv).stdout).toMatch(/snapshot [0-9a-f]{8} saved/);
+    expect(quiet(['backup', '--dry-run', src])).toMatch(/dry run: nothing was stored/);
+    expect(quiet(['snapshots']).trim().split('\n').filter((l) => /^[0-9a-f]{8} /.test(l))).toHaveLength(3);
+    expect(quiet(['ls', 'latest'])).toMatch(/a\.txt/);
+    const target = join(tmp.path, 'quiet-restore');
+    expect(quiet(['restore', 'latest', '--target', target, '--verify'])).toBe('');
+    expect(readFileSync(join(target, src, 'keep', 'a.txt'), 'utf8')).toBe('alpha');
+    expect(quiet(['forget', '--keep-last', '1', '--dry-run'])).toMatch(/remove/);
+    expect(quiet(['forget', '--keep-last', '1'])).toBe('');
+    expect(quiet(['prune'])).toBe('');
+    expect(quiet(['check'])).toBe('');
+    expect(quiet(['catalog', 'sync'])).toBe('');
+    expect(quiet(['unlock'])).toBe('');
+    // Errors are never quiet.
+    const missing = snap(['-q', 'snapshots'], { ...qenv, SNAP_REPOSITORY: join(tmp.path, 'no-such-repo') });
+    expect(missing.code).toBe(10);
+    expect(missing.stderr).toMatch(/snap: /);
+  });
+
   it('cat and debug chunk', () => {
     const env3 = { ...env, SNAP_PASSWORD: 'third password' };
     const config = JSON.parse(snap(['cat', 'config'], env3).stdout);

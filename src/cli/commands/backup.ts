@@ -95,13 +95,14 @@ export const registerBackup: Register = (y) =>
       });
       out.clearProgress();
       const s = res.snapshot.summary!;
-      if (res.parent) out.line(`using parent snapshot ${shortId(res.parent)}`);
-      out.line(`Files:       ${s.files_new} new, ${s.files_changed} changed, ${s.files_unchanged} unchanged`);
-      out.line(`Dirs:        ${s.dirs_new} new, ${s.dirs_changed} changed, ${s.dirs_unchanged} unchanged`);
-      out.line(`Added:       ${formatBytes(s.data_added)} (${formatBytes(s.data_added_packed)} stored)`);
-      out.line(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(s.duration_ms)}`);
-      if (res.id) out.line(`snapshot ${shortId(res.id)} saved`);
-      else out.line('dry run: nothing was stored');
+      // A dry run's summary is its report: --quiet keeps it.
+      const say = (text: string) => (res.id ? out.info(text) : out.line(text));
+      if (res.parent) say(`using parent snapshot ${shortId(res.parent)}`);
+      say(`Files:       ${s.files_new} new, ${s.files_changed} changed, ${s.files_unchanged} unchanged`);
+      say(`Dirs:        ${s.dirs_new} new, ${s.dirs_changed} changed, ${s.dirs_unchanged} unchanged`);
+      say(`Added:       ${formatBytes(s.data_added)} (${formatBytes(s.data_added_packed)} stored)`);
+      say(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(s.duration_ms)}`);
+      say(res.id ? `snapshot ${shortId(res.id)} saved` : 'dry run: nothing was stored');
       if (res.id) await catalogAfterBackup(ctx, { fresh, chain: res.snapshot });
       if (res.incomplete) out.warn(`${s.errors} files or directories could not be read: the snapshot is incomplete`);
       out.data({ message_type: 'summary', snapshot_id: res.id ?? null, parent: res.parent ?? null, dry_run: a.dryRun, incomplete: res.incomplete, ...s });

@@ -58,9 +58,9 @@ export const registerCatalog: Register = (y) =>
       const st = catalog.stats();
       const ms = Date.now() - t0;
       ctx.out.data({ message_type: 'catalog', action: a.action, file: catalog.file, added: result.added, removed: result.removed, trees_loaded: result.treesLoaded, duration_ms: ms, ...st });
-      ctx.out.line(`catalog ${catalog.file}`);
-      ctx.out.line(`${result.added} snapshots added, ${result.removed} removed, ${result.treesLoaded} trees read in ${formatDuration(ms)}`);
-      ctx.out.line(`${st.snapshots} snapshots, ${st.paths} paths, ${st.versions} versions, ${formatBytes(st.bytes)}`);
+      ctx.out.info(`catalog ${catalog.file}`);
+      ctx.out.info(`${result.added} snapshots added, ${result.removed} removed, ${result.treesLoaded} trees read in ${formatDuration(ms)}`);
+      ctx.out.info(`${st.snapshots} snapshots, ${st.paths} paths, ${st.versions} versions, ${formatBytes(st.bytes)}`);
       return 0;
     } finally {
       catalog.close();

@@ -45,11 +45,12 @@ export const registerCheck: Register = (y) =>
         onProgress: (stage, done, total) => ctx.out.progress(`checking ${stage}: ${done}/${total}`),
       });
       for (const p of r.problems) ctx.out.line(`error: ${p.object}: ${p.message}`);
-      for (const u of r.unreferencedPacks) ctx.out.line(`info: ${u}: not referenced by any index (left by an interrupted backup or prune; \`snap prune\` removes it)`);
-      if (r.coldSkipped > 0) ctx.out.line(`info: ${r.coldSkipped} archived data packs not thawed were skipped (--allow-thaw to request thaws)`);
+      for (const u of r.unreferencedPacks) ctx.out.info(`info: ${u}: not referenced by any index (left by an interrupted backup or prune; \`snap prune\` removes it)`);
+      if (r.coldSkipped > 0) ctx.out.info(`info: ${r.coldSkipped} archived data packs not thawed were skipped (--allow-thaw to request thaws)`);
       if (r.thawRequested > 0) ctx.out.line(`info: ${r.thawRequested} archived data packs are being thawed; run check again once they are readable`);
-      ctx.out.line(`${r.snapshots} snapshots, ${r.packs} packs checked, ${r.packsRead} read whole, ${r.blobsVerified} blobs verified`);
-      ctx.out.line(r.problems.length === 0 ? 'no errors were found' : `${r.problems.length} problems found`);
+      ctx.out.info(`${r.snapshots} snapshots, ${r.packs} packs checked, ${r.packsRead} read whole, ${r.blobsVerified} blobs verified`);
+      if (r.problems.length === 0) ctx.out.info('no errors were found');
+      else ctx.out.line(`${r.problems.length} problems found`);
       ctx.out.data({ message_type: 'check', ok: r.problems.length === 0, ...r });
       if (r.problems.length > 0) return ExitCode.error;
       return r.thawRequested > 0 ? ExitCode.thawPending : 0;

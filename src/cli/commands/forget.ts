@@ -84,12 +84,14 @@ export const registerForget: Register = (y) =>
       }
       const repo = await ctx.repository({ index: false, lock: a.dryRun ? 'shared' : 'exclusive', readOnly: a.dryRun });
       const filter: SnapshotFilter = { hosts: asArray(a.host), tags: asArray(a.tag).map((t) => t.split(',').filter(Boolean)), paths: asArray(a.path) };
+      // A dry run's report stays with --quiet; a real run's is a summary.
+      const say = (text: string) => (a.dryRun ? ctx.out.line(text) : ctx.out.info(text));
       let remove: SnapshotEntry[];
       if (ids.length > 0) {
         // Resolve all first: one unknown ID and nothing is removed.
         const found = await Promise.all(ids.map((id) => repo.findSnapshot(id)));
         remove = [...new Map(found.map((e) => [e.id, e])).values()];
-        for (const e of remove) ctx.out.line(`${a.dryRun ? 'would remove' : 'remove'} ${shortId(e.id)} ${e.snapshot.time} ${e.snapshot.hostname} ${e.snapshot.paths.join(' ')}`);
+        for (const e of remove) say(`${a.dryRun ? 'would remove' : 'remove'} ${shortId(e.id)} ${e.snapshot.time} ${e.snapshot.hostname} ${e.snapshot.paths.join(' ')}`);
         ctx.out.data({ message_type: 'forget', dry_run: a.dryRun, remove: remove.map((e) => e.id) });
       } else {
         const groupBy = parseGroupBy(a.groupBy);
@@ -99,12 +101,12 @@ export const registerForget: Register = (y) =>
         for (const g of groupSnapshots(all, groupBy)) {
           const ds = applyPolicy(g.entries, policy);
           const label = [g.host !== undefined ? `host ${g.host}` : '', g.paths ? `paths [${g.paths.join(', ')}]` : '', g.tags ? `tags [${g.tags.join(', ')}]` : ''].filter(Boolean).join(', ');
-          ctx.out.line(`snapshots for ${label || 'all'}:`);
+          say(`snapshots for ${label || 'all'}:`);
           const rows = ds.map((d) => [shortId(d.entry.id), d.entry.snapshot.time, d.entry.snapshot.hostname, d.entry.snapshot.tags.join(','), d.keep ? 'keep' : 'remove', d.reasons.join(', ')]);
-          for (const l of table(rows, ['ID', 'Time', 'Host', 'Tags', 'Action', 'Reasons'])) ctx.out.line(l);
+          for (const l of table(rows, ['ID', 'Time', 'Host', 'Tags', 'Action', 'Reasons'])) say(l);
           const kept = ds.filter((d) => d.keep).length;
-          ctx.out.line(`${kept} kept, ${ds.length - kept} removed`);
-          ctx.out.line();
+          say(`${kept} kept, ${ds.length - kept} removed`);
+          say('');
           remove.push(...ds.filter((d) => !d.keep).map((d) => d.entry));
           report.push({
             host: g.host ?? null, paths: g.paths ?? null, tags: g.tags ?? null,
@@ -122,7 +124,7 @@ export const registerForget: Register = (y) =>
       for (const e of remove) await repo.backend.remove({ type: 'snapshot', name: e.id }).catch((err) => {
         if (!(err instanceof NoSuchItemError)) throw err;
       });
-      ctx.out.line(`removed ${remove.length} snapshots`);
+      ctx.out.info(`removed ${remove.length} snapshots`);
       // The catalog drops the forgotten snapshots now, as backup adds new ones: warning-only.
       if (remove.length > 0) await catalogAfterBackup(ctx);
       if (a.prune && remove.length > 0) return runPrune(ctx, repo, a);

@@ -45,8 +45,8 @@ export const registerInit: Register = (y) =>
         dataStorageClass: cls as StorageClass,
         ...(a.kdfN ? { kdfN: a.kdfN } : {}),
       });
-      ctx.out.line(`created snap repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);
-      ctx.out.line('Keep the password safe: without it the data cannot be recovered.');
+      ctx.out.info(`created snap repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);
+      ctx.out.info('Keep the password safe: without it the data cannot be recovered.');
       ctx.out.data({ message_type: 'initialized', id: repo.config.id, repository: backend.location });
       return 0;
     }),

@@ -32,7 +32,7 @@ export const registerKey: Register = (y) =>
       .command('add', 'add a password', {}, handle<KeyArgs>(async (ctx, a) => {
         const repo = await ctx.repository({ index: false });
         const name = await addKey(repo.backend, repo.keys, await newPassword(a), a.kdfN);
-        ctx.out.line(`added key ${name.slice(0, 8)}`);
+        ctx.out.info(`added key ${name.slice(0, 8)}`);
         ctx.out.data({ message_type: 'key_added', id: name });
         return 0;
       }))
@@ -41,7 +41,7 @@ export const registerKey: Register = (y) =>
         const name = await resolveKeyName(repo.backend, a.id!);
         if (name === repo.keyName) throw new UsageError('refusing to remove the key in use; open the repository with another password first');
         await repo.backend.remove({ type: 'key', name });
-        ctx.out.line(`removed key ${name.slice(0, 8)}`);
+        ctx.out.info(`removed key ${name.slice(0, 8)}`);
         ctx.out.data({ message_type: 'key_removed', id: name });
         return 0;
       }))
@@ -50,7 +50,7 @@ export const registerKey: Register = (y) =>
         // New key first, old key second: a crash between leaves both passwords working.
         const name = await addKey(repo.backend, repo.keys, await newPassword(a), a.kdfN);
         await repo.backend.remove({ type: 'key', name: repo.keyName });
-        ctx.out.line(`password changed (key ${name.slice(0, 8)} replaces ${repo.keyName.slice(0, 8)})`);
+        ctx.out.info(`password changed (key ${name.slice(0, 8)} replaces ${repo.keyName.slice(0, 8)})`);
         ctx.out.data({ message_type: 'key_changed', id: name, removed: repo.keyName });
         return 0;
       }))

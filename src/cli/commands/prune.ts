@@ -31,21 +31,23 @@ export function pruneOptionsFrom(a: PruneArgs, signal: AbortSignal): PruneOption
   return opts;
 }
 
-function showPlan(ctx: Context, plan: PrunePlan): void {
+/** The plan: a dry run's report, else a summary that --quiet drops. */
+function showPlan(ctx: Context, plan: PrunePlan, dryRun: boolean): void {
   const s = plan.summary;
-  ctx.out.line(`${s.snapshots} snapshots; ${s.packs.total} packs, ${formatBytes(s.bytes.total)}: used ${formatBytes(s.bytes.used)}, unused ${formatBytes(s.bytes.unused)}`);
-  ctx.out.line(`plan: delete ${s.packs.delete} unused packs and ${s.packs.unreferenced} unreferenced packs, repack ${s.packs.repack} packs, keep ${s.packs.keep}`);
-  ctx.out.line(`      frees ${formatBytes(s.bytes.freed)}, rewrites ${formatBytes(s.bytes.rewritten)}, leaves ${formatBytes(s.bytes.unusedAfter)} unused`);
-  if (s.heldMinAge.packs > 0) ctx.out.line(`      kept ${s.heldMinAge.packs} packs (${formatBytes(s.heldMinAge.bytes)}) younger than their storage class's minimum duration: early-deletion fees avoided ~$${s.heldMinAge.earlyDeletionFeeAvoidedUSD.toFixed(4)}`);
-  if (s.heldCold.packs > 0) ctx.out.line(`      kept ${s.heldCold.packs} partly used archived packs (${formatBytes(s.heldCold.bytes)}): repacking needs a thaw costing ~$${s.heldCold.thawCostUSD.toFixed(4)} (--allow-thaw)`);
-  if (s.retrievalCostUSD > 0) ctx.out.line(`      reading the packs to repack costs ~$${s.retrievalCostUSD.toFixed(4)} (thaw / retrieval)`);
+  const say = (text: string) => (dryRun ? ctx.out.line(text) : ctx.out.info(text));
+  say(`${s.snapshots} snapshots; ${s.packs.total} packs, ${formatBytes(s.bytes.total)}: used ${formatBytes(s.bytes.used)}, unused ${formatBytes(s.bytes.unused)}`);
+  say(`plan: delete ${s.packs.delete} unused packs and ${s.packs.unreferenced} unreferenced packs, repack ${s.packs.repack} packs, keep ${s.packs.keep}`);
+  say(`      frees ${formatBytes(s.bytes.freed)}, rewrites ${formatBytes(s.bytes.rewritten)}, leaves ${formatBytes(s.bytes.unusedAfter)} unused`);
+  if (s.heldMinAge.packs > 0) say(`      kept ${s.heldMinAge.packs} packs (${formatBytes(s.heldMinAge.bytes)}) younger than their storage class's minimum duration: early-deletion fees avoided ~$${s.heldMinAge.earlyDeletionFeeAvoidedUSD.toFixed(4)}`);
+  if (s.heldCold.packs > 0) say(`      kept ${s.heldCold.packs} partly used archived packs (${formatBytes(s.heldCold.bytes)}): repacking needs a thaw costing ~$${s.heldCold.thawCostUSD.toFixed(4)} (--allow-thaw)`);
+  if (s.retrievalCostUSD > 0) say(`      reading the packs to repack costs ~$${s.retrievalCostUSD.toFixed(4)} (thaw / retrieval)`);
 }
 
 /** Plans and (unless dry-run) executes a prune; shared with `forget --prune`. */
 export async function runPrune(ctx: Context, repo: Repository, a: PruneArgs): Promise<number> {
   const opts = pruneOptionsFrom(a, ctx.signal);
   const plan = await planPrune(repo, opts);
-  showPlan(ctx, plan);
+  showPlan(ctx, plan, a.dryRun);
   if (a.dryRun) {
     ctx.out.data({ message_type: 'prune_plan', dry_run: true, ...plan.summary, packs_detail: plan.decisions.filter((d) => d.action !== 'keep' || d.held).map((d) => ({ id: d.id, type: d.type, size: d.size, storage_class: d.storageClass, action: d.action, held: d.held ?? null, used: d.usedBytes, unused: d.unusedBytes })) });
     ctx.out.line('dry run: nothing changed');
@@ -56,8 +58,8 @@ export async function runPrune(ctx: Context, repo: Repository, a: PruneArgs): Pr
   // names the packs where trees are (afterwards it is stale for repacked ones).
   await catalogAfterBackup(ctx);
   const r = await executePrune(repo, plan, opts);
-  ctx.out.line(`wrote ${r.packsWritten} packs, deleted ${r.packsDeleted} packs and ${r.indexesDeleted} index objects; freed ${formatBytes(r.bytesFreed)}, rewrote ${formatBytes(r.bytesRewritten)}`);
-  if (r.tempFilesRemoved > 0) ctx.out.line(`removed ${r.tempFilesRemoved} temporary files (${formatBytes(r.tempBytesRemoved)}) left by interrupted writers`);
+  ctx.out.info(`wrote ${r.packsWritten} packs, deleted ${r.packsDeleted} packs and ${r.indexesDeleted} index objects; freed ${formatBytes(r.bytesFreed)}, rewrote ${formatBytes(r.bytesRewritten)}`);
+  if (r.tempFilesRemoved > 0) ctx.out.info(`removed ${r.tempFilesRemoved} temporary files (${formatBytes(r.tempBytesRemoved)}) left by interrupted writers`);
   if (r.thawRequested > 0) ctx.out.line(`${r.thawRequested} archived packs are being thawed; run prune again once they are readable to repack them`);
   ctx.out.data({ message_type: 'prune', dry_run: false, plan: plan.summary, ...r });
   return r.thawRequested > 0 ? ExitCode.thawPending : 0;

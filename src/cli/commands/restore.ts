@@ -141,9 +141,12 @@ export const registerRestore: Register = (y) =>
       const pendingBytes = res.packsNeeded.filter((p) => pending.has(p.id)).reduce((s, p) => s + p.size, 0);
       if (a.dryRun) out.line(`would restore ${res.filesRestored} files from snapshot ${shortId(id)} (${res.filesSkipped} already up to date), reading ${res.packsNeeded.length} packs (${formatBytes(packBytes)})`);
       else {
-        out.line(`restored snapshot ${where} to ${a.target}: ${res.filesRestored} files (${formatBytes(res.bytesWritten)} written), ${res.filesSkipped} already up to date, ${res.dirs} directories, ${res.otherNodes} other`);
+        out.info(`restored snapshot ${where} to ${a.target}: ${res.filesRestored} files (${formatBytes(res.bytesWritten)} written), ${res.filesSkipped} already up to date, ${res.dirs} directories, ${res.otherNodes} other`);
         if (thawer.requested.length > 0) out.line(`requested ${a.thawTier} thaw of ${thawer.requested.length} packs (${formatBytes(thawer.requested.reduce((s, p) => s + p.size, 0))}) for ${a.thawDays} days`);
-        if (a.verify && pending.size === 0) out.line(res.verifyErrors === 0 ? 'verified: every restored file matches the snapshot' : `verification FAILED for ${res.verifyErrors} files`);
+        if (a.verify && pending.size === 0) {
+          if (res.verifyErrors === 0) out.info('verified: every restored file matches the snapshot');
+          else out.line(`verification FAILED for ${res.verifyErrors} files`);
+        }
       }
       out.data({ message_type: 'summary', snapshot_id: id, dry_run: a.dryRun, files_restored: res.filesRestored, files_skipped: res.filesSkipped, dirs: res.dirs, other: res.otherNodes, bytes_written: res.bytesWritten, packs_needed: res.packsNeeded.length, packs_bytes: packBytes, packs_read: res.packsRead, packs_pending: pending.size, bytes_pending: pendingBytes, thaw_requested: thawer.requested.length, verify_errors: res.verifyErrors, warnings: res.warnings });
       if (pending.size > 0) {

@@ -13,8 +13,8 @@ export const registerUnlock: Register = (y) =>
     handle<UnlockArgs>(async (ctx, a) => {
       const repo = await ctx.repository({ index: false, lock: 'none' });
       const removed = await removeLocks(repo, a.removeAll);
-      for (const l of removed) ctx.out.line(`removed lock ${l.name.slice(0, 8)} (pid ${l.lock.pid} on ${l.lock.hostname}${l.stale ? `: ${l.stale}` : ''})`);
-      ctx.out.line(`${removed.length} locks removed`);
+      for (const l of removed) ctx.out.info(`removed lock ${l.name.slice(0, 8)} (pid ${l.lock.pid} on ${l.lock.hostname}${l.stale ? `: ${l.stale}` : ''})`);
+      ctx.out.info(`${removed.length} locks removed`);
       ctx.out.data({ message_type: 'unlock', removed: removed.map((l) => ({ name: l.name, ...l.lock, stale: l.stale ?? null })) });
       return 0;
     }),
