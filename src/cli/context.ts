@@ -80,7 +80,7 @@ export class Context {
       try {
         this.lockInstance = await Lock.acquire(repo, mode, {
           retryMs: this.args.retryLock ? parseWaitDuration(this.args.retryLock, '--retry-lock') : 0,
-          onStale: (l) => this.out.warn(`ignoring stale lock ${l.name.slice(0, 8)} (pid ${l.lock.pid} on ${l.lock.hostname}): ${l.stale}`),
+          onStale: (l, removed) => this.out.warn(`${removed ? 'removed' : 'ignoring'} stale lock ${l.name.slice(0, 8)} (pid ${l.lock.pid} on ${l.lock.hostname}): ${l.stale}`),
           signal: this.signal,
         });
       } catch (e) {

@@ -28,6 +28,8 @@ export interface LockInfo {
   lock: LockDoc;
   /** Why the lock is stale, undefined when it is live. */
   stale?: string;
+  /** The lock's process ran on this host and no longer exists: nothing can rely on the lock. */
+  holderGone?: boolean;
 }
 
 function pidAlive(pid: number): boolean {
@@ -40,10 +42,14 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-export function staleReason(l: LockDoc, now = Date.now(), host = osHostname()): string | undefined {
+function holderGone(l: LockDoc, host = osHostname()): boolean {
+  return l.hostname === host && l.pid !== process.pid && !pidAlive(l.pid);
+}
+
+function staleReason(l: LockDoc, now = Date.now(), host = osHostname()): string | undefined {
   const age = now - Date.parse(l.refreshed);
   if (!(age <= STALE_AFTER_MS)) return `not refreshed for ${Math.round(age / 60000)} min`;
-  if (l.hostname === host && l.pid !== process.pid && !pidAlive(l.pid)) return `process ${l.pid} on ${host} no longer exists`;
+  if (holderGone(l, host)) return `process ${l.pid} on ${host} no longer exists`;
   return undefined;
 }
 
@@ -62,7 +68,7 @@ export async function listLocks(repo: Repository): Promise<LockInfo[]> {
       if (!lock) out.push({ name, lock: { version: 1, time: '', refreshed: '', hostname: '?', username: '?', pid: 0, exclusive: true }, stale: 'malformed lock object' });
       else {
         const stale = staleReason(lock);
-        out.push(stale ? { name, lock, stale } : { name, lock });
+        out.push(stale ? { name, lock, stale, ...(holderGone(lock) ? { holderGone: true } : {}) } : { name, lock });
       }
     } catch (e) {
       // Removed between list and load: its holder just released it.
@@ -93,8 +99,8 @@ export function parseWaitDuration(s: string, flag: string): number {
 export interface AcquireOptions {
   /** How long to keep retrying while a conflicting lock is held (ms). */
   retryMs?: number;
-  /** Told about each stale lock that is ignored. */
-  onStale?: (l: LockInfo) => void;
+  /** Told about each stale lock that is ignored, and whether it was removed (see conflicting). */
+  onStale?: (l: LockInfo, removed: boolean) => void;
   signal?: AbortSignal;
 }
 
@@ -149,7 +155,12 @@ export class Lock {
       if (l.stale) {
         if (!reported.has(l.name)) {
           reported.add(l.name);
-          opts.onStale?.(l);
+          // Left by a process of this host that no longer exists (killed, crashed, or the host
+          // rebooted): removed, as borg removes its own host's, so that it is reported once
+          // rather than by every command until `snap unlock` (each cron run mailing the same
+          // warning). Locks of other hosts may only be late to refresh: they stay for unlock.
+          const removed = l.holderGone === true && (await repo.backend.remove({ type: 'lock', name: l.name }).then(() => true, () => false));
+          opts.onStale?.(l, removed);
         }
         continue;
       }

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { Lock, listLocks } from '../../src/repository/lock.js';
@@ -80,6 +82,20 @@ describe('locking', () => {
     expect(all.stdout).toContain('1 locks removed');
     expect(await listLocks(repo)).toEqual([]);
     await live.release();
+    await repo.close();
+  }, 30_000);
+
+  it('a lock left by a process of this host that no longer exists is removed by the next command, which says so once', async () => {
+    const repo = await Repository.open(new LocalBackend(repoDir), PASSWORD);
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    const now = new Date().toISOString();
+    await repo.saveMetadata('lock', { version: 1, time: now, refreshed: now, hostname: hostname(), username: 'u', pid: gone, exclusive: true });
+    const r = await snap(['-r', repoDir, 'snapshots']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`removed stale lock \\S+ \\(pid ${gone} on .*\\): process ${gone} on .* no longer exists`));
+    expect(await listLocks(repo)).toEqual([]);
+    const again = await snap(['-r', repoDir, 'snapshots']);
+    expect(again.stderr).toBe('');
     await repo.close();
   }, 30_000);
 });

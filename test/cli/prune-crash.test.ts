@@ -144,11 +144,12 @@ describe('prune crash safety', () => {
       expect((await listFiles(join(dir, 'locks'))).length, `lock left by the killed prune at ${k}`).toBe(1);
       await verifyRepo(dir, `after crash at step ${k}`);
       if (!viaCli) {
-        // Once through the CLI: the dead process's lock is ignored as stale, and check exits 0.
+        // Once through the CLI: the dead process's lock is removed as stale, and check exits 0.
         viaCli = true;
         const c = await snap(['-r', dir, 'check']);
         expect(c.code, c.stdout + c.stderr).toBe(0);
-        expect(c.stderr).toMatch(/ignoring stale lock .* no longer exists/);
+        expect(c.stderr).toMatch(/removed stale lock .* no longer exists/);
+        expect(await listFiles(join(dir, 'locks'))).toEqual([]);
       }
       // Re-run: finishes the job.
       const repo = await openBare(dir);
