@@ -66,8 +66,9 @@ export function resolveRange(h: Handle, size: number, opts: LoadOptions | undefi
   return { start, end };
 }
 
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new InterruptedError();
+/** Throws InterruptedError (exit code 130, not the signal's AbortError) once `signal` aborts. */
+export function throwIfAborted(signal: AbortSignal | undefined, message?: string): void {
+  if (signal?.aborted) throw new InterruptedError(message);
 }
 
 /** Resolves after `ms`, or rejects with InterruptedError as soon as `signal` aborts. */

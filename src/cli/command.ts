@@ -2,6 +2,7 @@
 // returns an exit code; errors are reported and mapped in one place (exit.ts).
 import type { Argv } from 'yargs';
 import { Context, type GlobalArgs } from './context.js';
+import { InterruptedError, SnapError } from '../errors.js';
 import { describeError } from './exit.js';
 
 export type Handler<A> = (ctx: Context, args: A & GlobalArgs) => Promise<number>;
@@ -21,7 +22,9 @@ export function handle<A>(fn: Handler<A>): (argv: AnyArgs) => Promise<void> {
     try {
       outcome.exitCode = await fn(ctx, argv);
     } catch (e) {
-      const r = describeError(e);
+      // After Ctrl-C, an operation that stopped with the signal's own AbortError (or failed
+      // because of it) is an interruption, not a bug in snap: exit 130 whatever threw.
+      const r = describeError(interrupt.signal.aborted && !(e instanceof SnapError) ? new InterruptedError() : e);
       ctx.out.error(r.message, r.hint, r.code);
       outcome.exitCode = r.exitCode;
     } finally {

@@ -309,6 +309,9 @@ export class Archiver {
   }
 
   private warn(path: Buffer | string, e: unknown): void {
+    // Interrupted: the files cut short are not unreadable, and no snapshot is written. Reported
+    // one by one, a Ctrl-C in a large directory printed a warning for each file left in it.
+    if (this.opts.signal?.aborted) return;
     this.counters.errors++;
     this.progress.errors++;
     const p = typeof path === 'string' ? path : pathText(path);

@@ -10,6 +10,7 @@ import { listKeys } from '../repository/keys.js';
 import type { Repository } from '../repository/repository.js';
 import type { BlobLocation } from '../repository/index.js';
 import { mapLimit } from '../util/concurrency.js';
+import { throwIfAborted } from '../backend/common.js';
 
 
 export type ReadDataSelection = { all: true } | { n: number; m: number } | { fraction: number };
@@ -55,6 +56,8 @@ function selectedForRead(sel: ReadDataSelection | undefined, pack: string): bool
   return false;
 }
 
+const INTERRUPTED = 'check interrupted: nothing was changed';
+
 export async function check(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
   const problems: CheckProblem[] = [];
   const problem = (object: string, message: string): void => {
@@ -94,7 +97,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       indexed.set(p.id, p);
     }
   }
-  opts.signal?.throwIfAborted();
+  throwIfAborted(opts.signal, INTERRUPTED);
 
   // Packs present in the backend.
   const stored = new Map<string, FileInfo & { type: PackType }>();
@@ -116,7 +119,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   const seenTrees = new Set<string>();
   const seenData = new Set<string>();
   for (const sid of snapshotNames) {
-    opts.signal?.throwIfAborted();
+    throwIfAborted(opts.signal, INTERRUPTED);
     let root: string;
     try {
       root = (await repo.loadSnapshot(sid)).tree;
@@ -170,7 +173,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   const cold = isColdStorage(backend) ? backend : undefined;
   let done = 0;
   await mapLimit(present, 4, async (p) => {
-    opts.signal?.throwIfAborted();
+    throwIfAborted(opts.signal, INTERRUPTED);
     const h = { type: p.type, name: p.id };
     const what = objectPath(h);
     const f = stored.get(p.id)!;

@@ -6,6 +6,7 @@
 // old index object, then old index objects are removed, then old packs.
 import { hasFileStaging, isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
 import type { IndexPack, PackType } from '../format/index.js';
+import { throwIfAborted } from '../backend/common.js';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
@@ -13,6 +14,9 @@ import { indexToJson } from '../format/index.js';
 import { ARCHIVE_CLASSES } from '../backend/backend.js';
 
 const DAY_MS = 86400_000;
+
+/** Every step leaves a repository that check passes (format-spec ch. 14). */
+const INTERRUPTED = 'prune interrupted: the repository is intact, and the next prune finishes the job';
 
 /** S3 minimum storage durations (days): deleting earlier is billed as if stored that long. */
 export const MIN_STORAGE_DAYS: Record<string, number> = { DEEP_ARCHIVE: 180, GLACIER: 90, GLACIER_IR: 90, STANDARD_IA: 30, ONEZONE_IA: 30 };
@@ -145,7 +149,7 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
   for (const { id, snapshot } of snapshots) {
     const stack = [snapshot.tree];
     while (stack.length > 0) {
-      opts.signal?.throwIfAborted();
+      throwIfAborted(opts.signal, INTERRUPTED);
       const tid = stack.pop()!;
       if (usedBlobs.has(tid)) continue;
       usedBlobs.add(tid);
@@ -301,7 +305,7 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Prun
   const writer = new BlobWriter(repo, { workers: false, indexObjects: false, onPack: () => step() });
   try {
     for (const d of toRepack) {
-      opts.signal?.throwIfAborted();
+      throwIfAborted(opts.signal, INTERRUPTED);
       const p = plan.indexPacks.get(d.id)!;
       const bytes = await repo.backend.load({ type: p.type, name: p.id });
       for (const b of p.blobs) {
@@ -339,7 +343,7 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Prun
   }
   // 4. Old packs: no index names them any more.
   for (const d of removePacks) {
-    opts.signal?.throwIfAborted();
+    throwIfAborted(opts.signal, INTERRUPTED);
     if (d.size > 0) await removeIfPresent(repo, d.type, d.id);
     res.packsDeleted++;
     res.bytesFreed += d.action === 'repack' ? d.unusedBytes : d.size;

@@ -2,6 +2,7 @@
 // A lock is a metadata object; refreshing writes a new object and removes the old one, so a lock
 // never changes under its name.
 import { hostname as osHostname, userInfo } from 'node:os';
+import { throwIfAborted } from '../backend/common.js';
 import { LockError, NotFoundError, UsageError } from '../errors.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { Repository } from './repository.js';
@@ -142,7 +143,7 @@ export class Lock {
       } else if (Date.now() >= deadline) {
         throw new LockError(`repository is locked: ${describe(conflict)}`, { hint: 'wait for it to finish, use --retry-lock DURATION, or `snap unlock` if it is stale' });
       }
-      opts.signal?.throwIfAborted();
+      throwIfAborted(opts.signal);
       // Jitter so two racing processes do not collide again in step.
       const wait = Math.min(Math.max(0, deadline - Date.now()), 200 + Math.random() * 800 * Math.min(attempt + 1, 5));
       await new Promise((r) => setTimeout(r, wait));

@@ -67,6 +67,8 @@ describe('crash during backup', () => {
     const { code, stderr } = await snapInterrupted(['backup', dir], env2, () => count(join(repo2, 'data')) >= 10, 5);
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted/);
+    // One message: the files the interruption cut short are not reported one by one.
+    expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(count(join(repo2, 'snapshots'))).toBe(0);
     expect(count(join(repo2, 'index'))).toBeGreaterThan(0);
     // Packs are written to temporary files as they fill: the open one was stored or removed.
@@ -85,5 +87,16 @@ describe('crash during backup', () => {
     expect(snap(['restore', 'latest', '--target', target], env).code).toBe(0);
     expect(describeTree(join(target, src))).toEqual(describeTree(src));
     expect(readFileSync(join(target, src, 'more-7', 'f9')).equals(readFileSync(join(src, 'more-7', 'f9')))).toBe(true);
+  }, 60_000);
+
+  it('Ctrl-C during prune: exit 130 with a message saying so, check passes, and the next prune finishes', async () => {
+    expect(snap(['forget', '--keep-last', '1'], env).code).toBe(0);
+    // Interrupted as soon as its lock is written, so long before it is done.
+    const locks = join(repo, 'locks');
+    const { code, stderr } = await snapInterrupted(['prune'], env, () => existsSync(locks) && readdirSync(locks).length > 0, 1);
+    expect({ code, stderr }).toEqual({ code: 130, stderr: expect.stringMatching(/^snap: prune interrupted/) });
+    expect(snap(['check', '--read-data'], env).code).toBe(0);
+    expect(snap(['prune'], env).code).toBe(0);
+    expect(JSON.parse(snap(['prune', '--dry-run', '--json'], env).stdout.trim().split('\n').pop()!).packs.delete).toBe(0);
   }, 60_000);
 });
