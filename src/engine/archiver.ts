@@ -191,7 +191,7 @@ export class Archiver {
   async run(): Promise<BackupResult> {
     const start = new Date();
     try {
-      const { paths, parent, hostname } = await this.prepare();
+      const { paths, existing, parent, hostname } = await this.prepare();
       // Without a parent snapshot every file is read and sealed: the workers start while the
       // first directories are listed. (An unchanged re-backup may never need them.)
       if (!parent) {
@@ -203,7 +203,7 @@ export class Archiver {
       if (this.opts.stdin) rootId = await this.stdinTree(this.opts.stdin);
       else {
         const root: ParentDir = parent ? once(async () => ({ id: parent.snapshot.tree, tree: await this.repo.loadTree(parent.snapshot.tree) })) : NO_PARENT;
-        rootId = await this.saveTrie(Buffer.from('/'), buildTrie(paths), root);
+        rootId = await this.saveTrie(Buffer.from('/'), buildTrie(existing), root);
       }
       this.checkAbort();
       await this.writer.flush();
@@ -237,23 +237,36 @@ export class Archiver {
     return { file, options };
   }
 
-  private async prepare(): Promise<{ paths: string[]; parent?: SnapshotEntry; hostname: string }> {
+  /**
+   * The paths as asked (recorded in the snapshot, and what its parent is looked up by), those of
+   * them that exist (walked), and the parent snapshot. A path that does not exist is skipped with
+   * a warning, as restic does: the others are still backed up, and the snapshot is
+   * incomplete (exit code 3). It stays among the recorded paths, so that the next backup, once
+   * it is back, finds this snapshot as its parent. Only when none exists does the backup fail.
+   */
+  private async prepare(): Promise<{ paths: string[]; existing: string[]; parent?: SnapshotEntry; hostname: string }> {
     let paths: string[];
+    let existing: string[];
     if (this.opts.stdin) {
       if (!this.opts.stdin.filename || this.opts.stdin.filename.includes('/')) throw new UsageError('--stdin-filename must be a plain file name');
-      paths = ['/' + this.opts.stdin.filename];
+      paths = existing = ['/' + this.opts.stdin.filename];
     } else {
       if (this.opts.paths.length === 0) throw new UsageError('nothing to back up: give at least one path');
       paths = [...new Set(this.opts.paths.map((p) => resolvePath(p)))].sort();
+      const missing: string[] = [];
+      existing = [];
       for (const p of paths) {
         try {
           const st = await lstat(p, { bigint: true });
           this.rootDevices.add(st.dev);
+          existing.push(p);
         } catch (e) {
           const code = (e as { code?: string }).code;
-          throw new NoSuchItemError(`backup path ${p}: ${code === 'ENOENT' ? 'does not exist' : (e as Error).message}`);
+          missing.push(`backup path ${p}: ${code === 'ENOENT' ? 'does not exist' : (e as Error).message}`);
         }
       }
+      if (existing.length === 0) throw new NoSuchItemError(missing.join('; '));
+      for (const m of missing) this.skip(`${m}; skipped`);
     }
     const hostname = this.opts.host ?? osHostname();
     let parent: SnapshotEntry | undefined;
@@ -263,7 +276,7 @@ export class Archiver {
       const all = await this.repo.listSnapshots();
       parent = all.filter((e) => e.snapshot.hostname === hostname && e.snapshot.paths.join('\0') === key).pop();
     }
-    return parent ? { paths, parent, hostname } : { paths, hostname };
+    return parent ? { paths, existing, parent, hostname } : { paths, existing, hostname };
   }
 
   private snapshotDoc(start: Date, tree: string, paths: string[], parent: string | undefined): Snapshot {
@@ -312,12 +325,16 @@ export class Archiver {
     // Interrupted: the files cut short are not unreadable, and no snapshot is written. Reported
     // one by one, a Ctrl-C in a large directory printed a warning for each file left in it.
     if (this.opts.signal?.aborted) return;
-    this.counters.errors++;
-    this.progress.errors++;
     const p = typeof path === 'string' ? path : pathText(path);
     const code = (e as { code?: string }).code;
-    const what = code === 'ENOENT' ? 'vanished during backup' : (e as Error).message;
-    this.opts.onWarning?.(`${p}: ${what}`);
+    this.skip(`${p}: ${code === 'ENOENT' ? 'vanished during backup' : (e as Error).message}`);
+  }
+
+  /** Something left out of the snapshot: a warning, and the snapshot is incomplete (exit code 3). */
+  private skip(message: string): void {
+    this.counters.errors++;
+    this.progress.errors++;
+    this.opts.onWarning?.(message);
   }
 
   private report(current?: Buffer): void {
@@ -372,7 +389,15 @@ export class Archiver {
       for (const [nameKey, child] of trie.children) {
         const name = Buffer.from(nameKey, 'latin1');
         const childPath = joinPath(path, name);
-        const st = fileStat(await lstat(childPath, { bigint: true }));
+        let st: FileStat;
+        try {
+          st = fileStat(await lstat(childPath, { bigint: true }));
+        } catch (e) {
+          // Gone since prepare() saw it.
+          if ((e as { code?: string }).code === undefined) throw e;
+          this.warn(childPath, e);
+          continue;
+        }
         const type = nodeType(st);
         if (child.whole && type !== 'dir') {
           const p = await parent();

@@ -58,11 +58,25 @@ describe('errors', () => {
     expect(snap(['snapshots'], env).code).toBe(0);
   });
 
-  it('a backup path that does not exist', () => {
+  it('a backup path that does not exist: skipped with a warning (exit 3), an error only when none exists', () => {
     const r = snap(['backup', join(tmp.path, 'missing')], env);
     expect(r.code).toBe(1);
     oneLineError(r.stderr);
     expect(r.stderr).toMatch(/does not exist/);
+    // With another path that exists, that one is still backed up: a disappeared mount must not
+    // stop the backup of everything else.
+    const missing = join(tmp.path, 'gone');
+    const partial = snap(['backup', missing, src, '--json'], env);
+    expect(partial.code).toBe(3);
+    expect(partial.stderr).toContain(`backup path ${missing}: does not exist; skipped`);
+    const summary = JSON.parse(partial.stdout.trim().split('\n').pop()!);
+    expect(summary).toMatchObject({ incomplete: true, errors: 1 });
+    expect(snap(['ls', summary.snapshot_id, src + '/a'], env).code).toBe(0);
+    // The snapshot records the path as asked: once it is back, the next backup finds its parent.
+    mkdirSync(missing);
+    writeFileSync(join(missing, 'f'), 'back');
+    const again = JSON.parse(snap(['backup', missing, src, '--json'], env).stdout.trim().split('\n').pop()!);
+    expect(again).toMatchObject({ parent: summary.snapshot_id, incomplete: false, files_new: 1, files_unchanged: 2 });
   });
 
   it('bad flags and unknown commands: exit 2', () => {
