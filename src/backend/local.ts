@@ -231,7 +231,9 @@ export class LocalBackend implements Backend, FileStaging {
     const code = errCode(err);
     const where = rel.startsWith('/') ? rel : `${rel} in ${this.location}`;
     switch (code) {
+      // ENOTDIR: a file stands where a directory of the path should be (--repo names a file).
       case 'ENOENT':
+      case 'ENOTDIR':
         return new NotFoundError(`${where} not found`, { cause: err });
       case 'EACCES':
       case 'EPERM':

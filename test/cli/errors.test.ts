@@ -38,6 +38,10 @@ describe('errors', () => {
     expect(r.code).toBe(10);
     oneLineError(r.stderr);
     expect(r.stderr).toMatch(/no repository/);
+    // A file given as the repository is no repository either (not an I/O error).
+    const f = snap(['snapshots'], snapEnv(join(src, 'a')));
+    expect(f.code).toBe(10);
+    expect(f.stderr).toMatch(/no repository/);
   });
 
   it('no password source and no terminal: exit 2 with a hint', () => {
