@@ -677,21 +677,49 @@ export class Archiver {
       if (b.files.length >= SMALL_FILE_BATCH || b.bytes >= SMALL_FILE_BATCH_BYTES) await this.saveSmallFiles();
       return;
     }
+    this.contentPending.push((await this.chunkFile(path, node)).pending);
+    if (prev?.type === 'file') this.counters.files_changed++;
+    else this.counters.files_new++;
+  }
+
+  /**
+   * Reads a file through the chunker; returns once it is read, with the node's content `pending`
+   * until the workers have the IDs (awaited by the directory's saveTree; wrapped, so that
+   * awaiting this call does not wait for them). `ownBuffers`: chunks go
+   * in buffers of their own rather than the walk's slabs, for a caller running beside the walk
+   * (which chunks one file at a time from them).
+   */
+  private async chunkFile(path: Buffer, node: TreeNode, ownBuffers = false): Promise<{ pending: Promise<unknown> }> {
     let chunked: { ids: Promise<string>[]; bytes: number };
     const fd = openForBackup(path);
     try {
-      chunked = await this.chunkInto((buf, off, len) => Promise.resolve(readSync(fd, buf, off, len, null)), path);
+      chunked = await this.chunkInto((buf, off, len) => Promise.resolve(readSync(fd, buf, off, len, null)), path, ownBuffers);
     } finally {
       closeSync(fd);
     }
     // What was read is what the snapshot holds, even if the file changed size after lstat.
     node.size = chunked.bytes;
-    const ids = chunked.ids;
-    const pending = Promise.all(ids).then((content) => (node.content = content));
-    // Awaited by the directory's saveTree; a failure before then must not crash as "unhandled".
+    const pending = Promise.all(chunked.ids).then((content) => (node.content = content));
+    // A failure before saveTree awaits it must not crash as "unhandled".
     pending.catch(() => undefined);
-    this.contentPending.push(pending);
-    if (prev?.type === 'file') this.counters.files_changed++;
+    return { pending };
+  }
+
+  /**
+   * A small file that grew past the minimum chunk size after it was listed (a log being written)
+   * is read again as a large file: left out with a warning, as it was, a busy server's logs made
+   * backups incomplete (exit code 3) for files that were perfectly readable.
+   */
+  private async grownFile(path: Buffer, node: TreeNode, changed: boolean): Promise<void> {
+    try {
+      await (await this.chunkFile(path, node, true)).pending;
+    } catch (e) {
+      if (e instanceof InterruptedError || (e as { code?: unknown }).code === undefined) throw e;
+      this.warn(path, e);
+      this.failedNodes.add(node);
+      return;
+    }
+    if (changed) this.counters.files_changed++;
     else this.counters.files_new++;
   }
 
@@ -701,12 +729,16 @@ export class Archiver {
     if (!b) return;
     this.smallFiles = undefined;
     const { results } = await this.writer.saveFiles(b.files.map((f) => f.path), b.bytes, this.cutter.params.min);
-    const pending = results.then((rs) =>
+    const pending = results.then(async (rs) => {
+      const grown: Promise<void>[] = [];
       rs.forEach((r, i) => {
         const { path, node, changed } = b.files[i]!;
         if ('message' in r) {
-          this.warn(path, r);
-          this.failedNodes.add(node);
+          if (r.code === 'EFBIG') grown.push(this.grownFile(path, node, changed));
+          else {
+            this.warn(path, r);
+            this.failedNodes.add(node);
+          }
           return;
         }
         node.content = [r.id];
@@ -715,8 +747,9 @@ export class Archiver {
         this.progress.bytes += r.size;
         if (changed) this.counters.files_changed++;
         else this.counters.files_new++;
-      }),
-    );
+      });
+      await Promise.all(grown);
+    });
     pending.catch(() => undefined);
     // The batch may also hold files of the directories above this one: they wait for this one's
     // tree, so for the batch too.
@@ -724,13 +757,13 @@ export class Archiver {
   }
 
   /** Chunks a stream into data blobs; returns their IDs, still being computed by the workers. */
-  private async chunkInto(read: ReadFn, path?: Buffer): Promise<{ ids: Promise<string>[]; bytes: number }> {
+  private async chunkInto(read: ReadFn, path?: Buffer, ownBuffers = false): Promise<{ ids: Promise<string>[]; bytes: number }> {
     const ids: Promise<string>[] = [];
     let bytes = 0;
-    // Files are chunked one at a time, so one pool serves them all. Three slabs: the one being
+    // The walk chunks files one at a time, so one pool serves them all. Three slabs: the one being
     // filled, and the chunks of up to two more still with the workers or being written.
     this.slabs ??= new SlabPool(this.cutter.params.max + SLAB_READ_SIZE, 3);
-    const opts = { readSize: SLAB_READ_SIZE, slabs: this.slabs, ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
+    const opts = { readSize: SLAB_READ_SIZE, ...(ownBuffers ? {} : { slabs: this.slabs }), ...(this.opts.signal ? { signal: this.opts.signal } : {}) };
     for await (const chunk of chunkStream(read, this.cutter, opts)) {
       const length = chunk.data.length;
       let id: Promise<string>;

@@ -1,9 +1,9 @@
 // Bad input gets one clear line and a documented exit code, never a stack trace, and loses nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, snap, SNAP, snapEnv, tempDir } from '../helpers/cli.js';
+import { initRepo, snap, SNAP, snapAsync, snapEnv, tempDir } from '../helpers/cli.js';
 import { randomData } from '../helpers/tree.js';
 
 function oneLineError(stderr: string): void {
@@ -209,4 +209,37 @@ describe('errors', () => {
     expect(readFileSync(join(target, 'a-first'), 'utf8')).toBe('readable, before it');
     expect(readFileSync(join(target, 'ok'), 'utf8')).toBe('readable, after it');
   });
+
+  it('a small file that grows past the minimum chunk while the backup runs is stored whole, not left out', async () => {
+    // 'a' is listed small, so it waits in a batch of small files while the walk chunks 'b'; it
+    // grows meanwhile (a log being written), once the first pack of 'b' is stored.
+    const dir = join(tmp.path, 'growing');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a'), 'the first line of a log\n');
+    writeFileSync(join(dir, 'b'), randomData(96 << 20));
+    const repo2 = join(tmp.path, 'repo-growing');
+    const env2 = initRepo(repo2);
+    const packStored = () => readdirSync(join(repo2, 'data'), { recursive: true, encoding: 'utf8' }).some((f) => /^[0-9a-f]{64}$/.test(f.split('/').pop()!));
+    const child = snapAsync(['backup', dir, '--json'], env2);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    let grown = false;
+    const poll = setInterval(() => {
+      if (!grown && packStored()) {
+        grown = true;
+        appendFileSync(join(dir, 'a'), randomData(1 << 20));
+      }
+    }, 2);
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    clearInterval(poll);
+    expect(grown).toBe(true);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const summary = JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(summary).toMatchObject({ files_new: 2, errors: 0 });
+    const target = join(tmp.path, 'growing-restored');
+    expect(snap(['restore', 'latest', '--target', target], env2).code).toBe(0);
+    expect(readFileSync(join(target, dir, 'a')).equals(readFileSync(join(dir, 'a')))).toBe(true);
+  }, 60_000);
 });
