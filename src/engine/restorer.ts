@@ -686,6 +686,10 @@ export class Restorer {
       // The first directory created, if any: then `path` itself is new (and empty).
       if (mkdirsSync(path, 0o700) !== undefined) this.freshDirs.add(dirKey(path));
     } catch (e) {
+      // Said plainly rather than as mkdir's "EEXIST: file already exists" (a --target naming a file).
+      const code = (e as { code?: string }).code;
+      if (code === 'EEXIST') throw new LocalIOError(`cannot write ${pathText(path)}: it exists and is not a directory`, { cause: e });
+      if (code === 'ENOTDIR') throw new LocalIOError(`cannot write ${pathText(path)}: a part of the path is not a directory`, { cause: e });
       throw localError(path, e);
     }
   }

@@ -102,7 +102,10 @@ describe('errors', () => {
     const r = snap(['restore', 'latest', '--target', join(tmp.path, 'a-file', 'sub')], env);
     expect(r.code).toBe(1);
     oneLineError(r.stderr);
-    expect(r.stderr).toMatch(/cannot write/);
+    expect(r.stderr).toMatch(/cannot write .*a-file\/sub: a part of the path is not a directory/);
+    const f = snap(['restore', 'latest', '--target', join(tmp.path, 'a-file')], env);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toMatch(/cannot write .*a-file: it exists and is not a directory/);
   });
 
   it.runIf(existsSync('/proc/self'))('a restore target, repository or cache under /proc: an error, not a hang', () => {
