@@ -11,6 +11,7 @@ import type { Snapshot, SnapshotEntry, SnapshotSummary } from '../model/snapshot
 import type { Tree, TreeNode } from '../model/tree.js';
 import { InterruptedError, NoSuchItemError, UsageError } from '../errors.js';
 import { PathMatcher } from '../fs/glob.js';
+import { TagFiles } from '../fs/tag-files.js';
 import { fileStat, joinPath, nodeFromStat, nodeType, openForBackup, pathText, readXattrs, type FileStat } from '../fs/metadata.js';
 import { scanDirectory, type Listing } from '../fs/scan.js';
 import { userName } from '../fs/users.js';
@@ -46,6 +47,8 @@ export interface BackupProgress {
 export interface BackupOptions {
   paths: string[];
   excludes?: string[];
+  /** Tags (NAME or NAME:HEADER) marking directories to leave out whole (see TagFiles). */
+  excludeIfPresent?: string[];
   oneFileSystem?: boolean;
   tags?: string[];
   host?: string;
@@ -148,6 +151,7 @@ export class Archiver {
   private readonly cutter: Cutter;
   private readonly writer: BlobWriter;
   private readonly excludes: PathMatcher;
+  private readonly tagFiles: TagFiles;
   private readonly counters: Counters = {
     files_new: 0, files_changed: 0, files_unchanged: 0, dirs_new: 0, dirs_changed: 0, dirs_unchanged: 0,
     total_files_processed: 0, total_bytes_processed: 0, errors: 0,
@@ -186,6 +190,7 @@ export class Archiver {
     this.cutter = createCutter(repo.config.chunker);
     this.writer = new BlobWriter(repo, { dryRun: opts.dryRun === true });
     this.excludes = new PathMatcher(opts.excludes ?? []);
+    this.tagFiles = new TagFiles(opts.excludeIfPresent ?? []);
   }
 
   async run(): Promise<BackupResult> {
@@ -231,7 +236,7 @@ export class Archiver {
   private async openDirCache(hostname: string, paths: string[], parentId: string | undefined): Promise<{ file: string; options: Buffer } | undefined> {
     if (this.opts.dirCacheDir === undefined || this.opts.stdin || this.opts.dryRun) return undefined;
     const file = dirCacheFile(this.opts.dirCacheDir, hostname, paths);
-    const options = dirCacheOptions(this.opts.excludes ?? [], this.opts.oneFileSystem === true);
+    const options = dirCacheOptions(this.opts.excludes ?? [], this.opts.oneFileSystem === true, this.opts.excludeIfPresent ?? []);
     if (parentId) this.dirCache = await DirCache.load(file, parentId, options);
     this.dirRecorder = new DirCacheRecorder();
     return { file, options };
@@ -451,7 +456,10 @@ export class Archiver {
     // Indexes of the entries to back up.
     const kept: number[] = [];
     for (let i = 0; i < (listing?.count ?? 0); i++) {
-      if (this.excludes.empty || !this.excludes.matches(pathText(joinPath(path, listing!.name(i))))) kept.push(i);
+      if (!this.excludes.empty && this.excludes.matches(pathText(joinPath(path, listing!.name(i))))) continue;
+      // A directory marked by a tag file is left out whole, the tag file with it.
+      if (!this.tagFiles.empty && listing!.isDir(i) && this.tagFiles.marks(joinPath(path, listing!.name(i)))) continue;
+      kept.push(i);
     }
     // With a directory cache, subdirectories come first: their tree IDs are part of this
     // directory's key, and a hit needs nothing else (not even the files' entries as objects). A

@@ -21,10 +21,11 @@ export function dirCacheFile(cacheDir: string, hostname: string, paths: readonly
 }
 
 /** What besides the listings decides a backup's trees: a cache made under other options is ignored. */
-export function dirCacheOptions(excludes: readonly string[], oneFileSystem: boolean): Buffer {
+export function dirCacheOptions(excludes: readonly string[], oneFileSystem: boolean, excludeIfPresent: readonly string[]): Buffer {
   const doc = {
     excludes: [...excludes].sort(),
     one_file_system: oneFileSystem,
+    ...(excludeIfPresent.length > 0 ? { exclude_if_present: [...excludeIfPresent].sort() } : {}),
     ...nameTableDigests(),
   };
   return createHash('sha256').update(JSON.stringify(doc)).digest();

@@ -67,6 +67,30 @@ describe('command options', () => {
     expect(ls.some((p: string) => p.includes('/cache'))).toBe(false);
   });
 
+  it('--exclude-if-present and --exclude-caches leave tagged directories out; --files-from lists the paths', () => {
+    const base = join(tmp.path, 'tagged');
+    for (const d of ['plain', 'nobackup', 'cache', 'fake-cache']) mkdirSync(join(base, d), { recursive: true });
+    writeFileSync(join(base, 'plain', 'f'), 'kept');
+    writeFileSync(join(base, 'nobackup', '.nobackup'), '');
+    writeFileSync(join(base, 'nobackup', 'f'), 'left out');
+    writeFileSync(join(base, 'cache', 'CACHEDIR.TAG'), 'Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag.\n');
+    writeFileSync(join(base, 'cache', 'f'), 'left out');
+    writeFileSync(join(base, 'fake-cache', 'CACHEDIR.TAG'), 'no signature here');
+    writeFileSync(join(base, 'fake-cache', 'f'), 'kept: its tag lacks the signature');
+    const list = join(tmp.path, 'files-from');
+    writeFileSync(list, `# what to back up\n${base}\n\n${join(src, 'keep')}\n`);
+    const r = snap(['backup', '--files-from', list, '--exclude-if-present', '.nobackup', '--exclude-caches', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const id = last(r.stdout).snapshot_id;
+    const ls = lines(snap(['ls', id, '--json'], env).stdout).filter((n) => n.message_type === 'node').map((n) => n.path);
+    expect(ls).toEqual(expect.arrayContaining([join(base, 'plain', 'f'), join(base, 'fake-cache', 'f'), join(base, 'fake-cache', 'CACHEDIR.TAG'), join(src, 'keep', 'a.txt')]));
+    expect(ls.filter((p: string) => p.startsWith(join(base, 'nobackup')) || p.startsWith(join(base, 'cache')))).toEqual([]);
+    expect(lines(snap(['snapshots', '--json'], env).stdout)[0].find((s: { id: string }) => s.id === id).paths).toEqual([join(src, 'keep'), base].sort());
+    // Without the flags, the tagged directories are backed up like any other.
+    const all = last(snap(['backup', base, '--json'], env).stdout).snapshot_id;
+    expect(lines(snap(['ls', all, '--json'], env).stdout).map((n) => n.path)).toEqual(expect.arrayContaining([join(base, 'nobackup', 'f'), join(base, 'cache', 'f')]));
+  });
+
   it('--tag, --host and --time are recorded and filter snapshots', () => {
     const all = JSON.parse(snap(['snapshots', '--json'], env).stdout);
     const s = all.find((x: { hostname: string }) => x.hostname === 'web1');

@@ -11,11 +11,15 @@ import { formatBytes, formatDuration } from '../output.js';
 import { catalogAfterBackup } from './catalog.js';
 import { repositoryCacheDir } from '../cache-dir.js';
 import { letYoungGenerationGrow } from '../v8-flags.js';
+import { CACHEDIR_TAG } from '../../fs/tag-files.js';
 
 interface BackupArgs {
   paths: string[];
+  filesFrom?: string[];
   exclude?: string[];
   excludeFile?: string[];
+  excludeIfPresent?: string[];
+  excludeCaches: boolean;
   oneFileSystem: boolean;
   tag?: string[];
   host?: string;
@@ -44,13 +48,18 @@ function streamReader(stream: Readable): ReadFn {
   };
 }
 
-function readExcludeFile(f: string): string[] {
+/** The lines of a list file, without empty lines and # comments. */
+function readListFile(f: string, flag: string, trim: (l: string) => string): string[] {
   try {
-    return readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    return readFileSync(f, 'utf8').split('\n').map(trim).filter((l) => l.trim() && !l.startsWith('#'));
   } catch (e) {
-    throw new UsageError(`cannot read --exclude-file ${f}: ${(e as { code?: string }).code ?? (e as Error).message}`);
+    throw new UsageError(`cannot read ${flag} ${f}: ${(e as { code?: string }).code ?? (e as Error).message}`);
   }
 }
+
+const readExcludeFile = (f: string) => readListFile(f, '--exclude-file', (l) => l.trim());
+// Paths as written: a name may begin or end with a space (only a Windows line end is dropped).
+const readFilesFrom = (f: string) => readListFile(f, '--files-from', (l) => l.replace(/\r$/, ''));
 
 export const registerBackup: Register = (y) =>
   y.command(
@@ -59,8 +68,11 @@ export const registerBackup: Register = (y) =>
     (c) =>
       c
         .positional('paths', { type: 'string', array: true, default: [] as string[] })
+        .option('files-from', { type: 'string', array: true, describe: 'read paths to back up from a file, one per line as written (no globs; # comments)' })
         .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'exclude paths matching GLOB (repeatable)' })
         .option('exclude-file', { type: 'string', array: true, describe: 'read exclude patterns from a file, one per line' })
+        .option('exclude-if-present', { type: 'string', array: true, describe: 'leave out a directory holding a file NAME (NAME:HEADER: that begins with HEADER)' })
+        .option('exclude-caches', { type: 'boolean', default: false, describe: 'leave out directories tagged as caches (CACHEDIR.TAG)' })
         .option('one-file-system', { alias: 'x', type: 'boolean', default: false, describe: 'do not cross file system boundaries' })
         .option('tag', { type: 'string', array: true, describe: 'add a tag to the snapshot (repeatable)' })
         .option('host', { type: 'string', describe: 'host name to record (default: this host)' })
@@ -71,15 +83,18 @@ export const registerBackup: Register = (y) =>
         .option('stdin-filename', { type: 'string', default: 'stdin', describe: 'file name for --stdin' })
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be stored, store nothing' }),
     handle<BackupArgs>(async (ctx, a) => {
-      if (a.stdin && a.paths.length > 0) throw new UsageError('--stdin takes no paths');
+      const paths = [...a.paths, ...asArray(a.filesFrom).flatMap(readFilesFrom)];
+      if (a.stdin && paths.length > 0) throw new UsageError('--stdin takes no paths');
       const excludes = [...asArray(a.exclude), ...asArray(a.excludeFile).flatMap(readExcludeFile)];
+      const excludeIfPresent = [...asArray(a.excludeIfPresent), ...(a.excludeCaches ? [CACHEDIR_TAG] : [])];
       letYoungGenerationGrow();
       const repo = await ctx.repository();
       const out = ctx.out;
       const fresh = new FreshTrees();
       const res = await backup(repo, {
-        paths: a.paths,
+        paths,
         excludes,
+        excludeIfPresent,
         oneFileSystem: a.oneFileSystem,
         tags: asArray(a.tag),
         ...(a.host ? { host: a.host } : {}),
