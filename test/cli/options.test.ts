@@ -247,6 +247,7 @@ describe('command options', () => {
       expect(snap(['snapshots', '--no-lock'], roEnv).code).toBe(0);
       expect(snap(['ls', id, '--no-lock'], roEnv).stdout).toContain(join(src, 'keep', 'a.txt'));
       expect(snap(['find', 'a.txt', '--no-lock'], roEnv).code).toBe(0);
+      expect(snap(['dump', `${id}:${join(src, 'keep', 'a.txt')}`, '--no-lock'], roEnv).stdout).toBe('alpha');
       expect(snap(['check', '--read-data', '--no-lock'], roEnv).code).toBe(0);
       expect(snap(['forget', '--keep-last', '1', '--dry-run', '--no-lock'], roEnv).code).toBe(0);
       const target = join(tmp.path, 'from-ro');
