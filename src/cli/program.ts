@@ -9,6 +9,7 @@ import { Output } from './output.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCat } from './commands/cat.js';
 import { registerDebug } from './commands/debug.js';
+import { registerDiff } from './commands/diff.js';
 import { registerDump } from './commands/dump.js';
 import { registerInit } from './commands/init.js';
 import { registerKey } from './commands/key.js';
@@ -24,7 +25,7 @@ import { registerUnlock } from './commands/unlock.js';
 import { registerForget } from './commands/forget.js';
 import { registerPrune } from './commands/prune.js';
 
-const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune];
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune];
 
 // The AWS SDK warns on every run under Node 20 about its future releases; snap pins a release that
 // supports Node 20, so the warning only adds noise to cron mail.

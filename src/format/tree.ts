@@ -190,17 +190,17 @@ export function sameNode(a: TreeNode, b: TreeNode): boolean {
   );
 }
 
-function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+export function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === undefined || b === undefined ? a === b : a.equals(b);
 }
 
-function sameList(a: string[] | undefined, b: string[] | undefined): boolean {
+export function sameList(a: string[] | undefined, b: string[] | undefined): boolean {
   if (a === b) return true;
   if (a === undefined || b === undefined || a.length !== b.length) return false;
   return a.every((x, i) => x === b[i]);
 }
 
-function sameXattrs(a: Xattr[], b: Xattr[]): boolean {
+export function sameXattrs(a: Xattr[], b: Xattr[]): boolean {
   if (a.length !== b.length) return false;
   if (a.length === 0) return true;
   // Encoded sorted by name: listxattr order does not matter.
