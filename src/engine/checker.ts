@@ -1,9 +1,8 @@
 // Repository check: every problem is collected with the name of the object at fault instead of
 // stopping at the first one, so one run tells the operator everything that is damaged.
 import { ARCHIVE_CLASSES, isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
-import { open as openSealed } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
-import { decodeHeader, readPackHeader, type PackEntry } from '../format/pack.js';
+import { readPackHeader, type PackEntry } from '../format/pack.js';
 import type { IndexFile, IndexPack, PackType } from '../format/index.js';
 import { IntegrityError, InterruptedError, SnapError } from '../errors.js';
 import { listKeys } from '../repository/keys.js';
@@ -33,6 +32,8 @@ export interface CheckResult {
   problems: CheckProblem[];
   /** Packs no index names: left by an interrupted backup or prune; `prune` removes them. */
   unreferencedPacks: string[];
+  /** Blobs snapshots use that no index names (lost or damaged index objects: `repair index`). */
+  missingFromIndex: number;
   snapshots: number;
   packs: number;
   /** Packs read whole (hash, header, every blob). */
@@ -68,7 +69,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
     if (e instanceof IntegrityError) problem(e.object, e.message.slice(e.object.length + 2));
     else problem(fallback, e instanceof SnapError ? e.message : String((e as Error)?.message ?? e));
   };
-  const res: CheckResult = { problems, unreferencedPacks: [], snapshots: 0, packs: 0, packsRead: 0, blobsVerified: 0, coldSkipped: 0, thawRequested: 0 };
+  const res: CheckResult = { problems, unreferencedPacks: [], missingFromIndex: 0, snapshots: 0, packs: 0, packsRead: 0, blobsVerified: 0, coldSkipped: 0, thawRequested: 0 };
   const backend = repo.backend;
 
   // Keys (the config was verified when the repository was opened).
@@ -135,6 +136,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       const loc = repo.index.get(tid);
       if (!loc || loc.type !== 'tree') {
         problem(`tree ${tid}`, `used by snapshots/${sid} but not in the index`);
+        res.missingFromIndex++;
         continue;
       }
       try {
@@ -145,7 +147,10 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
             if (seenData.has(c)) continue;
             seenData.add(c);
             const dl = repo.index.get(c);
-            if (!dl || dl.type !== 'data') problem(`data blob ${c}`, `used by snapshots/${sid} (file ${n.name.toString('utf8')}) but not in the index`);
+            if (!dl || dl.type !== 'data') {
+              problem(`data blob ${c}`, `used by snapshots/${sid} (file ${n.name.toString('utf8')}) but not in the index`);
+              res.missingFromIndex++;
+            }
           }
         }
       } catch (e) {
@@ -201,7 +206,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
           throw new IntegrityError(what, (e as Error).message);
         }
       } else {
-        header = await loadHeader(repo, p, what);
+        header = await repo.loadPackHeader(p.type, p.id, p.size);
       }
       const byId = new Map(header.map((e) => [e.id, e]));
       for (const b of p.blobs) {
@@ -232,22 +237,3 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
 }
 
 /** Reads just a pack's header: the 4-byte trailer, then the sealed header before it. */
-async function loadHeader(repo: Repository, p: IndexPack, what: string): Promise<PackEntry[]> {
-  const h = { type: p.type, name: p.id };
-  if (p.size < 4) throw new IntegrityError(what, 'pack is shorter than its trailer');
-  const tail = await repo.backend.load(h, { offset: p.size - 4, length: 4 });
-  const hlen = tail.readUInt32LE(0);
-  if (hlen + 4 > p.size) throw new IntegrityError(what, 'header length points outside the pack');
-  const sealed = await repo.backend.load(h, { offset: p.size - 4 - hlen, length: hlen });
-  const plain = openSealed(repo.keys.encrypt, sealed);
-  if (!plain) throw new IntegrityError(what, 'pack header authentication failed');
-  let entries: PackEntry[];
-  try {
-    entries = decodeHeader(plain);
-  } catch (e) {
-    throw new IntegrityError(what, (e as Error).message);
-  }
-  const last = entries[entries.length - 1];
-  if ((last ? last.offset + last.length : 0) !== p.size - 4 - hlen) throw new IntegrityError(what, 'blob lengths do not add up to the header position');
-  return entries;
-}

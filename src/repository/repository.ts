@@ -8,7 +8,9 @@ import { validateChunkerParams, type ChunkerParams } from '../chunker/params.js'
 import { decodeMetadata, encodeMetadata } from '../format/metadata.js';
 import { configFromJson, configToJson, type RepoConfig } from '../format/config.js';
 import type { StorageClass } from '../backend/backend.js';
-import { indexFromJson, type IndexFile } from '../format/index.js';
+import { indexFromJson, type IndexFile, type PackType } from '../format/index.js';
+import { decodeHeader, type PackEntry } from '../format/pack.js';
+import { open as openSealed } from '../crypto/aead.js';
 import { decodeTree } from '../format/tree.js';
 import type { Tree } from '../model/tree.js';
 import type { BlobType } from '../model/ids.js';
@@ -287,6 +289,32 @@ export class Repository {
   /** The error for a blob that cannot be used, naming the blob and its pack. */
   blobError(id: string, loc: BlobLocation, reason: string): IntegrityError {
     return new IntegrityError(`${loc.type} blob ${id} in ${objectPath({ type: loc.packType, name: loc.pack })}`, reason);
+  }
+
+  /**
+   * A pack's header, read with two ranged reads (its length, then the sealed header), without the
+   * blobs: what check compares with the index and repair index rebuilds it from. Throws
+   * IntegrityError naming the pack when the header is damaged.
+   */
+  async loadPackHeader(type: PackType, id: string, size: number): Promise<PackEntry[]> {
+    const h = { type, name: id };
+    const what = objectPath(h);
+    if (size < 4) throw new IntegrityError(what, 'pack is shorter than its trailer');
+    const tail = await this.backend.load(h, { offset: size - 4, length: 4 });
+    const hlen = tail.readUInt32LE(0);
+    if (hlen + 4 > size) throw new IntegrityError(what, 'header length points outside the pack');
+    const sealed = await this.backend.load(h, { offset: size - 4 - hlen, length: hlen });
+    const plain = openSealed(this.keys.encrypt, sealed);
+    if (!plain) throw new IntegrityError(what, 'pack header authentication failed');
+    let entries: PackEntry[];
+    try {
+      entries = decodeHeader(plain);
+    } catch (e) {
+      throw new IntegrityError(what, (e as Error).message);
+    }
+    const last = entries[entries.length - 1];
+    if ((last ? last.offset + last.length : 0) !== size - 4 - hlen) throw new IntegrityError(what, 'blob lengths do not add up to the header position');
+    return entries;
   }
 
   async loadBlob(id: string, type: BlobType): Promise<Buffer> {

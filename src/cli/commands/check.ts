@@ -51,6 +51,9 @@ export const registerCheck: Register = (y) =>
       ctx.out.info(`${r.snapshots} snapshots, ${r.packs} packs checked, ${r.packsRead} read whole, ${r.blobsVerified} blobs verified`);
       if (r.problems.length === 0) ctx.out.info('no errors were found');
       else ctx.out.line(`${r.problems.length} problems found`);
+      // Blobs missing from the index while unindexed packs are stored: the index lost them, the
+      // packs may well hold them. (Prune refuses to run on such a repository.)
+      if (r.missingFromIndex > 0 && r.unreferencedPacks.length > 0) ctx.out.line('hint: blobs in use are missing from the index while packs no index names are stored: `snap repair index` rebuilds the index from the packs');
       ctx.out.data({ message_type: 'check', ok: r.problems.length === 0, ...r });
       if (r.problems.length > 0) return ExitCode.error;
       return r.thawRequested > 0 ? ExitCode.thawPending : 0;
