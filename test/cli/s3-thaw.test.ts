@@ -157,6 +157,15 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
     expect((await planOf(`${src}/d3`)).toThaw.packs).toBeGreaterThan(0);
   }, 20_000);
 
+  it('dump of an archived file says to restore it, and requests no thaw', async () => {
+    proxy.resetCounters();
+    const cold = await run(['dump', `latest:${src}/d3/f1`]);
+    expect(cold.code).toBe(1);
+    expect(cold.stderr).toMatch(/data\/.*: archived and not thawed; `snap restore SNAPSHOT:PATH --target DIR` requests the thaw/);
+    expect(cold.stdout).toBe('');
+    expect(proxy.count({ method: 'POST', query: 'restore' })).toBe(0);
+  }, 20_000);
+
   it('--wait reads thawed packs at once, requests the cold ones, and polls until they thaw', async () => {
     // d2's packs are thawed (previous test), d4's are cold: one restore of both.
     proxy.resetCounters();
