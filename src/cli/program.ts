@@ -25,8 +25,9 @@ import { registerUnlock } from './commands/unlock.js';
 import { registerForget } from './commands/forget.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRepair } from './commands/repair.js';
+import { registerStats } from './commands/stats.js';
 
-const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune, registerRepair];
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune, registerRepair, registerStats];
 
 // The AWS SDK warns on every run under Node 20 about its future releases; snap pins a release that
 // supports Node 20, so the warning only adds noise to cron mail.

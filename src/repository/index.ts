@@ -35,6 +35,12 @@ const TREE = 1;
 const COMPRESSED = 2;
 const INITIAL_BLOBS = 1024;
 
+export interface IndexTotals {
+  data: { count: number; rawBytes: number; storedBytes: number };
+  tree: { count: number; rawBytes: number; storedBytes: number };
+  packs: Record<PackType, { count: number; bytes: number }>;
+}
+
 export class MasterIndex {
   /** Names of the index objects merged in, minus superseded ones. */
   readonly indexNames = new Set<string>();
@@ -160,6 +166,23 @@ export class MasterIndex {
     if (n === undefined) return undefined;
     const { type, size } = this.packs[n]!;
     return { type, size };
+  }
+
+  /** Blobs (each ID once: count, raw and stored bytes) by type, and packs (count and bytes) by type. */
+  totals(): IndexTotals {
+    const blobs = () => ({ count: 0, rawBytes: 0, storedBytes: 0 });
+    const t: IndexTotals = { data: blobs(), tree: blobs(), packs: { data: { count: 0, bytes: 0 }, meta: { count: 0, bytes: 0 } } };
+    for (let e = 0; e < this.count; e++) {
+      const k = this.flags[e]! & TREE ? t.tree : t.data;
+      k.count++;
+      k.rawBytes += this.rawLengths[e]!;
+      k.storedBytes += this.lengths[e]!;
+    }
+    for (const p of this.packs) {
+      t.packs[p.type].count++;
+      t.packs[p.type].bytes += p.size;
+    }
+    return t;
   }
 
   get blobCount(): number {

@@ -53,6 +53,13 @@ describe('deduplication', () => {
     expect(second.data_added).toBeLessThan(first.data_added * 0.01);
     expect(size3 - size1).toBeLessThan(size1 * 0.01);
     expect(size3).toBeGreaterThan(size1);
+    // stats: three snapshots of the same tree hold three times its bytes, once after dedup; the
+    // packs are what is on disk (data and meta, without the small metadata objects).
+    const st = JSON.parse(snap(['stats', '--json'], env).stdout);
+    expect(st).toMatchObject({ snapshots: 3, hosts: 1, restore_bytes: 3 * sourceBytes, restore_files: 3 * 400, data_bytes: sourceBytes });
+    expect(st.data_pack_bytes + st.meta_pack_bytes).toBeLessThan(size3);
+    expect(st.data_pack_bytes + st.meta_pack_bytes).toBeGreaterThan(size3 * 0.95);
+    expect(snap(['stats'], env).stdout).toMatch(/after deduplication \(3\.00x\)/);
   }, 60_000);
 
   it('re-stores only a few chunks after one byte is inserted at the front of a 64 MiB file', () => {
