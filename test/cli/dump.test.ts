@@ -1,10 +1,10 @@
 // snap dump: one file version out of a snapshot, byte-identical, into a pipe.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initRepo, snap, SNAP, tempDir } from '../helpers/cli.js';
-import { prng } from '../helpers/tree.js';
+import { describeTree, prng } from '../helpers/tree.js';
 
 describe('dump', () => {
   const tmp = tempDir();
@@ -12,6 +12,7 @@ describe('dump', () => {
   const big = join(src, 'db', 'dump.sql');
   let env: Record<string, string>;
   let first: string;
+  let second: string;
   let firstBytes: Buffer;
 
   /** Runs snap dump with stdout as raw bytes. */
@@ -30,7 +31,7 @@ describe('dump', () => {
     first = JSON.parse(snap(['backup', src, '--json'], env).stdout.trim().split('\n').pop()!).snapshot_id;
     writeFileSync(big, prng(6).bytes(2_000_000));
     writeFileSync(join(src, 'notes.txt'), 'version two\n');
-    expect(snap(['backup', src], env).code).toBe(0);
+    second = JSON.parse(snap(['backup', src, '--json'], env).stdout.trim().split('\n').pop()!).snapshot_id.slice(0, 8);
   }, 60_000);
   afterAll(() => tmp.cleanup());
 
@@ -50,11 +51,35 @@ describe('dump', () => {
     expect({ code: r.status, out: r.stdout.toString().trim(), err: r.stderr.toString() }).toEqual({ code: 0, out: '100', err: '' });
   });
 
-  it('a directory, a missing path or a tampered blob: one line and an exit code, and no wrong byte', () => {
-    const dir = dump([`latest:${join(src, 'db')}`]);
-    expect(dir.code).toBe(2);
-    expect(dir.stderr).toMatch(/a directory in this snapshot; dump writes one file/);
-    const missing = dump([`latest:${join(src, 'nope')}`]);
+  it('a directory comes out as a tar archive that tar extracts to the tree as it was', () => {
+    const tree = join(tmp.path, 'tree');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    writeFileSync(join(tree, 'data'), prng(9).bytes(700_000));
+    writeFileSync(join(tree, 'empty'), '');
+    writeFileSync(join(tree, 'sub', 'x'.repeat(150)), 'a name longer than ustar holds');
+    writeFileSync(join(tree, 'sub', 'ünïcödé'), 'utf-8');
+    writeFileSync(Buffer.concat([Buffer.from(join(tree, 'sub', 'raw-')), Buffer.from([0xff])]), 'raw bytes');
+    chmodSync(join(tree, 'empty'), 0o640);
+    symlinkSync('data', join(tree, 'link'));
+    linkSync(join(tree, 'data'), join(tree, 'hard'));
+    spawnSync('mkfifo', [join(tree, 'fifo')]);
+    utimesSync(join(tree, 'sub'), new Date('2001-02-03T04:05:06.789Z'), new Date('2001-02-03T04:05:06.789Z'));
+    expect(snap(['backup', tree], env).code).toBe(0);
+    const archive = dump([`latest:${tree}`]);
+    expect(archive.code, archive.stderr).toBe(0);
+    expect(archive.stderr).toBe('');
+    const out = join(tmp.path, 'untarred');
+    mkdirSync(out);
+    const x = spawnSync('tar', ['-x', '-C', out], { input: archive.stdout });
+    expect(x.status, x.stderr.toString()).toBe(0);
+    expect(describeTree(join(out, tree.slice(1)))).toEqual(describeTree(tree));
+  });
+
+  it('a special file, a missing path or a tampered blob: one line and an exit code, and no wrong byte', () => {
+    const fifo = dump([`latest:${join(tmp.path, 'tree', 'fifo')}`]);
+    expect(fifo.code).toBe(2);
+    expect(fifo.stderr).toMatch(/a fifo in this snapshot; dump writes a file, or a directory as a tar archive/);
+    const missing = dump([`${second}:${join(src, 'nope')}`]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/not found in this snapshot/);
     // A flipped byte in every data pack: the dump stops at the first blob that fails to open,
@@ -68,7 +93,7 @@ describe('dump', () => {
       writeFileSync(file, bytes);
     }
     const truth = readFileSync(big);
-    const bad = dump([`latest:${big}`]);
+    const bad = dump([`${second}:${big}`]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/data blob [0-9a-f]{64} in data\/[0-9a-f]{2}\/[0-9a-f]{64}/);
     expect(bad.stdout.length).toBeLessThan(truth.length);

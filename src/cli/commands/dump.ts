@@ -1,5 +1,5 @@
 import { lookupPath } from '../../engine/walk.js';
-import { fileContents } from '../../engine/dump.js';
+import { fileContents, tarContents } from '../../engine/dump.js';
 import { ColdObjectError, UsageError } from '../../errors.js';
 import { handle, type Register } from '../command.js';
 import { splitSnapshotPath } from '../args.js';
@@ -30,21 +30,24 @@ function write(data: Buffer): Promise<boolean> {
 export const registerDump: Register = (y) =>
   y.command(
     'dump <snapshot> [path]',
-    'write one file of a snapshot to standard output (SNAPSHOT:PATH, or SNAPSHOT PATH)',
+    'write a file of a snapshot, or a directory as a tar archive, to standard output (SNAPSHOT:PATH, or SNAPSHOT PATH)',
     (c) =>
       c
         .positional('snapshot', { type: 'string', demandOption: true, describe: 'ID prefix or "latest", optionally with :PATH' })
-        .positional('path', { type: 'string', describe: 'the file inside the snapshot' }),
+        .positional('path', { type: 'string', describe: 'the file or directory inside the snapshot' }),
     handle<DumpArgs>(async (ctx, a) => {
       const repo = await ctx.repository({ readOnly: true });
       const ref = splitSnapshotPath(a.snapshot);
       const path = a.path ?? ref.path;
       const { snapshot } = await repo.findSnapshot(ref.snapshot);
-      const { node } = await lookupPath(repo, snapshot.tree, path);
-      if (node.type !== 'file') throw new UsageError(`${path}: a ${node.type === 'dir' ? 'directory' : node.type} in this snapshot; dump writes one file (restore writes the rest)`);
+      const found = await lookupPath(repo, snapshot.tree, path);
+      const { node } = found;
+      if (node.type !== 'file' && node.type !== 'dir') throw new UsageError(`${path}: a ${node.type} in this snapshot; dump writes a file, or a directory as a tar archive`);
+      if (node.type === 'dir' && process.stdout.isTTY) throw new UsageError(`${path} is a directory: its tar archive would go to the terminal; redirect it (> dir.tar) or pipe it (| tar -x)`);
+      const contents = node.type === 'file' ? fileContents(repo, node, ctx.signal) : tarContents(repo, found, { signal: ctx.signal, onSkip: (p) => ctx.out.warn(`${p.toString('utf8')}: a socket has no tar form; left out`) });
       try {
         // A reader that goes away (`| head`) ends the dump: the rest is not read.
-        for await (const data of fileContents(repo, node, ctx.signal)) if (!(await write(data))) break;
+        for await (const data of contents) if (!(await write(data))) break;
       } catch (e) {
         if (e instanceof ColdObjectError) {
           throw new ColdObjectError(e.object, 'archived and not thawed; `snap restore SNAPSHOT:PATH --target DIR` requests the thaw and restores the file once it is readable (`--plan` shows the cost)');
