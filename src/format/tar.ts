@@ -1,7 +1,8 @@
 // A writer of POSIX.1-2001 (pax) tar archives, entry by entry, for `snap dump` of a directory:
 // a ustar header per entry, preceded by a pax extended header ('x') for what ustar cannot hold
-// (long or non-ASCII names, nanosecond times, large sizes and IDs, xattrs). GNU tar, bsdtar and
-// Python's tarfile read it.
+// (long or non-ASCII names, nanosecond times, large sizes and IDs, xattrs). Checked with GNU tar
+// and Python's tarfile.
+import type { TreeNode } from '../model/tree.js';
 
 const BLOCK = 512;
 
@@ -9,23 +10,17 @@ export type TarType = 'file' | 'hardlink' | 'symlink' | 'chardev' | 'blockdev' |
 
 const TYPEFLAG: Record<TarType, string> = { file: '0', hardlink: '1', symlink: '2', chardev: '3', blockdev: '4', dir: '5', fifo: '6' };
 
-export interface TarEntry {
+/** An entry: a snapshot node's metadata, with the tar type and what tar stores besides. */
+export interface TarEntry extends Pick<TreeNode, 'mode' | 'uid' | 'gid' | 'user' | 'group' | 'mtimeNs' | 'xattrs'> {
   /** Relative path (raw bytes, no leading "/"); a directory's without a trailing one. */
   path: Buffer;
   type: TarType;
-  mode: number;
-  uid: number;
-  gid: number;
-  user?: string;
-  group?: string;
-  mtimeNs: bigint;
   /** Bytes of data that follow (files only). */
   size: number;
   /** A symlink's target, or the path of the entry a hard link links to. */
   link?: Buffer;
   devMajor?: number;
   devMinor?: number;
-  xattrs?: { name: string; value: Buffer }[];
 }
 
 /** The two zero blocks that end an archive. */
