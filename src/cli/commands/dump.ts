@@ -50,7 +50,7 @@ export const registerDump: Register = (y) =>
         for await (const data of contents) if (!(await write(data))) break;
       } catch (e) {
         if (e instanceof ColdObjectError) {
-          throw new ColdObjectError(e.object, 'archived and not thawed; `snap restore SNAPSHOT:PATH --target DIR` requests the thaw and restores the file once it is readable (`--plan` shows the cost)');
+          throw new ColdObjectError(e.object, 'archived and not thawed; `snap restore SNAPSHOT:PATH --target DIR` requests the thaw and restores it once it is readable (`--plan` shows the cost)');
         }
         throw e;
       }
