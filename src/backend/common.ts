@@ -108,6 +108,20 @@ export function forwardOptional(wrapper: Backend, inner: Backend, run: RunWrappe
   }
 }
 
+/**
+ * Removes an object; one already gone is no error (removed by an earlier run that was cut short,
+ * or by another process). Returns whether this call removed it.
+ */
+export async function removeIfPresent(backend: Backend, h: Handle): Promise<boolean> {
+  try {
+    await backend.remove(h);
+    return true;
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    return false;
+  }
+}
+
 /** list('config') for backends that store the config as one object: it, if it exists. */
 export async function* listConfig(backend: Backend): AsyncIterable<FileInfo> {
   try {

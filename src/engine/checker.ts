@@ -1,9 +1,9 @@
 // Repository check: every problem is collected with the name of the object at fault instead of
 // stopping at the first one, so one run tells the operator everything that is damaged.
-import { ARCHIVE_CLASSES, isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
+import { ARCHIVE_CLASSES, isColdStorage, objectPath } from '../backend/backend.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { readPackHeader, type PackEntry } from '../format/pack.js';
-import type { IndexFile, IndexPack, PackType } from '../format/index.js';
+import type { IndexFile, IndexPack } from '../format/index.js';
 import { IntegrityError, InterruptedError, SnapError } from '../errors.js';
 import { listKeys } from '../repository/keys.js';
 import type { Repository } from '../repository/repository.js';
@@ -101,10 +101,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   throwIfAborted(opts.signal, INTERRUPTED);
 
   // Packs present in the backend.
-  const stored = new Map<string, FileInfo & { type: PackType }>();
-  for (const type of ['data', 'meta'] as const) {
-    for await (const f of backend.list(type)) stored.set(f.name, { ...f, type });
-  }
+  const stored = new Map((await repo.listPacks()).map((f) => [f.name, f]));
   for (const [id, p] of indexed) {
     const what = objectPath({ type: p.type, name: id });
     const f = stored.get(id);
@@ -236,4 +233,3 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   return res;
 }
 
-/** Reads just a pack's header: the 4-byte trailer, then the sealed header before it. */

@@ -6,7 +6,7 @@
 // old index object, then old index objects are removed, then old packs.
 import { hasFileStaging, isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
 import type { IndexPack, PackType } from '../format/index.js';
-import { throwIfAborted } from '../backend/common.js';
+import { removeIfPresent, throwIfAborted } from '../backend/common.js';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
@@ -165,9 +165,7 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
   }
 
   const stored = new Map<string, FileInfo & { type: PackType }>();
-  const listed: (FileInfo & { type: PackType })[] = [];
-  for (const type of ['data', 'meta'] as const) for await (const f of repo.backend.list(type)) listed.push({ ...f, type });
-  for (const f of listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) stored.set(f.name, f);
+  for (const f of (await repo.listPacks()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) stored.set(f.name, f);
   const cold = coldOf(repo);
   const facts: PackFacts[] = [];
   for (const p of indexPacks.values()) {
@@ -337,14 +335,14 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Prun
   }
   // 3. Old index objects (with no index change: only those an interrupted prune already superseded).
   for (const old of oldIndexes) {
-    await removeIfPresent(repo, 'index', old);
+    await removeIfPresent(repo.backend, { type: 'index', name: old });
     res.indexesDeleted++;
     step();
   }
   // 4. Old packs: no index names them any more.
   for (const d of removePacks) {
     throwIfAborted(opts.signal, INTERRUPTED);
-    if (d.size > 0) await removeIfPresent(repo, d.type, d.id);
+    if (d.size > 0) await removeIfPresent(repo.backend, { type: d.type, name: d.id });
     res.packsDeleted++;
     res.bytesFreed += d.action === 'repack' ? d.unusedBytes : d.size;
     step();
@@ -356,12 +354,4 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Prun
     res.tempBytesRemoved = stale.bytes;
   }
   return res;
-}
-
-async function removeIfPresent(repo: Repository, type: 'index' | PackType, name: string): Promise<void> {
-  try {
-    await repo.backend.remove({ type, name });
-  } catch (e) {
-    if (!(e instanceof NotFoundError)) throw e;
-  }
 }

@@ -3,10 +3,10 @@
 // the index can always be rebuilt from what is stored. The new index is written first, naming in
 // `supersedes` every index object there was, and only then are those removed (as prune does,
 // ch. 14): interrupted at any point, the repository keeps an index at least as complete as before.
-import { objectPath, type FileInfo } from '../backend/backend.js';
-import { throwIfAborted } from '../backend/common.js';
+import { objectPath } from '../backend/backend.js';
+import { removeIfPresent, throwIfAborted } from '../backend/common.js';
 import { ColdObjectError, IntegrityError, NotFoundError } from '../errors.js';
-import { indexToJson, type IndexFile, type IndexPack, type PackType } from '../format/index.js';
+import { indexToJson, type IndexFile, type IndexPack } from '../format/index.js';
 import type { Repository } from '../repository/repository.js';
 import { mapLimit } from '../util/concurrency.js';
 
@@ -60,8 +60,7 @@ export async function repairIndex(repo: Repository, opts: RepairIndexOptions = {
     }
   }
 
-  const stored: (FileInfo & { type: PackType })[] = [];
-  for (const type of ['data', 'meta'] as const) for await (const f of repo.backend.list(type)) stored.push({ ...f, type });
+  const stored = await repo.listPacks();
   const storedIds = new Set(stored.map((f) => f.name));
   res.packsMissing = [...described.keys()].filter((id) => !storedIds.has(id)).length;
 
@@ -80,8 +79,9 @@ export async function repairIndex(repo: Repository, opts: RepairIndexOptions = {
         // An archived pack an old index described keeps that description (it cannot be read to check it).
         if (known && e instanceof ColdObjectError) packs.push(known);
         else {
-          res.unreadable.push(objectPath({ type: f.type, name: f.name }));
-          opts.onWarning?.(`${objectPath({ type: f.type, name: f.name })}: ${e instanceof ColdObjectError ? 'archived and not thawed' : e.message.slice(e.object.length + 2)}; left out of the index`);
+          const what = objectPath({ type: f.type, name: f.name });
+          res.unreadable.push(what);
+          opts.onWarning?.(`${what}: ${e instanceof ColdObjectError ? 'archived and not thawed' : e.message.slice(e.object.length + 2)}; left out of the index`);
         }
       }
     }
@@ -96,11 +96,7 @@ export async function repairIndex(repo: Repository, opts: RepairIndexOptions = {
   packs.sort((a, b) => a.id.localeCompare(b.id));
   res.index = await repo.saveMetadata('index', indexToJson({ supersedes: names, packs }), true);
   for (const name of names) {
-    try {
-      await repo.backend.remove({ type: 'index', name });
-    } catch (e) {
-      if (!(e instanceof NotFoundError)) throw e;
-    }
+    await removeIfPresent(repo.backend, { type: 'index', name });
     res.indexesRemoved++;
   }
   return res;

@@ -2,7 +2,7 @@
 // A lock is a metadata object; refreshing writes a new object and removes the old one, so a lock
 // never changes under its name.
 import { hostname as osHostname, userInfo } from 'node:os';
-import { throwIfAborted } from '../backend/common.js';
+import { removeIfPresent, throwIfAborted } from '../backend/common.js';
 import { LockError, NotFoundError, UsageError } from '../errors.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { Repository } from './repository.js';
@@ -43,15 +43,13 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-function holderGone(l: LockDoc, host = osHostname()): boolean {
-  return l.hostname === host && l.pid !== process.pid && !pidAlive(l.pid);
-}
-
-function staleReason(l: LockDoc, now = Date.now(), host = osHostname()): string | undefined {
+/** Whether the lock is stale, why, and whether its holder is certainly gone (see LockInfo). */
+function staleness(l: LockDoc, now = Date.now(), host = osHostname()): Pick<LockInfo, 'stale' | 'holderGone'> {
+  const gone = l.hostname === host && l.pid !== process.pid && !pidAlive(l.pid);
   const age = now - Date.parse(l.refreshed);
-  if (!(age <= STALE_AFTER_MS)) return `not refreshed for ${Math.round(age / 60000)} min`;
-  if (holderGone(l, host)) return `process ${l.pid} on ${host} no longer exists`;
-  return undefined;
+  if (!(age <= STALE_AFTER_MS)) return { stale: `not refreshed for ${Math.round(age / 60000)} min`, ...(gone ? { holderGone: true } : {}) };
+  if (gone) return { stale: `process ${l.pid} on ${host} no longer exists`, holderGone: true };
+  return {};
 }
 
 function parseLock(doc: Record<string, unknown>): LockDoc | undefined {
@@ -67,10 +65,7 @@ export async function listLocks(repo: Repository): Promise<LockInfo[]> {
     try {
       const lock = parseLock(await repo.loadMetadata('lock', name));
       if (!lock) out.push({ name, lock: { version: 1, time: '', refreshed: '', hostname: '?', username: '?', pid: 0, exclusive: true }, stale: 'malformed lock object' });
-      else {
-        const stale = staleReason(lock);
-        out.push(stale ? { name, lock, stale, ...(holderGone(lock) ? { holderGone: true } : {}) } : { name, lock });
-      }
+      else out.push({ name, lock, ...staleness(lock) });
     } catch (e) {
       // Removed between list and load: its holder just released it.
       if (e instanceof NotFoundError) return;
@@ -191,9 +186,7 @@ export class Lock {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.refreshing;
-    await this.repo.backend.remove({ type: 'lock', name: this.name }).catch((e) => {
-      if (!(e instanceof NotFoundError)) throw e;
-    });
+    await removeIfPresent(this.repo.backend, { type: 'lock', name: this.name });
   }
 }
 
@@ -210,12 +203,7 @@ export async function removeLocks(repo: Repository, all: boolean): Promise<LockI
   const removed: LockInfo[] = [];
   for (const l of await listLocks(repo)) {
     if (!all && !l.stale) continue;
-    try {
-      await repo.backend.remove({ type: 'lock', name: l.name });
-      removed.push(l);
-    } catch (e) {
-      if (!(e instanceof NotFoundError)) throw e;
-    }
+    if (await removeIfPresent(repo.backend, { type: 'lock', name: l.name })) removed.push(l);
   }
   return removed;
 }

@@ -1,7 +1,7 @@
 // A repository opened with a password: config, master keys, index; loading and verifying objects
 // and blobs. Writing new blobs goes through BlobWriter (writer.ts).
 import { randomBytes } from 'node:crypto';
-import { type Backend, type FileType, hasStorageClasses, objectPath } from '../backend/backend.js';
+import { type Backend, type FileInfo, type FileType, hasStorageClasses, objectPath } from '../backend/backend.js';
 import { blobId, sha256Hex } from '../crypto/hash.js';
 import { openStoredBlob } from './blob.js';
 import { validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
@@ -159,6 +159,13 @@ export class Repository {
       await cache?.put(type as CachedType, name, bytes);
     }
     return decodeMetadata(this.keys.encrypt, bytes, what);
+  }
+
+  /** Every stored pack, data and meta, with its type (in the order the backend lists them). */
+  async listPacks(): Promise<(FileInfo & { type: PackType })[]> {
+    const packs: (FileInfo & { type: PackType })[] = [];
+    for (const type of ['data', 'meta'] as const) for await (const f of this.backend.list(type)) packs.push({ ...f, type });
+    return packs;
   }
 
   async listNames(type: FileType): Promise<string[]> {
