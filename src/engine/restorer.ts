@@ -290,7 +290,12 @@ function parentOf(path: Buffer): Buffer {
 function localError(path: Buffer, e: unknown): SnapError {
   if (e instanceof SnapError) return e;
   const code = (e as { code?: string }).code;
-  const reason = code === 'ENOSPC' ? 'no space left on device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (e as Error).message;
+  const reason =
+    code === 'ENOSPC' ? 'no space left on device'
+    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+    : code === 'EROFS' ? 'read-only file system'
+    : code === 'ENOTDIR' ? 'a part of the path is not a directory'
+    : (e as Error).message;
   return new LocalIOError(`cannot write ${pathText(path)}: ${reason}`, { cause: e });
 }
 
@@ -687,9 +692,7 @@ export class Restorer {
       if (mkdirsSync(path, 0o700) !== undefined) this.freshDirs.add(dirKey(path));
     } catch (e) {
       // Said plainly rather than as mkdir's "EEXIST: file already exists" (a --target naming a file).
-      const code = (e as { code?: string }).code;
-      if (code === 'EEXIST') throw new LocalIOError(`cannot write ${pathText(path)}: it exists and is not a directory`, { cause: e });
-      if (code === 'ENOTDIR') throw new LocalIOError(`cannot write ${pathText(path)}: a part of the path is not a directory`, { cause: e });
+      if ((e as { code?: string }).code === 'EEXIST') throw new LocalIOError(`cannot write ${pathText(path)}: it exists and is not a directory`, { cause: e });
       throw localError(path, e);
     }
   }
