@@ -2,7 +2,8 @@ import {
   applyPolicy, groupSnapshots, matchesFilter, parseCalendarDuration, parseGroupBy, policyEmpty, validatePolicy, PERIODS,
   type KeepPolicy, type Period, type SnapshotFilter,
 } from '../../engine/retention.js';
-import { NoSuchItemError, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
+import { removeIfPresent } from '../../backend/common.js';
 import { shortId, type SnapshotEntry } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
 import { asArray } from '../args.js';
@@ -121,9 +122,7 @@ export const registerForget: Register = (y) =>
         ctx.out.line(`dry run: ${remove.length} snapshots would be removed`);
         return 0;
       }
-      for (const e of remove) await repo.backend.remove({ type: 'snapshot', name: e.id }).catch((err) => {
-        if (!(err instanceof NoSuchItemError)) throw err;
-      });
+      for (const e of remove) await removeIfPresent(repo.backend, { type: 'snapshot', name: e.id });
       ctx.out.info(`removed ${remove.length} snapshots`);
       // The catalog drops the forgotten snapshots now, as backup adds new ones: warning-only.
       if (remove.length > 0) await catalogAfterBackup(ctx);
