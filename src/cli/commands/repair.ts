@@ -27,7 +27,7 @@ export const registerRepair: Register = (y) =>
       ctx.out.info(`${r.indexesRead} index objects read (${r.indexesDamaged} damaged); ${r.packs} packs indexed, ${r.packsRead} headers read, ${r.packsMissing} packs named by the old index are gone`);
       ctx.out.info(r.index ? `wrote index ${r.index.slice(0, 8)}, removed ${r.indexesRemoved} old index objects` : 'the index was complete: nothing written');
       // Left out of the index, a pack is one prune would delete: say so where it cannot be missed.
-      if (r.unreadable.length > 0) ctx.out.line(`${r.unreadable.length} packs could not be read and are not indexed; \`snap prune\` would delete them once they are old (thaw archived ones, then repair again)`);
+      if (r.unreadable.length > 0) ctx.out.line(`${r.unreadable.length} packs could not be read and are not indexed; \`snap prune\` would delete them (thaw archived ones, then repair again)`);
       return 0;
     }),
   );
