@@ -36,6 +36,20 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 /** Buffers of 256 KiB and more (chunks, sealed blobs, packs) are unmapped when freed: bounds peak RSS. */
 const MMAP_THRESHOLD = 256 * 1024;
 
+/** Flags whose value may be `-` (standard input), as restic users write them. */
+const STDIN_FLAGS = new Set(['--files-from', '--files-from-verbatim', '--files-from-raw']);
+
+/** yargs takes a lone `-` for a positional argument: `--files-from -` reaches it as `--files-from=-`. */
+function joinStdinValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') return [...out, ...argv.slice(i)];
+    if (STDIN_FLAGS.has(argv[i]!) && argv[i + 1] === '-') out.push(`${argv[i++]}=-`);
+    else out.push(argv[i]!);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
   // Before any large buffer exists, so that the setting applies to the worker threads' too. Without
   // the addon, the command that needs it reports that.
@@ -94,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
   return outcome.exitCode;
 }
 
-main(hideBin(process.argv)).then(
+main(joinStdinValues(hideBin(process.argv))).then(
   (code) => {
     process.exitCode = code;
     // Worker threads and sockets are closed by the commands; exit promptly regardless.

@@ -47,6 +47,10 @@ export interface BackupProgress {
 export interface BackupOptions {
   paths: string[];
   excludes?: string[];
+  /** Like excludes, letters matching either case (--iexclude). */
+  iexcludes?: string[];
+  /** Files (anything but a directory) larger than this many bytes found in a directory are left out. */
+  excludeLargerThan?: number;
   /** Tags (NAME or NAME:HEADER) marking directories to leave out whole (see TagFiles). */
   excludeIfPresent?: string[];
   oneFileSystem?: boolean;
@@ -151,6 +155,7 @@ export class Archiver {
   private readonly cutter: Cutter;
   private readonly writer: BlobWriter;
   private readonly excludes: PathMatcher;
+  private readonly iexcludes: PathMatcher;
   private readonly tagFiles: TagFiles;
   private readonly counters: Counters = {
     files_new: 0, files_changed: 0, files_unchanged: 0, dirs_new: 0, dirs_changed: 0, dirs_unchanged: 0,
@@ -190,6 +195,7 @@ export class Archiver {
     this.cutter = createCutter(repo.config.chunker);
     this.writer = new BlobWriter(repo, { dryRun: opts.dryRun === true });
     this.excludes = new PathMatcher(opts.excludes ?? []);
+    this.iexcludes = new PathMatcher(opts.iexcludes ?? [], { ignoreCase: true });
     this.tagFiles = new TagFiles(opts.excludeIfPresent ?? []);
   }
 
@@ -236,7 +242,7 @@ export class Archiver {
   private async openDirCache(hostname: string, paths: string[], parentId: string | undefined): Promise<{ file: string; options: Buffer } | undefined> {
     if (this.opts.dirCacheDir === undefined || this.opts.stdin || this.opts.dryRun) return undefined;
     const file = dirCacheFile(this.opts.dirCacheDir, hostname, paths);
-    const options = dirCacheOptions(this.opts.excludes ?? [], this.opts.oneFileSystem === true, this.opts.excludeIfPresent ?? []);
+    const options = dirCacheOptions(this.opts);
     if (parentId) this.dirCache = await DirCache.load(file, parentId, options);
     this.dirRecorder = new DirCacheRecorder();
     return { file, options };
@@ -435,6 +441,15 @@ export class Archiver {
     return (await this.walkDir(path, parent)).id;
   }
 
+  /** True when entry i of the listing of `dir` is left out by --exclude, --iexclude or --exclude-larger-than. */
+  private excluded(dir: Buffer, listing: Listing, i: number): boolean {
+    const max = this.opts.excludeLargerThan;
+    if (max !== undefined && !listing.isDir(i) && listing.size(i) > max) return true;
+    if (this.excludes.empty && this.iexcludes.empty) return false;
+    const path = pathText(joinPath(dir, listing.name(i)));
+    return this.excludes.matches(path) || this.iexcludes.matches(path);
+  }
+
   /**
    * Walks a whole directory, recursively: returns once its entries are queued, with its tree ID to
    * come once the workers have sealed its files. The walk goes on meanwhile: waiting for them at
@@ -456,7 +471,7 @@ export class Archiver {
     // Indexes of the entries to back up.
     const kept: number[] = [];
     for (let i = 0; i < (listing?.count ?? 0); i++) {
-      if (!this.excludes.empty && this.excludes.matches(pathText(joinPath(path, listing!.name(i))))) continue;
+      if (this.excluded(path, listing!, i)) continue;
       // A directory marked by a tag file is left out whole, the tag file with it.
       if (!this.tagFiles.empty && listing!.isDir(i) && this.tagFiles.marks(joinPath(path, listing!.name(i)))) continue;
       kept.push(i);

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { nameTableDigests } from '../fs/users.js';
+import type { BackupOptions } from './archiver.js';
 
 const MAGIC = Buffer.from('snapdirc');
 const VERSION = 1;
@@ -21,11 +22,15 @@ export function dirCacheFile(cacheDir: string, hostname: string, paths: readonly
 }
 
 /** What besides the listings decides a backup's trees: a cache made under other options is ignored. */
-export function dirCacheOptions(excludes: readonly string[], oneFileSystem: boolean, excludeIfPresent: readonly string[]): Buffer {
+export function dirCacheOptions(opts: Pick<BackupOptions, 'excludes' | 'iexcludes' | 'excludeLargerThan' | 'oneFileSystem' | 'excludeIfPresent'>): Buffer {
+  const sorted = (v: readonly string[] | undefined) => [...(v ?? [])].sort();
+  // Options at their defaults add no key: caches written before an option existed stay valid.
   const doc = {
-    excludes: [...excludes].sort(),
-    one_file_system: oneFileSystem,
-    ...(excludeIfPresent.length > 0 ? { exclude_if_present: [...excludeIfPresent].sort() } : {}),
+    excludes: sorted(opts.excludes),
+    one_file_system: opts.oneFileSystem === true,
+    ...(opts.excludeIfPresent?.length ? { exclude_if_present: sorted(opts.excludeIfPresent) } : {}),
+    ...(opts.iexcludes?.length ? { iexcludes: sorted(opts.iexcludes) } : {}),
+    ...(opts.excludeLargerThan !== undefined ? { exclude_larger_than: opts.excludeLargerThan } : {}),
     ...nameTableDigests(),
   };
   return createHash('sha256').update(JSON.stringify(doc)).digest();

@@ -91,6 +91,49 @@ describe('command options', () => {
     expect(lines(snap(['ls', all, '--json'], env).stdout).map((n) => n.path)).toEqual(expect.arrayContaining([join(base, 'nobackup', 'f'), join(base, 'cache', 'f')]));
   });
 
+  it('--files-from expands globs; -verbatim and -raw take paths as written; --iexclude and --exclude-larger-than leave files out', () => {
+    const base = join(tmp.path, 'lists');
+    mkdirSync(join(base, 'sub'), { recursive: true });
+    for (const f of ['x1.conf', 'x2.conf', 'y.txt', '#hash', ' lead', 'Small.LOG', 'sub/deep.conf']) writeFileSync(join(base, f), f);
+    writeFileSync(join(base, 'big.bin'), prng(2).bytes(200_000));
+    const nodes = (id: string) => lines(snap(['ls', id, '--json'], env).stdout).filter((n) => n.message_type === 'node').map((n) => n.path);
+    const under = (id: string) => nodes(id).filter((p: string) => p.startsWith(base + '/')).sort();
+    writeFileSync(join(tmp.path, 'globs'), `# config files\n  ${base}/x*.conf  \n${base}/nothing-*.zzz\n`);
+    writeFileSync(join(tmp.path, 'verbatim'), `${base}/#hash\n${base}/ lead\n`);
+    writeFileSync(join(tmp.path, 'raw'), `${base}/y.txt\0${base}/sub\0`);
+    const r = snap(['backup', '--files-from', join(tmp.path, 'globs'), '--files-from-verbatim', join(tmp.path, 'verbatim'), '--files-from-raw', join(tmp.path, 'raw'), '--json'], env);
+    // A pattern that matches nothing is only a warning, as in restic: the snapshot is complete.
+    expect(r.code, r.stderr).toBe(0);
+    expect(lines(r.stderr).map((w) => w.message)).toEqual([`--files-from ${join(tmp.path, 'globs')}: "${base}/nothing-*.zzz" matches no file; skipped`]);
+    const listed = last(r.stdout).snapshot_id;
+    expect(under(listed)).toEqual(['#hash', ' lead', 'sub', 'sub/deep.conf', 'x1.conf', 'x2.conf', 'y.txt'].map((f) => join(base, f)).sort());
+    // From standard input.
+    const fromStdin = snap(['backup', '--files-from', '-', '--json'], env, `${base}/*.txt\n`);
+    expect(fromStdin.code, fromStdin.stderr).toBe(0);
+    expect(under(last(fromStdin.stdout).snapshot_id)).toEqual([join(base, 'y.txt')]);
+
+    // Each filter follows a backup of the same paths without it (so that one is its parent, with
+    // its directory cache): the filter must take effect, not the cached trees.
+    const filtered = (flags: string[]) => {
+      const whole = snap(['backup', base, '--json'], env);
+      expect(under(last(whole.stdout).snapshot_id)).toEqual(expect.arrayContaining([join(base, 'big.bin'), join(base, 'Small.LOG')]));
+      const r = snap(['backup', base, ...flags, '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(last(r.stdout).parent).toBe(last(whole.stdout).snapshot_id);
+      return under(last(r.stdout).snapshot_id);
+    };
+    const small = filtered(['--exclude-larger-than', '100K']);
+    expect(small).not.toContain(join(base, 'big.bin'));
+    expect(small).toEqual(expect.arrayContaining([join(base, 'Small.LOG'), join(base, 'sub', 'deep.conf')]));
+    const noLogs = filtered(['--iexclude', '*.log']);
+    expect(noLogs).not.toContain(join(base, 'Small.LOG'));
+    expect(noLogs).toEqual(expect.arrayContaining([join(base, 'big.bin'), join(base, 'sub', 'deep.conf')]));
+    writeFileSync(join(tmp.path, 'iexcludes'), '# case does not matter\nX?.CONF\n');
+    const byFile = snap(['backup', base, '--iexclude-file', join(tmp.path, 'iexcludes'), '--json'], env);
+    expect(under(last(byFile.stdout).snapshot_id).filter((p: string) => p.endsWith('.conf'))).toEqual([join(base, 'sub', 'deep.conf')]);
+    expect(snap(['backup', base, '--exclude-larger-than', 'lots'], env).stderr).toMatch(/--exclude-larger-than: "lots" is not a size/);
+  });
+
   it('--tag, --host and --time are recorded and filter snapshots', () => {
     const all = JSON.parse(snap(['snapshots', '--json'], env).stdout);
     const s = all.find((x: { hostname: string }) => x.hostname === 'web1');

@@ -147,7 +147,7 @@ describe('directory cache', () => {
     const rec = new DirCacheRecorder();
     const keys = Array.from({ length: 200 }, (_, i) => dirKey(Buffer.from(`/d${i}`), Buffer.alloc(32, i), i % 2 ? ['ab'.repeat(32)] : []));
     keys.forEach((k, i) => rec.record(k, i.toString(16).padStart(64, '0')));
-    const options = dirCacheOptions([], false, []);
+    const options = dirCacheOptions({});
     const snapshotId = 'cd'.repeat(32);
     const file = join(tmp, 'cache-unit', 'f');
     await rec.write(file, snapshotId, options);
@@ -155,6 +155,10 @@ describe('directory cache', () => {
     keys.forEach((k, i) => expect(cache.get(k)).toBe(i.toString(16).padStart(64, '0')));
     expect(cache.get(dirKey(Buffer.from('/d0'), Buffer.alloc(32, 0), ['ab'.repeat(32)]))).toBeUndefined();
     expect(await DirCache.load(file, 'ef'.repeat(32), options)).toBeUndefined();
-    expect(await DirCache.load(file, snapshotId, dirCacheOptions(['x'], false, []))).toBeUndefined();
+    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ excludes: ['x'] }))).toBeUndefined();
+    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ iexcludes: ['x'] }))).toBeUndefined();
+    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ excludeLargerThan: 1 << 20 }))).toBeUndefined();
+    // Options at their defaults leave the digest as it was before they existed.
+    expect(dirCacheOptions({ excludes: [], iexcludes: [], excludeIfPresent: [], oneFileSystem: false })).toEqual(options);
   });
 });

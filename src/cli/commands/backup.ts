@@ -6,18 +6,24 @@ import type { ReadFn } from '../../chunker/index.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, parseTime } from '../args.js';
+import { asArray, parseSize, parseTime } from '../args.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { catalogAfterBackup } from './catalog.js';
 import { repositoryCacheDir } from '../cache-dir.js';
 import { letYoungGenerationGrow } from '../v8-flags.js';
 import { CACHEDIR_TAG } from '../../fs/tag-files.js';
+import { expandGlob } from '../../fs/glob.js';
 
 interface BackupArgs {
   paths: string[];
   filesFrom?: string[];
+  filesFromVerbatim?: string[];
+  filesFromRaw?: string[];
   exclude?: string[];
   excludeFile?: string[];
+  iexclude?: string[];
+  iexcludeFile?: string[];
+  excludeLargerThan?: string;
   excludeIfPresent?: string[];
   excludeCaches: boolean;
   oneFileSystem: boolean;
@@ -48,18 +54,34 @@ function streamReader(stream: Readable): ReadFn {
   };
 }
 
-/** The lines of a list file, without empty lines and # comments. */
-function readListFile(f: string, flag: string, trim: (l: string) => string): string[] {
+/** The text of a list file, `-` for standard input. */
+function readList(f: string, flag: string): string {
   try {
-    return readFileSync(f, 'utf8').split('\n').map(trim).filter((l) => l.trim() && !l.startsWith('#'));
+    return readFileSync(f === '-' ? 0 : f, 'utf8');
   } catch (e) {
     throw new UsageError(`cannot read ${flag} ${f}: ${(e as { code?: string }).code ?? (e as Error).message}`);
   }
 }
 
-const readExcludeFile = (f: string) => readListFile(f, '--exclude-file', (l) => l.trim());
-// Paths as written: a name may begin or end with a space (only a Windows line end is dropped).
-const readFilesFrom = (f: string) => readListFile(f, '--files-from', (l) => l.replace(/\r$/, ''));
+/** Lines trimmed, without empty lines and # comments (restic's --exclude-file, --files-from). */
+const patternLines = (f: string, flag: string) =>
+  readList(f, flag).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+
+/** The paths to back up from --files-from (globs), --files-from-verbatim and --files-from-raw. */
+function listedPaths(a: BackupArgs, warn: (m: string) => void): string[] {
+  const paths: string[] = [];
+  for (const f of asArray(a.filesFrom)) {
+    for (const pattern of patternLines(f, '--files-from')) {
+      const found = expandGlob(pattern);
+      if (found.length === 0) warn(`--files-from ${f}: "${pattern}" matches no file; skipped`);
+      paths.push(...found);
+    }
+  }
+  // Verbatim: a path may begin or end with a space, or with # (only a Windows line end is dropped).
+  for (const f of asArray(a.filesFromVerbatim)) paths.push(...readList(f, '--files-from-verbatim').split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l));
+  for (const f of asArray(a.filesFromRaw)) paths.push(...readList(f, '--files-from-raw').split('\0').filter((l) => l));
+  return paths;
+}
 
 export const registerBackup: Register = (y) =>
   y.command(
@@ -68,9 +90,14 @@ export const registerBackup: Register = (y) =>
     (c) =>
       c
         .positional('paths', { type: 'string', array: true, default: [] as string[] })
-        .option('files-from', { type: 'string', array: true, describe: 'read paths to back up from a file, one per line as written (no globs; # comments)' })
+        .option('files-from', { type: 'string', array: true, describe: 'read paths to back up from a file (- for stdin), one glob pattern per line (# comments)' })
+        .option('files-from-verbatim', { type: 'string', array: true, describe: 'read paths to back up from a file, one per line exactly as written' })
+        .option('files-from-raw', { type: 'string', array: true, describe: 'read paths to back up from a file, separated by NUL bytes (find -print0)' })
         .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'exclude paths matching GLOB (repeatable)' })
         .option('exclude-file', { type: 'string', array: true, describe: 'read exclude patterns from a file, one per line' })
+        .option('iexclude', { type: 'string', array: true, describe: 'like --exclude, ignoring case' })
+        .option('iexclude-file', { type: 'string', array: true, describe: 'like --exclude-file, ignoring case' })
+        .option('exclude-larger-than', { type: 'string', describe: 'leave out files larger than SIZE (e.g. 2G) found in the directories backed up' })
         .option('exclude-if-present', { type: 'string', array: true, describe: 'leave out a directory holding a file NAME (NAME:HEADER: that begins with HEADER)' })
         .option('exclude-caches', { type: 'boolean', default: false, describe: 'leave out directories tagged as caches (CACHEDIR.TAG)' })
         .option('one-file-system', { alias: 'x', type: 'boolean', default: false, describe: 'do not cross file system boundaries' })
@@ -83,9 +110,11 @@ export const registerBackup: Register = (y) =>
         .option('stdin-filename', { type: 'string', default: 'stdin', describe: 'file name for --stdin' })
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be stored, store nothing' }),
     handle<BackupArgs>(async (ctx, a) => {
-      const paths = [...a.paths, ...asArray(a.filesFrom).flatMap(readFilesFrom)];
-      if (a.stdin && paths.length > 0) throw new UsageError('--stdin takes no paths');
-      const excludes = [...asArray(a.exclude), ...asArray(a.excludeFile).flatMap(readExcludeFile)];
+      const lists = [a.filesFrom, a.filesFromVerbatim, a.filesFromRaw].flatMap(asArray);
+      if (a.stdin && a.paths.length + lists.length > 0) throw new UsageError('--stdin takes no paths');
+      const paths = [...a.paths, ...listedPaths(a, (m) => ctx.out.warn(m))];
+      const excludes = [...asArray(a.exclude), ...asArray(a.excludeFile).flatMap((f) => patternLines(f, '--exclude-file'))];
+      const iexcludes = [...asArray(a.iexclude), ...asArray(a.iexcludeFile).flatMap((f) => patternLines(f, '--iexclude-file'))];
       const excludeIfPresent = [...asArray(a.excludeIfPresent), ...(a.excludeCaches ? [CACHEDIR_TAG] : [])];
       letYoungGenerationGrow();
       const repo = await ctx.repository();
@@ -94,6 +123,8 @@ export const registerBackup: Register = (y) =>
       const res = await backup(repo, {
         paths,
         excludes,
+        iexcludes,
+        ...(a.excludeLargerThan !== undefined ? { excludeLargerThan: parseSize(a.excludeLargerThan, '--exclude-larger-than') } : {}),
         excludeIfPresent,
         oneFileSystem: a.oneFileSystem,
         tags: asArray(a.tag),

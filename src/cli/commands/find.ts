@@ -74,8 +74,8 @@ function nameTest(patterns: string[], ignoreCase: boolean): ((name: string) => b
   for (const p of patterns) {
     if (p.includes('/')) throw new UsageError(`"${p}": PATTERN matches names, which have no "/"; use --path GLOB for a full path`);
   }
-  const m = new PathMatcher(ignoreCase ? patterns.map((p) => p.toLowerCase()) : patterns);
-  return ignoreCase ? (n) => m.matches(n.toLowerCase()) : (n) => m.matches(n);
+  const m = new PathMatcher(patterns, { ignoreCase });
+  return (n) => m.matches(n);
 }
 
 export const registerFind: Register = (y) =>
