@@ -1,4 +1,5 @@
 // Small parsers shared by commands.
+import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 
 /** "SNAPSHOT[:PATH]" as restic writes it. */
@@ -28,3 +29,22 @@ export function asArray(v: unknown): string[] {
   if (v === undefined || v === null) return [];
   return (Array.isArray(v) ? v : [v]).map(String);
 }
+
+/** The text of a list file, `-` for standard input. */
+export function readListFile(f: string, flag: string): string {
+  try {
+    return readFileSync(f === '-' ? 0 : f, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${flag} ${f}: ${(e as { code?: string }).code ?? (e as Error).message}`);
+  }
+}
+
+/** Lines trimmed, without empty lines and # comments (restic's --exclude-file, --files-from). */
+export const patternLines = (f: string, flag: string) =>
+  readListFile(f, flag).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+
+/** Patterns given by a repeatable flag (--exclude) and those read from its files (--exclude-file). */
+export function patternsOf(given: unknown, files: unknown, fileFlag: string): string[] {
+  return [...asArray(given), ...asArray(files).flatMap((f) => patternLines(f, fileFlag))];
+}
+

@@ -155,7 +155,6 @@ export class Archiver {
   private readonly cutter: Cutter;
   private readonly writer: BlobWriter;
   private readonly excludes: PathMatcher;
-  private readonly iexcludes: PathMatcher;
   private readonly tagFiles: TagFiles;
   private readonly counters: Counters = {
     files_new: 0, files_changed: 0, files_unchanged: 0, dirs_new: 0, dirs_changed: 0, dirs_unchanged: 0,
@@ -194,8 +193,7 @@ export class Archiver {
   constructor(private readonly repo: Repository, private readonly opts: BackupOptions) {
     this.cutter = createCutter(repo.config.chunker);
     this.writer = new BlobWriter(repo, { dryRun: opts.dryRun === true });
-    this.excludes = new PathMatcher(opts.excludes ?? []);
-    this.iexcludes = new PathMatcher(opts.iexcludes ?? [], { ignoreCase: true });
+    this.excludes = new PathMatcher(opts.excludes ?? [], opts.iexcludes);
     this.tagFiles = new TagFiles(opts.excludeIfPresent ?? []);
   }
 
@@ -445,9 +443,7 @@ export class Archiver {
   private excluded(dir: Buffer, listing: Listing, i: number): boolean {
     const max = this.opts.excludeLargerThan;
     if (max !== undefined && !listing.isDir(i) && listing.size(i) > max) return true;
-    if (this.excludes.empty && this.iexcludes.empty) return false;
-    const path = pathText(joinPath(dir, listing.name(i)));
-    return this.excludes.matches(path) || this.iexcludes.matches(path);
+    return !this.excludes.empty && this.excludes.matches(pathText(joinPath(dir, listing.name(i))));
   }
 
   /**

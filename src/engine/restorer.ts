@@ -43,6 +43,9 @@ export interface RestoreOptions {
   target: string;
   include?: string[];
   exclude?: string[];
+  /** Like include and exclude, letters matching either case (--iinclude, --iexclude). */
+  iinclude?: string[];
+  iexclude?: string[];
   overwrite?: OverwriteMode;
   sparse?: boolean;
   verify?: boolean;
@@ -326,8 +329,8 @@ export class Restorer {
   private includedDirs: Set<string> | undefined;
 
   constructor(private readonly repo: Repository, private readonly opts: RestoreOptions) {
-    this.include = new PathMatcher(opts.include ?? []);
-    this.exclude = new PathMatcher(opts.exclude ?? []);
+    this.include = new PathMatcher(opts.include ?? [], opts.iinclude);
+    this.exclude = new PathMatcher(opts.exclude ?? [], opts.iexclude);
   }
 
   private warn(msg: string): void {

@@ -6,9 +6,9 @@ import { UsageError } from '../errors.js';
 
 export class PathMatcher {
   private readonly res: RegExp[];
-  /** `ignoreCase`: letters match either case (restic's --iexclude, --iinclude). */
-  constructor(readonly patterns: readonly string[], opts: { ignoreCase?: boolean } = {}) {
-    this.res = patterns.map((p) => compile(p, opts.ignoreCase === true));
+  /** Letters of `ignoreCasePatterns` match either case (restic's --iexclude, --iinclude). */
+  constructor(patterns: readonly string[], ignoreCasePatterns: readonly string[] = []) {
+    this.res = [...patterns.map((p) => compile(p, false)), ...ignoreCasePatterns.map((p) => compile(p, true))];
   }
 
   /** `path` is absolute ("/a/b/c"). True when any pattern matches it. */

@@ -174,6 +174,26 @@ describe('command options', () => {
     expect(readFileSync(join(target, 'dump.sql')).equals(data)).toBe(true);
   });
 
+  it('restore --iinclude, --iexclude and the pattern files select paths; case is ignored only by the i-forms', () => {
+    const id = last(snap(['backup', src, '--json'], env).stdout).snapshot_id;
+    const restored = (flags: string[]) => {
+      const target = join(tmp.path, `sel-${flags.join('_').replace(/[^a-z0-9]/gi, '')}`);
+      const r = snap(['restore', id, '--target', target, ...flags], env);
+      expect(r.code, r.stderr).toBe(0);
+      return (readdirSync(target, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+        .filter((d) => d.isFile())
+        .map((d) => join(d.parentPath, d.name).slice(target.length + src.length + 1))
+        .sort();
+    };
+    expect(restored(['--iinclude', '*.TXT'])).toEqual(['keep/a.txt']);
+    expect(restored(['--include', '*.TXT'])).toEqual([]);
+    writeFileSync(join(tmp.path, 'iex'), '# logs, any case\nKEEP/*.LOG\n');
+    expect(restored(['--iexclude-file', join(tmp.path, 'iex')])).toEqual(['cache/big.tmp', 'keep/a.txt']);
+    expect(restored(['--exclude-file', join(tmp.path, 'iex')])).toEqual(['cache/big.tmp', 'keep/a.txt', 'keep/b.log']);
+    writeFileSync(join(tmp.path, 'inc'), 'b.log\n');
+    expect(restored(['--include-file', join(tmp.path, 'inc'), '--iinclude', 'BIG.*'])).toEqual(['cache/big.tmp', 'keep/b.log']);
+  });
+
   it('restore --overwrite never/if-changed/always and --dry-run', () => {
     const target = join(tmp.path, 'ow');
     const id = last(snap(['backup', src, '--json'], env).stdout).snapshot_id;

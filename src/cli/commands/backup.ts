@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { backup } from '../../engine/archiver.js';
 import { FreshTrees } from '../../catalog/catalog.js';
@@ -6,7 +5,7 @@ import type { ReadFn } from '../../chunker/index.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, parseSize, parseTime } from '../args.js';
+import { asArray, parseSize, parseTime, patternLines, patternsOf, readListFile } from '../args.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { catalogAfterBackup } from './catalog.js';
 import { repositoryCacheDir } from '../cache-dir.js';
@@ -54,19 +53,6 @@ function streamReader(stream: Readable): ReadFn {
   };
 }
 
-/** The text of a list file, `-` for standard input. */
-function readList(f: string, flag: string): string {
-  try {
-    return readFileSync(f === '-' ? 0 : f, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${flag} ${f}: ${(e as { code?: string }).code ?? (e as Error).message}`);
-  }
-}
-
-/** Lines trimmed, without empty lines and # comments (restic's --exclude-file, --files-from). */
-const patternLines = (f: string, flag: string) =>
-  readList(f, flag).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-
 /** The paths to back up from --files-from (globs), --files-from-verbatim and --files-from-raw. */
 function listedPaths(a: BackupArgs, warn: (m: string) => void): string[] {
   const paths: string[] = [];
@@ -78,8 +64,8 @@ function listedPaths(a: BackupArgs, warn: (m: string) => void): string[] {
     }
   }
   // Verbatim: a path may begin or end with a space, or with # (only a Windows line end is dropped).
-  for (const f of asArray(a.filesFromVerbatim)) paths.push(...readList(f, '--files-from-verbatim').split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l));
-  for (const f of asArray(a.filesFromRaw)) paths.push(...readList(f, '--files-from-raw').split('\0').filter((l) => l));
+  for (const f of asArray(a.filesFromVerbatim)) paths.push(...readListFile(f, '--files-from-verbatim').split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l));
+  for (const f of asArray(a.filesFromRaw)) paths.push(...readListFile(f, '--files-from-raw').split('\0').filter((l) => l));
   return paths;
 }
 
@@ -113,8 +99,8 @@ export const registerBackup: Register = (y) =>
       const lists = [a.filesFrom, a.filesFromVerbatim, a.filesFromRaw].flatMap(asArray);
       if (a.stdin && a.paths.length + lists.length > 0) throw new UsageError('--stdin takes no paths');
       const paths = [...a.paths, ...listedPaths(a, (m) => ctx.out.warn(m))];
-      const excludes = [...asArray(a.exclude), ...asArray(a.excludeFile).flatMap((f) => patternLines(f, '--exclude-file'))];
-      const iexcludes = [...asArray(a.iexclude), ...asArray(a.iexcludeFile).flatMap((f) => patternLines(f, '--iexclude-file'))];
+      const excludes = patternsOf(a.exclude, a.excludeFile, '--exclude-file');
+      const iexcludes = patternsOf(a.iexclude, a.iexcludeFile, '--iexclude-file');
       const excludeIfPresent = [...asArray(a.excludeIfPresent), ...(a.excludeCaches ? [CACHEDIR_TAG] : [])];
       letYoungGenerationGrow();
       const repo = await ctx.repository();

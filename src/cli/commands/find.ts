@@ -74,7 +74,7 @@ function nameTest(patterns: string[], ignoreCase: boolean): ((name: string) => b
   for (const p of patterns) {
     if (p.includes('/')) throw new UsageError(`"${p}": PATTERN matches names, which have no "/"; use --path GLOB for a full path`);
   }
-  const m = new PathMatcher(patterns, { ignoreCase });
+  const m = ignoreCase ? new PathMatcher([], patterns) : new PathMatcher(patterns);
   return (n) => m.matches(n);
 }
 

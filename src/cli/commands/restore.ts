@@ -7,7 +7,7 @@ import { ExitCode, ThawPendingError, UsageError } from '../../errors.js';
 import { parseWaitDuration } from '../../repository/lock.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, splitSnapshotPath } from '../args.js';
+import { patternsOf, splitSnapshotPath } from '../args.js';
 import { repositoryCacheDir } from '../cache-dir.js';
 import { formatBytes, table } from '../output.js';
 import { isNativeAvailable, setMmapThreshold } from '../../native/binding.js';
@@ -25,6 +25,12 @@ interface RestoreArgs {
   target?: string;
   include?: string[];
   exclude?: string[];
+  iinclude?: string[];
+  iexclude?: string[];
+  includeFile?: string[];
+  excludeFile?: string[];
+  iincludeFile?: string[];
+  iexcludeFile?: string[];
   verify: boolean;
   overwrite: string;
   sparse: boolean;
@@ -73,6 +79,12 @@ export const registerRestore: Register = (y) =>
         .option('target', { alias: 't', type: 'string', describe: 'directory to restore into (not needed with --plan)' })
         .option('include', { alias: 'i', type: 'string', array: true, describe: 'restore only paths matching GLOB' })
         .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'skip paths matching GLOB' })
+        .option('iinclude', { type: 'string', array: true, describe: 'like --include, ignoring case' })
+        .option('iexclude', { type: 'string', array: true, describe: 'like --exclude, ignoring case' })
+        .option('include-file', { type: 'string', array: true, describe: 'read --include patterns from a file, one per line (# comments)' })
+        .option('exclude-file', { type: 'string', array: true, describe: 'read --exclude patterns from a file' })
+        .option('iinclude-file', { type: 'string', array: true, describe: 'read --iinclude patterns from a file' })
+        .option('iexclude-file', { type: 'string', array: true, describe: 'read --iexclude patterns from a file' })
         .option('verify', { type: 'boolean', default: false, describe: 'read restored files back and check them against the snapshot' })
         .option('overwrite', { type: 'string', default: 'always', choices: ['always', 'if-changed', 'never'], describe: 'existing files: make them match (always), only when size or mtime differ (if-changed), or keep them (never)' })
         .option('sparse', { type: 'boolean', default: false, describe: 'leave runs of zeros as holes' })
@@ -95,7 +107,15 @@ export const registerRestore: Register = (y) =>
       const { id, snapshot } = await repo.findSnapshot(ref.snapshot);
       const out = ctx.out;
       const where = `${shortId(id)}${ref.path !== '/' ? `:${ref.path}` : ''}`;
-      const base = { tree: snapshot.tree, subpath: ref.path, include: asArray(a.include), exclude: asArray(a.exclude), signal: ctx.signal };
+      const base = {
+        tree: snapshot.tree,
+        subpath: ref.path,
+        include: patternsOf(a.include, a.includeFile, '--include-file'),
+        exclude: patternsOf(a.exclude, a.excludeFile, '--exclude-file'),
+        iinclude: patternsOf(a.iinclude, a.iincludeFile, '--iinclude-file'),
+        iexclude: patternsOf(a.iexclude, a.iexcludeFile, '--iexclude-file'),
+        signal: ctx.signal,
+      };
 
       if (a.plan) {
         // A dry run reads trees (meta packs) only; packStates only asks for storage classes.
