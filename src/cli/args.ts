@@ -1,6 +1,7 @@
 // Small parsers shared by commands.
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import type { SnapshotFilter } from '../engine/retention.js';
 
 /** "SNAPSHOT[:PATH]" as restic writes it. */
 export function splitSnapshotPath(s: string): { snapshot: string; path: string } {
@@ -48,3 +49,16 @@ export function patternsOf(given: unknown, files: unknown, fileFlag: string): st
   return [...asArray(given), ...asArray(files).flatMap((f) => patternLines(f, fileFlag))];
 }
 
+
+/** Tags as restic takes them: each value may hold several, comma-separated. */
+export function tagList(v: unknown): string[] {
+  return asArray(v).flatMap((t) => t.split(',')).filter(Boolean);
+}
+
+/**
+ * The snapshot filter of --host, --tag and --path, as restic reads them: a snapshot of any given
+ * host, holding all tags of any one --tag (comma: all of them), and every given path.
+ */
+export function snapshotFilter(a: { host?: string | string[]; tag?: string[]; path?: string[] }): SnapshotFilter {
+  return { hosts: asArray(a.host), tags: asArray(a.tag).map((t) => t.split(',').filter(Boolean)), paths: asArray(a.path) };
+}

@@ -26,8 +26,9 @@ import { registerForget } from './commands/forget.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRepair } from './commands/repair.js';
 import { registerStats } from './commands/stats.js';
+import { registerTag } from './commands/tag.js';
 
-const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune, registerRepair, registerStats];
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune, registerRepair, registerStats, registerTag];
 
 // The AWS SDK warns on every run under Node 20 about its future releases; snap pins a release that
 // supports Node 20, so the warning only adds noise to cron mail.
@@ -88,6 +89,9 @@ async function main(argv: string[]): Promise<number> {
     .option('retry-lock', { type: 'string', describe: 'wait up to DURATION (e.g. 5m) for a conflicting lock to go away (default: fail at once)' })
     .option('cache-dir', { type: 'string', describe: 'local cache and catalog directory (default $XDG_CACHE_HOME/snap)' })
     .option('cache', { type: 'boolean', default: true, describe: 'keep the index cache, copies of index and snapshot objects of remote repositories, and the directory cache of backup in the cache directory (--no-cache: load every index object, download them every time, and compare every directory with the parent snapshot)' })
+    // A repeatable flag takes one value per use, as in restic: `backup --exclude '*.log' /srv`
+    // must not read /srv as a second pattern.
+    .parserConfiguration({ 'greedy-arrays': false })
     .strict()
     .demandCommand(1, 'name a command; see snap --help')
     .recommendCommands()

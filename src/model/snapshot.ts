@@ -31,6 +31,8 @@ export interface Snapshot {
   tags: string[];
   parent?: string;
   excludes: string[];
+  /** Set when the snapshot was saved anew (`snap tag`): the ID it was first saved under. */
+  original?: string;
   program_version: string;
   summary?: SnapshotSummary;
 }

@@ -5,7 +5,7 @@ import type { ReadFn } from '../../chunker/index.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, parseSize, parseTime, patternLines, patternsOf, readListFile } from '../args.js';
+import { asArray, parseSize, parseTime, patternLines, patternsOf, readListFile, tagList } from '../args.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { catalogAfterBackup } from './catalog.js';
 import { repositoryCacheDir } from '../cache-dir.js';
@@ -87,7 +87,7 @@ export const registerBackup: Register = (y) =>
         .option('exclude-if-present', { type: 'string', array: true, describe: 'leave out a directory holding a file NAME (NAME:HEADER: that begins with HEADER)' })
         .option('exclude-caches', { type: 'boolean', default: false, describe: 'leave out directories tagged as caches (CACHEDIR.TAG)' })
         .option('one-file-system', { alias: 'x', type: 'boolean', default: false, describe: 'do not cross file system boundaries' })
-        .option('tag', { type: 'string', array: true, describe: 'add a tag to the snapshot (repeatable)' })
+        .option('tag', { type: 'string', array: true, describe: 'add tags to the snapshot (TAG[,TAG...]; repeatable)' })
         .option('host', { type: 'string', describe: 'host name to record (default: this host)' })
         .option('time', { type: 'string', describe: 'snapshot time to record (default: now)' })
         .option('parent', { type: 'string', describe: 'snapshot to compare against (default: latest of same host and paths)' })
@@ -113,7 +113,7 @@ export const registerBackup: Register = (y) =>
         ...(a.excludeLargerThan !== undefined ? { excludeLargerThan: parseSize(a.excludeLargerThan, '--exclude-larger-than') } : {}),
         excludeIfPresent,
         oneFileSystem: a.oneFileSystem,
-        tags: asArray(a.tag),
+        tags: tagList(a.tag),
         ...(a.host ? { host: a.host } : {}),
         ...(a.time ? { time: parseTime(a.time, '--time') } : {}),
         parent: a.force ? null : a.parent,

@@ -1,12 +1,12 @@
 import {
   applyPolicy, groupSnapshots, matchesFilter, parseCalendarDuration, parseGroupBy, policyEmpty, validatePolicy, PERIODS,
-  type KeepPolicy, type Period, type SnapshotFilter,
+  type KeepPolicy, type Period,
 } from '../../engine/retention.js';
 import { UsageError } from '../../errors.js';
 import { removeIfPresent } from '../../backend/common.js';
 import { shortId, type SnapshotEntry } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray } from '../args.js';
+import { asArray, snapshotFilter } from '../args.js';
 import { table } from '../output.js';
 import { pruneOptions, pruneOptionsFrom, runPrune, type PruneArgs } from './prune.js';
 import { catalogAfterBackup } from './catalog.js';
@@ -84,7 +84,7 @@ export const registerForget: Register = (y) =>
         throw new UsageError('no policy given: forget would remove every snapshot, so it refuses', { hint: 'add --keep-last, --keep-daily, --keep-within, ... or name snapshot IDs' });
       }
       const repo = await ctx.repository({ index: false, lock: a.dryRun ? 'shared' : 'exclusive', readOnly: a.dryRun });
-      const filter: SnapshotFilter = { hosts: asArray(a.host), tags: asArray(a.tag).map((t) => t.split(',').filter(Boolean)), paths: asArray(a.path) };
+      const filter = snapshotFilter(a);
       // A dry run's report stays with --quiet; a real run's is a summary.
       const say = (text: string) => (a.dryRun ? ctx.out.line(text) : ctx.out.info(text));
       let remove: SnapshotEntry[];
