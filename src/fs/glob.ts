@@ -26,7 +26,7 @@ function compile(pattern: string, ignoreCase: boolean): RegExp {
   if (pattern.length === 0) throw new UsageError('empty pattern');
   let p = pattern.endsWith('/') && pattern.length > 1 ? pattern.slice(0, -1) : pattern;
   let prefix: string;
-  if (p.startsWith('/')) prefix = '^';
+  if (p.startsWith('/')) prefix = '^/';
   else prefix = '(?:^|/)';
   if (p.startsWith('/')) p = p.slice(1);
   // A match on a directory also covers everything under it.

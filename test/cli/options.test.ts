@@ -58,7 +58,8 @@ describe('command options', () => {
   });
 
   it('--exclude and --exclude-file leave matching paths out', () => {
-    writeFileSync(join(tmp.path, 'excludes'), '# comment\n*.log\n');
+    // An absolute pattern is anchored at the root.
+    writeFileSync(join(tmp.path, 'excludes'), `# comment\n${src}/keep/*.log\n`);
     const r = snap(['backup', src, '--exclude', 'cache', '--exclude-file', join(tmp.path, 'excludes'), '--json', '--tag', 'a', '--tag', 'b', '--host', 'web1', '--time', '2020-01-02T03:04:05Z'], env);
     expect(r.code).toBe(0);
     const ls = lines(snap(['ls', 'latest', '--json'], env).stdout).filter((n) => n.message_type === 'node').map((n) => n.path);
