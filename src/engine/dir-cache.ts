@@ -27,6 +27,9 @@ export function dirCacheOptions(opts: Pick<BackupOptions, 'excludes' | 'iexclude
   // Options at their defaults add no key: caches written before an option existed stay valid.
   const doc = {
     excludes: sorted(opts.excludes),
+    // Absolute patterns matched nothing before snap 0.1.0's fix of 2026-12-07: a cache made then
+    // under the same patterns may hold entries they now leave out.
+    ...(opts.excludes?.length || opts.iexcludes?.length ? { pattern_rules: 2 } : {}),
     one_file_system: opts.oneFileSystem === true,
     ...(opts.excludeIfPresent?.length ? { exclude_if_present: sorted(opts.excludeIfPresent) } : {}),
     ...(opts.iexcludes?.length ? { iexcludes: sorted(opts.iexcludes) } : {}),

@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { nameTableDigests } from '../../src/fs/users.js';
 import { backup, type BackupOptions } from '../../src/engine/archiver.js';
 import { dirCacheFile, dirCacheOptions, dirKey, DirCache, DirCacheRecorder } from '../../src/engine/dir-cache.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -158,6 +160,10 @@ describe('directory cache', () => {
     expect(await DirCache.load(file, snapshotId, dirCacheOptions({ excludes: ['x'] }))).toBeUndefined();
     expect(await DirCache.load(file, snapshotId, dirCacheOptions({ iexcludes: ['x'] }))).toBeUndefined();
     expect(await DirCache.load(file, snapshotId, dirCacheOptions({ excludeLargerThan: 1 << 20 }))).toBeUndefined();
+    // A cache written under exclude patterns before absolute ones matched is not used.
+    const before = (doc: object) => createHash('sha256').update(JSON.stringify({ ...doc, ...nameTableDigests() })).digest();
+    expect(dirCacheOptions({ excludes: ['/x'] })).not.toEqual(before({ excludes: ['/x'], one_file_system: false }));
+    expect(dirCacheOptions({})).toEqual(before({ excludes: [], one_file_system: false }));
     // Options at their defaults leave the digest as it was before they existed.
     expect(dirCacheOptions({ excludes: [], iexcludes: [], excludeIfPresent: [], oneFileSystem: false })).toEqual(options);
   });
