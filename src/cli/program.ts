@@ -27,8 +27,9 @@ import { registerPrune } from './commands/prune.js';
 import { registerRepair } from './commands/repair.js';
 import { registerStats } from './commands/stats.js';
 import { registerTag } from './commands/tag.js';
+import { registerRewrite } from './commands/rewrite.js';
 
-const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune, registerRepair, registerStats, registerTag];
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune, registerRepair, registerStats, registerTag, registerRewrite];
 
 // The AWS SDK warns on every run under Node 20 about its future releases; snap pins a release that
 // supports Node 20, so the warning only adds noise to cron mail.
