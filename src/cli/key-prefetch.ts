@@ -1,7 +1,7 @@
 // Starts deriving the repository key while the program loads. A command spends ~0.2 s loading its
 // modules and then ~0.2 s in scrypt (format-spec ch. 2.3) before it can read the repository; the
 // KDF runs on a libuv thread, so the two can overlap. Only in the plain case: the password from
-// SNAP_PASSWORD (no --password-file or --password-command), a local repository from --repo/-r or
+// SNAP_PASSWORD (no password file or command, by flag or environment), a local repository from --repo/-r or
 // SNAP_REPOSITORY, one key file, scrypt. Anything else, or any doubt, and the program derives the
 // key itself as before; a derivation started for the wrong password is simply never taken.
 import { LocalBackend } from '../backend/local.js';
@@ -23,6 +23,8 @@ function repositoryArg(args: readonly string[]): string | undefined {
 
 async function prefetch(args: readonly string[]): Promise<void> {
   const password = process.env.SNAP_PASSWORD;
+  // The program prefers these to SNAP_PASSWORD (password.ts).
+  if (process.env.SNAP_PASSWORD_FILE || process.env.SNAP_PASSWORD_COMMAND) return;
   if (password === undefined || !args.some((a) => OPENING.has(a))) return;
   if (args.some((a) => /^(-p|-h|--help|--version|--password-(file|command))(=|$)/.test(a))) return;
   const location = repositoryArg(args) ?? process.env.SNAP_REPOSITORY;

@@ -1,5 +1,6 @@
-// Where the password comes from: SNAP_PASSWORD, --password-file, --password-command, or a prompt
-// on the terminal (never echoed, never logged).
+// Where the password comes from: --password-file, --password-command, then the environment
+// (SNAP_PASSWORD_FILE, SNAP_PASSWORD_COMMAND, SNAP_PASSWORD, in restic's order), or a prompt on
+// the terminal (never echoed, never logged).
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { UsageError } from '../errors.js';
@@ -13,26 +14,46 @@ function stripNewline(s: string): string {
   return s.replace(/\r?\n$/, '');
 }
 
+/** `from` names the flag or variable, for the message. */
+function readPasswordFile(file: string, from: string): string {
+  try {
+    return stripNewline(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`cannot read ${from} ${file}: ${(e as { code?: string }).code ?? (e as Error).message}`);
+  }
+}
+
+function runPasswordCommand(command: string, from: string): string {
+  try {
+    return stripNewline(execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  } catch {
+    throw new UsageError(`${from} failed (non-zero exit)`);
+  }
+}
+
+/** The password of the repository (also the first one of `init`). */
 export async function getPassword(src: PasswordSources, prompt = 'enter password for repository: ', confirm = false): Promise<string> {
-  if (src.passwordFile) {
-    try {
-      return stripNewline(readFileSync(src.passwordFile, 'utf8'));
-    } catch (e) {
-      throw new UsageError(`cannot read --password-file ${src.passwordFile}: ${(e as { code?: string }).code ?? (e as Error).message}`);
-    }
-  }
-  if (src.passwordCommand) {
-    try {
-      return stripNewline(execFileSync('/bin/sh', ['-c', src.passwordCommand], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
-    } catch {
-      throw new UsageError('--password-command failed (non-zero exit)');
-    }
-  }
-  const env = process.env.SNAP_PASSWORD;
-  if (env !== undefined) return env;
-  if (!process.stdin.isTTY || !process.stderr.isTTY) {
-    throw new UsageError('no password given', { hint: 'set SNAP_PASSWORD, or use --password-file or --password-command (no terminal to prompt on)' });
-  }
+  if (src.passwordFile) return readPasswordFile(src.passwordFile, '--password-file');
+  if (src.passwordCommand) return runPasswordCommand(src.passwordCommand, '--password-command');
+  const env = process.env;
+  if (env.SNAP_PASSWORD_FILE) return readPasswordFile(env.SNAP_PASSWORD_FILE, 'SNAP_PASSWORD_FILE');
+  if (env.SNAP_PASSWORD_COMMAND) return runPasswordCommand(env.SNAP_PASSWORD_COMMAND, 'SNAP_PASSWORD_COMMAND');
+  if (env.SNAP_PASSWORD !== undefined) return env.SNAP_PASSWORD;
+  return promptPassword(prompt, confirm, 'set SNAP_PASSWORD or SNAP_PASSWORD_FILE, or use --password-file or --password-command');
+}
+
+/**
+ * A password to add (`key add`, `key passwd`): from `file`, else asked twice on the terminal. Never
+ * from the environment, which holds the current password: a cron job's SNAP_PASSWORD must not
+ * become a second key with the same password.
+ */
+export async function getNewPassword(file: string | undefined): Promise<string> {
+  if (file) return readPasswordFile(file, '--new-password-file');
+  return promptPassword('enter new password: ', true, 'use --new-password-file');
+}
+
+async function promptPassword(prompt: string, confirm: boolean, hint: string): Promise<string> {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) throw new UsageError('no password given', { hint: `${hint} (no terminal to prompt on)` });
   const pw = await readHidden(prompt);
   if (confirm) {
     const again = await readHidden('enter password again: ');

@@ -377,6 +377,20 @@ describe('command options', () => {
     expect(snap(['snapshots', '--password-command', 'echo nope'], env).code).toBe(12);
     expect(snap(['snapshots', '--repo', env.SNAP_REPOSITORY!], { ...env, SNAP_REPOSITORY: join(tmp.path, 'elsewhere') }).code).toBe(0);
     expect(snap(['snapshots', '-r', join(tmp.path, 'elsewhere')], env).code).toBe(10);
+    // The environment's file and command, as restic's; they win over SNAP_PASSWORD.
+    expect(snap(['snapshots'], { ...noEnvPw, SNAP_PASSWORD_FILE: pwFile }).code).toBe(0);
+    expect(snap(['snapshots'], { ...env, SNAP_PASSWORD: 'wrong', SNAP_PASSWORD_FILE: pwFile }).code).toBe(0);
+    expect(snap(['snapshots'], { ...env, SNAP_PASSWORD_COMMAND: 'echo nope' }).code).toBe(12);
+    expect(snap(['snapshots'], { ...noEnvPw, SNAP_PASSWORD_COMMAND: 'echo correct horse' }).code).toBe(0);
+    const missing = snap(['snapshots'], { ...noEnvPw, SNAP_PASSWORD_FILE: join(tmp.path, 'no-such-file') });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('SNAP_PASSWORD_FILE');
+    // A new key's password never comes from the environment (that is the current password): with
+    // no --new-password-file and no terminal, key add refuses and adds nothing.
+    const noNew = snap(['key', 'add', '--kdf-n', '1024'], env);
+    expect(noNew.code).toBe(2);
+    expect(noNew.stderr).toContain('--new-password-file');
+    expect(JSON.parse(snap(['key', 'list', '--json'], env).stdout)).toHaveLength(1);
     const newPw = join(tmp.path, 'newpw');
     writeFileSync(newPw, 'second password');
     expect(snap(['key', 'add', '--new-password-file', newPw, '--kdf-n', '1024'], env).code).toBe(0);

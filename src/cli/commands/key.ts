@@ -1,6 +1,6 @@
 import { addKey, listKeys, resolveKeyName } from '../../repository/keys.js';
 import { UsageError } from '../../errors.js';
-import { getPassword } from '../password.js';
+import { getNewPassword } from '../password.js';
 import { handle, type Register } from '../command.js';
 import { table } from '../output.js';
 
@@ -11,7 +11,7 @@ interface KeyArgs {
 }
 
 async function newPassword(a: KeyArgs): Promise<string> {
-  const pw = await getPassword({ passwordFile: a.newPasswordFile }, 'enter new password: ', true);
+  const pw = await getNewPassword(a.newPasswordFile);
   if (!pw) throw new UsageError('an empty password is not allowed');
   return pw;
 }
