@@ -1,6 +1,7 @@
 // Where snap's own files are, whether it runs compiled (dist/src/...) or from TypeScript sources
-// (vitest, tsx).
+// (vitest, tsx), and where it keeps local state for each repository.
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -34,4 +35,12 @@ export function compiledModuleUrl(base: string, rel: string): URL {
 export function programVersion(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   return `snap ${pkg.version}`;
+}
+
+/**
+ * Local state kept per repository (catalog, directory cache, restore progress):
+ * <root>/<repository id>/, root being --cache-dir, else $XDG_CACHE_HOME/snap, else ~/.cache/snap.
+ */
+export function repositoryCacheDir(repoId: string, cacheDir?: string): string {
+  return join(cacheDir ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'snap'), repoId);
 }

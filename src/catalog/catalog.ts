@@ -3,7 +3,6 @@
 // pack. It is never the source of truth: anything it cannot trust is deleted and rebuilt.
 import { hash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { InterruptedError, LocalIOError } from '../errors.js';
@@ -13,12 +12,12 @@ import { NODE_TYPES, type NodeType, type TreeNode, utf8Text } from '../model/tre
 import type { Repository } from '../repository/repository.js';
 import { mapLimit } from '../util/concurrency.js';
 import { Scratch } from '../util/scratch.js';
+import { repositoryCacheDir } from '../paths.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 
-/** `<root>/<repository id>/catalog.db`; root is --cache-dir, else $XDG_CACHE_HOME/snap, else ~/.cache/snap. */
+/** `catalog.db` in the repository's cache directory. */
 export function catalogFile(repoId: string, cacheDir?: string): string {
-  const root = cacheDir ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'snap');
-  return join(root, repoId, 'catalog.db');
+  return join(repositoryCacheDir(repoId, cacheDir), 'catalog.db');
 }
 
 export interface CatalogSnapshot {

@@ -3,7 +3,7 @@ import type { Backend } from '../backend/backend.js';
 import { join } from 'node:path';
 import { openBackend, parseLocation } from '../backend/location.js';
 import { MetadataCache } from '../repository/metadata-cache.js';
-import { repositoryCacheDir } from './cache-dir.js';
+import { repositoryCacheDir } from '../paths.js';
 import { Repository } from '../repository/repository.js';
 import { Lock, parseWaitDuration, type LockMode } from '../repository/lock.js';
 import { BackendError, UsageError } from '../errors.js';

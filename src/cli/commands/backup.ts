@@ -8,7 +8,7 @@ import { handle, type Register } from '../command.js';
 import { asArray, parseSize, parseTime, patternLines, patternsOf, readListFile, tagList } from '../args.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { catalogAfterBackup } from './catalog.js';
-import { repositoryCacheDir } from '../cache-dir.js';
+import { repositoryCacheDir } from '../../paths.js';
 import { letYoungGenerationGrow } from '../v8-flags.js';
 import { CACHEDIR_TAG } from '../../fs/tag-files.js';
 import { expandGlob } from '../../fs/glob.js';

@@ -8,7 +8,7 @@ import { parseWaitDuration } from '../../repository/lock.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
 import { patternsOf, splitSnapshotPath } from '../args.js';
-import { repositoryCacheDir } from '../cache-dir.js';
+import { repositoryCacheDir } from '../../paths.js';
 import { formatBytes, table } from '../output.js';
 import { isNativeAvailable, setMmapThreshold } from '../../native/binding.js';
 
