@@ -144,6 +144,36 @@ describe('command options', () => {
     expect(JSON.parse(snap(['snapshots', '--json', '--tag', 'b'], env).stdout)).toHaveLength(1);
   });
 
+  it('snapshots ID... and --latest N (per host and paths) choose what is listed', { timeout: 60_000 }, () => {
+    const lenv = initRepo(join(tmp.path, 'repo-latest'));
+    const other = join(tmp.path, 'src-latest');
+    mkdirSync(other, { recursive: true });
+    writeFileSync(join(other, 'f'), 'f');
+    const made: { id: string; host: string; path: string }[] = [];
+    const day = (d: number) => `2024-01-${String(d).padStart(2, '0')} 12:00:00`;
+    // Interleaved in time: web1 of src, web1 of other, web2 of src.
+    [['web1', src], ['web1', other], ['web2', src], ['web1', src], ['web2', src], ['web1', src], ['web1', other]].forEach(([host, path], i) => {
+      const b = snap(['backup', path!, '--host', host!, '--time', day(i + 1), '--json'], lenv);
+      expect(b.code, b.stderr).toBe(0);
+      made.push({ id: last(b.stdout).snapshot_id, host: host!, path: path! });
+    });
+    const ids = (args: string[]) => {
+      const r = snap(['snapshots', '--json', ...args], lenv);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).map((x: { id: string }) => x.id);
+    };
+    const at = (...i: number[]) => i.map((k) => made[k]!.id);
+    expect(ids([])).toEqual(at(0, 1, 2, 3, 4, 5, 6));
+    expect(ids(['--latest', '1'])).toEqual(at(4, 5, 6));
+    expect(ids(['--latest', '2'])).toEqual(at(1, 2, 3, 4, 5, 6));
+    expect(ids(['--latest', '1', '--host', 'web1'])).toEqual(at(5, 6));
+    expect(ids([made[2]!.id.slice(0, 8), made[0]!.id])).toEqual(at(0, 2));
+    expect(ids(['latest'])).toEqual(at(6));
+    expect(ids(['latest', '--host', 'web2'])).toEqual(at(4));
+    expect(snap(['snapshots', 'ffffffff'], lenv).code).toBe(1);
+    expect(snap(['snapshots', '--latest', '0'], lenv).code).toBe(2);
+  });
+
   it('--dry-run stores nothing; --parent and --force choose what is read again', { timeout: 60_000 }, () => {
     const before = readdirSync(join(repo, 'snapshots')).length;
     const dry = last(snap(['backup', src, '--dry-run', '--json'], env).stdout);
