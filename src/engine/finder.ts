@@ -6,9 +6,10 @@ import { NoSuchItemError, UsageError } from '../errors.js';
 export interface SnapshotFilter {
   /** Full or prefix IDs, or "latest". */
   snapshots?: string[];
-  host?: string;
-  /** Every tag must be present. */
-  tags?: string[];
+  /** Any of these hosts. */
+  hosts?: string[];
+  /** Any of these lists of tags, each wholly present (restic's `--tag a,b --tag c`). */
+  tags?: string[][];
   since?: Date;
   until?: Date;
 }
@@ -41,7 +42,12 @@ export function selectSnapshots(cat: Catalog, f: SnapshotFilter): CatalogSnapsho
   const since = f.since?.getTime() ?? -Infinity;
   const until = f.until?.getTime() ?? Infinity;
   return all.filter(
-    (s) => (!ids || ids.has(s.id)) && (!f.host || s.host === f.host) && (f.tags ?? []).every((t) => s.tags.includes(t)) && s.time >= since && s.time <= until,
+    (s) =>
+      (!ids || ids.has(s.id)) &&
+      (!f.hosts?.length || f.hosts.includes(s.host)) &&
+      (!f.tags?.length || f.tags.some((all) => all.every((t) => s.tags.includes(t)))) &&
+      s.time >= since &&
+      s.time <= until,
   );
 }
 

@@ -3,6 +3,7 @@
 // input gets one line and a documented exit code.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync, cpSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,10 +36,10 @@ describe('catalog CLI', () => {
     };
     write('docs/report.txt', 'v1', 1_700_000_000);
     write('docs/Notes.MD', 'n', 1_700_000_000);
-    expect(run(['backup', src, '--time', '2026-03-02T10:00:00Z']).code).toBe(0);
+    expect(run(['backup', src, '--time', '2026-03-02T10:00:00Z', '--tag', 'daily']).code).toBe(0);
     write('docs/report.txt', 'version 2', 1_700_100_000);
-    expect(run(['backup', src, '--time', '2026-03-03T10:00:00Z']).code).toBe(0);
-    expect(run(['backup', src, '--time', '2026-03-03T18:00:00Z']).code).toBe(0);
+    expect(run(['backup', src, '--time', '2026-03-03T10:00:00Z', '--tag', 'daily,db']).code).toBe(0);
+    expect(run(['backup', src, '--time', '2026-03-03T18:00:00Z', '--tag', 'weekly']).code).toBe(0);
     write('docs/report.txt', 'v3', 1_700_200_000);
     expect(run(['backup', src, '--time', '2026-03-09T10:00:00Z']).code).toBe(0);
   }, 40_000);
@@ -67,6 +68,14 @@ describe('catalog CLI', () => {
     expect(lines(run(['find', 'report.txt', '--larger', '5', '--json']).stdout)).toHaveLength(1);
     expect(lines(run(['find', 'report.txt', '--since', '2026-03-05', '--json']).stdout)).toHaveLength(1);
     expect(lines(run(['find', '--path', '/**/docs/*.txt', '--json']).stdout)).toHaveLength(3);
+    // --tag and --host as in snapshots, forget and tag: comma = all of them, repeated = any.
+    const sizes = (args: string[]) => lines(run(['find', 'report.txt', '--json', '--all', ...args]).stdout).map((l) => JSON.parse(l) as { size: number; snapshots: unknown[] }).map((d) => [d.size, d.snapshots.length]);
+    expect(sizes(['--tag', 'daily'])).toEqual([[2, 1], [9, 1]]);
+    expect(sizes(['--tag', 'daily,db'])).toEqual([[9, 1]]);
+    expect(sizes(['--tag', 'db', '--tag', 'weekly'])).toEqual([[9, 2]]);
+    expect(sizes(['--tag', 'daily,weekly'])).toEqual([]);
+    expect(sizes(['--host', 'nope'])).toEqual([]);
+    expect(sizes(['--host', 'nope', '--host', hostname()])).toHaveLength(3);
     const text = run(['find', 'report.txt']);
     expect(text.stdout).toMatch(/3 versions of 1 paths/);
   }, 30_000);

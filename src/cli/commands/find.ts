@@ -6,13 +6,13 @@ import { PathMatcher } from '../../fs/glob.js';
 import { shortId } from '../../model/snapshot.js';
 import { NODE_TYPES, type NodeType } from '../../model/tree.js';
 import { handle, type Register } from '../command.js';
-import { asArray, parseSize, parseTime } from '../args.js';
+import { asArray, parseSize, parseTime, snapshotFilter as commonSnapshotFilter } from '../args.js';
 import { formatBytes, table } from '../output.js';
 import { syncedCatalog } from './catalog.js';
 
 export interface SnapshotFilterArgs {
   snapshot?: string[];
-  host?: string;
+  host?: string[];
   tag?: string[];
   since?: string;
   until?: string;
@@ -22,15 +22,15 @@ export interface SnapshotFilterArgs {
 export function snapshotFilterOptions<T>(c: Argv<T>): Argv<T> {
   return c
     .option('snapshot', { alias: 's', type: 'string', array: true, describe: 'only this snapshot (ID prefix or "latest"; repeatable)' })
-    .option('host', { type: 'string', describe: 'only snapshots of this host' })
-    .option('tag', { type: 'string', array: true, describe: 'only snapshots with this tag (repeatable: all must match)' })
+    .option('host', { type: 'string', array: true, describe: 'only snapshots of this host (repeat: any of them)' })
+    .option('tag', { type: 'string', array: true, describe: 'only snapshots with these tags (comma: all of them; repeat: any)' })
     .option('since', { type: 'string', describe: 'only snapshots taken at or after this date/time' })
     .option('until', { type: 'string', describe: 'only snapshots taken at or before this date/time' });
 }
 
 export function snapshotFilter(a: SnapshotFilterArgs): SnapshotFilter {
-  const f: SnapshotFilter = { snapshots: asArray(a.snapshot), tags: asArray(a.tag) };
-  if (a.host) f.host = a.host;
+  const { hosts, tags } = commonSnapshotFilter(a);
+  const f: SnapshotFilter = { snapshots: asArray(a.snapshot), hosts, tags };
   if (a.since) f.since = parseTime(a.since, '--since');
   if (a.until) f.until = parseTime(a.until, '--until');
   return f;
