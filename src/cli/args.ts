@@ -1,7 +1,9 @@
 // Small parsers shared by commands.
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import type { SnapshotFilter } from '../engine/retention.js';
+import { matchesFilter, type SnapshotFilter } from '../engine/retention.js';
+import type { SnapshotEntry } from '../model/snapshot.js';
+import type { Repository } from '../repository/repository.js';
 
 /** "SNAPSHOT[:PATH]" as restic writes it. */
 export function splitSnapshotPath(s: string): { snapshot: string; path: string } {
@@ -61,4 +63,17 @@ export function tagList(v: unknown): string[] {
  */
 export function snapshotFilter(a: { host?: string | string[]; tag?: string[]; path?: string[] }): SnapshotFilter {
   return { hosts: asArray(a.host), tags: asArray(a.tag).map((t) => t.split(',').filter(Boolean)), paths: asArray(a.path) };
+}
+
+/**
+ * The snapshots a command acts on: those named by ID (all resolved first: one unknown ID and
+ * nothing is done), else every one; then those the filters select.
+ */
+export async function chosenSnapshots(repo: Repository, ids: readonly string[], filter: SnapshotFilter): Promise<SnapshotEntry[]> {
+  let chosen: SnapshotEntry[];
+  if (ids.length > 0) {
+    const found = await Promise.all(ids.map((id) => repo.findSnapshot(id)));
+    chosen = [...new Map(found.map((e) => [e.id, e])).values()];
+  } else chosen = await repo.listSnapshots();
+  return chosen.filter((e) => matchesFilter(e.snapshot, filter));
 }

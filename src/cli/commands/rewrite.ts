@@ -1,8 +1,7 @@
-import { matchesFilter } from '../../engine/retention.js';
 import { rewrite } from '../../engine/rewriter.js';
-import { shortId, type SnapshotEntry } from '../../model/snapshot.js';
+import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, patternsOf, snapshotFilter } from '../args.js';
+import { asArray, chosenSnapshots, patternsOf, snapshotFilter } from '../args.js';
 import { catalogAfterBackup } from './catalog.js';
 
 interface RewriteArgs {
@@ -41,13 +40,7 @@ export const registerRewrite: Register = (y) =>
       const repo = await ctx.repository({ lock: a.dryRun || !a.forget ? 'shared' : 'exclusive', readOnly: a.dryRun });
       const filter = snapshotFilter(a);
       const ids = asArray(a.snapshotIds);
-      let chosen: SnapshotEntry[];
-      if (ids.length > 0) {
-        // Resolve all first: one unknown ID and nothing is changed.
-        const found = await Promise.all(ids.map((id) => repo.findSnapshot(id)));
-        chosen = [...new Map(found.map((e) => [e.id, e])).values()];
-      } else chosen = await repo.listSnapshots();
-      chosen = chosen.filter((e) => matchesFilter(e.snapshot, filter));
+      const chosen = await chosenSnapshots(repo, ids, filter);
       const say = (text: string) => (a.dryRun ? ctx.out.line(text) : ctx.out.info(text));
       const done = await rewrite(repo, chosen, {
         excludes,

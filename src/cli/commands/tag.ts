@@ -1,8 +1,7 @@
-import { matchesFilter } from '../../engine/retention.js';
 import { retag, validateTagChange, type TagChange } from '../../engine/tagger.js';
-import { shortId, type SnapshotEntry } from '../../model/snapshot.js';
+import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, snapshotFilter, tagList } from '../args.js';
+import { asArray, chosenSnapshots, snapshotFilter, tagList } from '../args.js';
 import { catalogAfterBackup } from './catalog.js';
 
 interface TagArgs {
@@ -38,13 +37,7 @@ export const registerTag: Register = (y) =>
       const repo = await ctx.repository({ index: false, lock: a.dryRun ? 'shared' : 'exclusive', readOnly: a.dryRun });
       const filter = snapshotFilter(a);
       const ids = asArray(a.snapshotIds);
-      let chosen: SnapshotEntry[];
-      if (ids.length > 0) {
-        // Resolve all first: one unknown ID and nothing is changed.
-        const found = await Promise.all(ids.map((id) => repo.findSnapshot(id)));
-        chosen = [...new Map(found.map((e) => [e.id, e])).values()];
-      } else chosen = await repo.listSnapshots();
-      chosen = chosen.filter((e) => matchesFilter(e.snapshot, filter));
+      const chosen = await chosenSnapshots(repo, ids, filter);
       const done = await retag(repo, chosen, change, { dryRun: a.dryRun, signal: ctx.signal });
       const say = (text: string) => (a.dryRun ? ctx.out.line(text) : ctx.out.info(text));
       for (const r of done) say(`${a.dryRun ? 'would change' : 'changed'} ${shortId(r.from)}${r.to ? ` -> ${shortId(r.to)}` : ''}: tags [${r.tags.join(', ')}]`);
