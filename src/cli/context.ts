@@ -6,9 +6,9 @@ import { MetadataCache } from '../repository/metadata-cache.js';
 import { repositoryCacheDir } from '../paths.js';
 import { Repository } from '../repository/repository.js';
 import { Lock, parseWaitDuration, type LockMode } from '../repository/lock.js';
-import { BackendError, UsageError } from '../errors.js';
+import { BackendError, UsageError, WrongPasswordError } from '../errors.js';
 import { Output } from './output.js';
-import { getPassword } from './password.js';
+import { getPassword, MAIN_REPOSITORY, type RepositoryNames } from './password.js';
 
 export interface GlobalArgs {
   repo?: string | undefined;
@@ -33,13 +33,15 @@ export class Context {
   private repoInstance: Repository | undefined;
   private lockInstance: Lock | undefined;
 
-  constructor(readonly args: GlobalArgs, readonly signal: AbortSignal) {
+  /** `names`: of the flags and variables that give the repository and its password (copy's source has its own). */
+  constructor(readonly args: GlobalArgs, readonly signal: AbortSignal, private readonly names: RepositoryNames = MAIN_REPOSITORY) {
     this.out = new Output(args.json, args.quiet);
   }
 
   get location(): string {
-    const loc = this.args.repo ?? process.env.SNAP_REPOSITORY;
-    if (!loc) throw new UsageError('no repository given', { hint: 'use --repo PATH|s3:... or set SNAP_REPOSITORY' });
+    const variable = `${this.names.env}REPOSITORY`;
+    const loc = this.args.repo ?? process.env[variable];
+    if (!loc) throw new UsageError(`no ${this.names.what} given`, { hint: `use --${this.names.flag}repo PATH|s3:... or set ${variable}` });
     return loc;
   }
 
@@ -53,7 +55,7 @@ export class Context {
   }
 
   password(prompt?: string, confirm = false): Promise<string> {
-    return getPassword(this.args, prompt, confirm);
+    return getPassword(this.args, prompt, confirm, this.names);
   }
 
   /**
@@ -66,7 +68,11 @@ export class Context {
     if (this.repoInstance) return this.repoInstance;
     if (this.args.lock === false && !opts.readOnly) throw new UsageError('--no-lock is only for commands that read the repository: this one writes to it');
     const backend = await this.backend();
-    const repo = await Repository.open(backend, await this.password());
+    const repo = await Repository.open(backend, await this.password()).catch((e: unknown) => {
+      if (!(e instanceof WrongPasswordError)) throw e;
+      const { flag, env, what } = this.names;
+      throw new WrongPasswordError(this.names === MAIN_REPOSITORY ? e.message : `${what}: ${e.message}`, { hint: `check ${env}PASSWORD, ${env}PASSWORD_FILE, ${env}PASSWORD_COMMAND, --${flag}password-file or --${flag}password-command` });
+    });
     // The index cache serves every repository. Remote repositories also keep index and snapshot
     // objects in the local cache; a local repository is its own fast copy. `check` reads the
     // repository's own objects only.

@@ -10,7 +10,7 @@ import { sha256Hex } from '../crypto/hash.js';
 import { startDeriving, type KdfParams } from '../crypto/kdf.js';
 
 /** Commands that open an existing repository with a password. */
-const OPENING = new Set(['backup', 'calendar', 'cat', 'catalog', 'check', 'diff', 'dump', 'find', 'forget', 'key', 'ls', 'prune', 'repair', 'restore', 'rewrite', 'snapshots', 'stats', 'tag', 'unlock', 'versions']);
+const OPENING = new Set(['backup', 'calendar', 'cat', 'catalog', 'check', 'copy', 'diff', 'dump', 'find', 'forget', 'key', 'ls', 'prune', 'repair', 'restore', 'rewrite', 'snapshots', 'stats', 'tag', 'unlock', 'versions']);
 
 function repositoryArg(args: readonly string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {

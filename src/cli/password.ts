@@ -10,6 +10,22 @@ export interface PasswordSources {
   passwordCommand?: string | undefined;
 }
 
+/**
+ * The names of one repository's flags and variables: those of the repository a command works on,
+ * or those of `copy`'s source (--from-repo, SNAP_FROM_PASSWORD, ... as restic's).
+ */
+export interface RepositoryNames {
+  /** Flag prefix: '' or 'from-'. */
+  flag: string;
+  /** Variable prefix: 'SNAP_' or 'SNAP_FROM_'. */
+  env: string;
+  /** What the prompt calls it. */
+  what: string;
+}
+
+export const MAIN_REPOSITORY: RepositoryNames = { flag: '', env: 'SNAP_', what: 'repository' };
+export const SOURCE_REPOSITORY: RepositoryNames = { flag: 'from-', env: 'SNAP_FROM_', what: 'source repository' };
+
 function stripNewline(s: string): string {
   return s.replace(/\r?\n$/, '');
 }
@@ -32,14 +48,16 @@ function runPasswordCommand(command: string, from: string): string {
 }
 
 /** The password of the repository (also the first one of `init`). */
-export async function getPassword(src: PasswordSources, prompt = 'enter password for repository: ', confirm = false): Promise<string> {
-  if (src.passwordFile) return readPasswordFile(src.passwordFile, '--password-file');
-  if (src.passwordCommand) return runPasswordCommand(src.passwordCommand, '--password-command');
+export async function getPassword(src: PasswordSources, prompt?: string, confirm = false, names = MAIN_REPOSITORY): Promise<string> {
+  const flag = `--${names.flag}password`;
+  if (src.passwordFile) return readPasswordFile(src.passwordFile, `${flag}-file`);
+  if (src.passwordCommand) return runPasswordCommand(src.passwordCommand, `${flag}-command`);
   const env = process.env;
-  if (env.SNAP_PASSWORD_FILE) return readPasswordFile(env.SNAP_PASSWORD_FILE, 'SNAP_PASSWORD_FILE');
-  if (env.SNAP_PASSWORD_COMMAND) return runPasswordCommand(env.SNAP_PASSWORD_COMMAND, 'SNAP_PASSWORD_COMMAND');
-  if (env.SNAP_PASSWORD !== undefined) return env.SNAP_PASSWORD;
-  return promptPassword(prompt, confirm, 'set SNAP_PASSWORD or SNAP_PASSWORD_FILE, or use --password-file or --password-command');
+  const v = `${names.env}PASSWORD`;
+  if (env[`${v}_FILE`]) return readPasswordFile(env[`${v}_FILE`]!, `${v}_FILE`);
+  if (env[`${v}_COMMAND`]) return runPasswordCommand(env[`${v}_COMMAND`]!, `${v}_COMMAND`);
+  if (env[v] !== undefined) return env[v];
+  return promptPassword(prompt ?? `enter password for ${names.what}: `, confirm, `set ${v} or ${v}_FILE, or use ${flag}-file or ${flag}-command`);
 }
 
 /**

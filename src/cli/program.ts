@@ -28,8 +28,9 @@ import { registerRepair } from './commands/repair.js';
 import { registerStats } from './commands/stats.js';
 import { registerTag } from './commands/tag.js';
 import { registerRewrite } from './commands/rewrite.js';
+import { registerCopy } from './commands/copy.js';
 
-const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune, registerRepair, registerStats, registerTag, registerRewrite];
+const commands = [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDump, registerDiff, registerCat, registerKey, registerDebug, registerCheck, registerUnlock, registerFind, registerVersions, registerCalendar, registerCatalog, registerForget, registerPrune, registerRepair, registerStats, registerTag, registerRewrite, registerCopy];
 
 // The AWS SDK warns on every run under Node 20 about its future releases; snap pins a release that
 // supports Node 20, so the warning only adds noise to cron mail.

@@ -31,7 +31,7 @@ export interface Snapshot {
   tags: string[];
   parent?: string;
   excludes: string[];
-  /** Set when the snapshot was saved anew (`snap tag`): the ID it was first saved under. */
+  /** Set when the snapshot was saved anew (tag, rewrite) or copied (copy): the ID it was first saved under. */
   original?: string;
   program_version: string;
   summary?: SnapshotSummary;

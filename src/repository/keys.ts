@@ -110,9 +110,7 @@ export async function openKeys(backend: Backend, password: string): Promise<{ ke
     if (keys) return { keys, keyName: name };
   }
   if (damaged) throw damaged;
-  throw new WrongPasswordError('wrong password or no key file matches it', {
-    hint: 'check SNAP_PASSWORD, --password-file or --password-command',
-  });
+  throw new WrongPasswordError('wrong password or no key file matches it');
 }
 
 export async function listKeys(backend: Backend): Promise<KeyFileInfo[]> {

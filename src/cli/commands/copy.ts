@@ -1,0 +1,62 @@
+import { copySnapshots } from '../../engine/copier.js';
+import { shortId } from '../../model/snapshot.js';
+import { handle, type Register } from '../command.js';
+import { asArray, chosenSnapshots, snapshotFilter } from '../args.js';
+import { Context } from '../context.js';
+import { formatBytes } from '../output.js';
+import { SOURCE_REPOSITORY } from '../password.js';
+
+interface CopyArgs {
+  snapshotIds: string[];
+  fromRepo?: string;
+  fromPasswordFile?: string;
+  fromPasswordCommand?: string;
+  host?: string[];
+  tag?: string[];
+  path?: string[];
+  dryRun: boolean;
+}
+
+export const registerCopy: Register = (y) =>
+  y.command(
+    'copy [snapshotIds..]',
+    'copy snapshots from another repository (--from-repo) into this one: the given IDs, else every snapshot the filters select; those already copied are skipped',
+    (c) =>
+      c
+        .positional('snapshotIds', { type: 'string', array: true, default: [] as string[] })
+        .option('from-repo', { type: 'string', describe: 'the repository to copy from (env SNAP_FROM_REPOSITORY)' })
+        .option('from-password-file', { type: 'string', describe: "read the source repository's password from a file (env SNAP_FROM_PASSWORD_FILE)" })
+        .option('from-password-command', { type: 'string', describe: "run a shell command that prints the source repository's password (env SNAP_FROM_PASSWORD_COMMAND)" })
+        .option('host', { type: 'string', array: true, describe: 'only snapshots of this host' })
+        .option('tag', { type: 'string', array: true, describe: 'only snapshots with these tags (comma: all; repeat: any)' })
+        .option('path', { type: 'string', array: true, describe: 'only snapshots including this path' })
+        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be copied; copy nothing' }),
+    handle<CopyArgs>(async (ctx, a) => {
+      const from = new Context({ ...ctx.args, repo: a.fromRepo, passwordFile: a.fromPasswordFile, passwordCommand: a.fromPasswordCommand }, ctx.signal, SOURCE_REPOSITORY);
+      try {
+        const src = await from.repository({ readOnly: true });
+        // Adding snapshots takes a shared lock, as backup does.
+        const dst = await ctx.repository({ readOnly: a.dryRun });
+        if (src.config.id === dst.config.id) ctx.out.warn('the source and the destination are the same repository: every snapshot is already there');
+        const chosen = await chosenSnapshots(src, asArray(a.snapshotIds), snapshotFilter(a));
+        const say = (text: string) => (a.dryRun ? ctx.out.line(text) : ctx.out.info(text));
+        const done = await copySnapshots(src, dst, chosen, {
+          dryRun: a.dryRun,
+          signal: ctx.signal,
+          onProgress: (p) => ctx.out.progress(`${p.snapshots}/${chosen.length} snapshots, ${p.blobs} blobs, ${formatBytes(p.bytes)} read`),
+          onSnapshot: (c) => {
+            ctx.out.clearProgress();
+            if (c.skipped) say(`${shortId(c.from)}: already in this repository as ${shortId(c.to!)}`);
+            else if (!c.to) say(`${shortId(c.from)}: would be copied`);
+            else say(`${shortId(c.from)}: copied as ${shortId(c.to)}, ${formatBytes(c.added)} added`);
+            ctx.out.data({ message_type: 'copied', from: c.from, to: c.to ?? null, skipped: c.skipped, added: c.added });
+          },
+        });
+        const copied = done.filter((c) => !c.skipped).length;
+        say(`${a.dryRun ? 'dry run: ' : ''}${copied} of ${chosen.length} snapshots ${a.dryRun ? 'would be ' : ''}copied, ${done.length - copied} already there`);
+        return 0;
+      } finally {
+        await from.close();
+      }
+    }),
+  );
