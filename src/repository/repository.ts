@@ -39,7 +39,8 @@ const TREE_CACHE_NODES = 8192;
 export const DEFAULT_CHUNKER: Omit<ChunkerParams, 'seed'> = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024, normalization: 1 };
 
 export interface InitOptions {
-  chunker?: Partial<Omit<ChunkerParams, 'seed'>>;
+  /** Sizes, and a seed only to share another repository's chunk boundaries (init --copy-chunker-params); else random. */
+  chunker?: Partial<ChunkerParams>;
   compressionLevel?: number;
   dataStorageClass?: StorageClass;
   dataPackTarget?: number;
@@ -95,7 +96,7 @@ export class Repository {
     await backend.create();
     await Repository.ensureAbsent(backend);
     if (password.length === 0) throw new UsageError('an empty password is not allowed');
-    const chunker: ChunkerParams = { ...DEFAULT_CHUNKER, ...opts.chunker, seed: randomBytes(8).readBigUInt64BE(0) };
+    const chunker: ChunkerParams = { ...DEFAULT_CHUNKER, seed: randomBytes(8).readBigUInt64BE(0), ...opts.chunker };
     validateChunkerParams(chunker);
     const level = opts.compressionLevel ?? 3;
     if (!Number.isInteger(level) || level < 1 || level > 19) throw new UsageError(`compression level must be 1..19, got ${level}`);

@@ -2,7 +2,8 @@
 // and other chunk sizes. The copies keep time, host, paths and tags, record their source in
 // `original`, list the same files with the same metadata and restore byte-identical; data the
 // destination holds already is not stored again; a second copy skips what is there; the
-// destination checks out; bad input changes nothing.
+// destination checks out; bad input changes nothing. A repository made with init
+// --copy-chunker-params cuts files as the source does, so its own backups reuse copied chunks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -117,5 +118,24 @@ describe('snap copy', () => {
     const dest = list(toEnv);
     expect(dest).toHaveLength(3);
     expect(dest.filter((d) => d.original === first.id).map((d) => d.tags.join(',')).sort()).toEqual(['keep,nightly', 'nightly']);
+  });
+
+  it('init --copy-chunker-params: copied data and the repository\'s own backups share chunks', { timeout: 60_000 }, () => {
+    const sameEnv = { ...snapEnv(join(tmp.path, 'same'), { SNAP_PASSWORD: 'third' }), XDG_CACHE_HOME: join(tmp.path, 'cache'), SNAP_FROM_REPOSITORY: from, SNAP_FROM_PASSWORD: 'correct horse' };
+    expect(snap(['init', '--kdf-n', '1024', '--copy-chunker-params', '--chunk-avg', '2M'], sameEnv).code).toBe(2);
+    expect(snap(['init', '--kdf-n', '1024', '--copy-chunker-params'], { ...sameEnv, SNAP_FROM_PASSWORD: 'wrong' }).code).toBe(12);
+    const init = snap(['init', '--kdf-n', '1024', '--copy-chunker-params'], sameEnv);
+    expect(init.code, init.stderr).toBe(0);
+    const chunker = (env: Record<string, string>) => JSON.parse(snap(['cat', 'config'], env).stdout).chunker;
+    expect(chunker(sameEnv)).toEqual(chunker(fromEnv));
+    expect(chunker(toEnv)).not.toEqual(chunker(fromEnv));
+    // Copy the snapshots in, then back up the same files here and in `to` (other parameters),
+    // reading every file (--force: the copies would be parents): only here are the chunks the ones
+    // already stored.
+    expect(snap(['copy'], sameEnv).code).toBe(0);
+    expect(snap(['copy'], copyEnv).code).toBe(0);
+    const added = (env: Record<string, string>) => lines(snap(['backup', src, '--force', '--json'], env).stdout).pop().data_added;
+    expect(added(sameEnv)).toBeLessThan(10_000);
+    expect(added(toEnv)).toBeGreaterThan(1_000_000);
   });
 });

@@ -1,7 +1,10 @@
 import { Repository } from '../../repository/repository.js';
 import { STORAGE_CLASSES, type StorageClass } from '../../backend/backend.js';
 import { UsageError } from '../../errors.js';
+import type { ChunkerParams } from '../../chunker/params.js';
 import { handle, type Register } from '../command.js';
+import { Context } from '../context.js';
+import { SOURCE_REPOSITORY } from '../password.js';
 import { parseSize } from '../args.js';
 
 interface InitArgs {
@@ -12,6 +15,10 @@ interface InitArgs {
   compressionLevel: number;
   packSize?: string;
   kdfN?: number;
+  copyChunkerParams: boolean;
+  fromRepo?: string;
+  fromPasswordFile?: string;
+  fromPasswordCommand?: string;
 }
 
 export const registerInit: Register = (y) =>
@@ -26,14 +33,22 @@ export const registerInit: Register = (y) =>
         .option('chunk-max', { type: 'string', describe: 'FastCDC maximum chunk size (default 8M)' })
         .option('pack-size', { type: 'string', describe: 'target size of data packs (default 16M; smaller packs thaw less for cold-storage restores)' })
         .option('compression-level', { type: 'number', default: 3, describe: 'zstd level for blobs' })
+        .option('copy-chunker-params', { type: 'boolean', default: false, describe: "use the chunk sizes and secret seed of the repository --from-repo, so that snapshots copied from it (snap copy) deduplicate with this repository's own backups" })
+        .option('from-repo', { type: 'string', describe: 'the repository whose chunker parameters to copy (env SNAP_FROM_REPOSITORY)' })
+        .option('from-password-file', { type: 'string', describe: "read its password from a file (env SNAP_FROM_PASSWORD_FILE)" })
+        .option('from-password-command', { type: 'string', describe: 'run a shell command that prints its password (env SNAP_FROM_PASSWORD_COMMAND)' })
         .option('kdf-n', { type: 'number', hidden: true, describe: 'scrypt N for the key (tests only: lowers password-guessing cost)' }),
     handle<InitArgs>(async (ctx, a) => {
       const cls = a.dataStorageClass.toUpperCase();
       if (!STORAGE_CLASSES.includes(cls as StorageClass)) throw new UsageError(`--data-storage-class: unknown class "${a.dataStorageClass}" (one of ${STORAGE_CLASSES.join(', ')})`);
-      const chunker: { min?: number; avg?: number; max?: number } = {};
+      let chunker: Partial<ChunkerParams> = {};
       if (a.chunkMin) chunker.min = parseSize(a.chunkMin, '--chunk-min');
       if (a.chunkAvg) chunker.avg = parseSize(a.chunkAvg, '--chunk-avg');
       if (a.chunkMax) chunker.max = parseSize(a.chunkMax, '--chunk-max');
+      if (a.copyChunkerParams) {
+        if (Object.keys(chunker).length > 0) throw new UsageError('--copy-chunker-params takes the chunk sizes from --from-repo: give no --chunk-min/--chunk-avg/--chunk-max');
+        chunker = await sourceChunker(ctx, a);
+      } else if (a.fromRepo) throw new UsageError('--from-repo is used with --copy-chunker-params');
       const backend = await ctx.backend();
       await backend.create();
       await Repository.ensureAbsent(backend);
@@ -51,3 +66,13 @@ export const registerInit: Register = (y) =>
       return 0;
     }),
   );
+
+/** The chunker parameters of the repository --from-repo: its config only (no lock, no index). */
+async function sourceChunker(ctx: Context, a: InitArgs): Promise<ChunkerParams> {
+  const from = new Context({ ...ctx.args, repo: a.fromRepo, passwordFile: a.fromPasswordFile, passwordCommand: a.fromPasswordCommand }, ctx.signal, SOURCE_REPOSITORY);
+  try {
+    return (await from.repository({ index: false, lock: 'none', cache: false, readOnly: true })).config.chunker;
+  } finally {
+    await from.close();
+  }
+}
