@@ -91,8 +91,8 @@ export class BackendError extends SnapError {
 export class ColdObjectError extends SnapError {
   override readonly code = 'cold_object';
   readonly object: string;
-  constructor(object: string, message = 'object is in an archive storage class and not restored') {
-    super(`${object}: ${message}`);
+  constructor(object: string, message = 'object is in an archive storage class and not restored', options?: { cause?: unknown; hint?: string }) {
+    super(`${object}: ${message}`, options);
     this.object = object;
   }
 }

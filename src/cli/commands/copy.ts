@@ -1,4 +1,5 @@
 import { copySnapshots } from '../../engine/copier.js';
+import { ColdObjectError } from '../../errors.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
 import { asArray, chosenSnapshots, snapshotFilter } from '../args.js';
@@ -51,6 +52,12 @@ export const registerCopy: Register = (y) =>
             else say(`${shortId(c.from)}: copied as ${shortId(c.to)}, ${formatBytes(c.added)} added`);
             ctx.out.data({ message_type: 'copied', from: c.from, to: c.to ?? null, skipped: c.skipped, added: c.added });
           },
+        }).catch((e: unknown) => {
+          if (!(e instanceof ColdObjectError)) throw e;
+          throw new ColdObjectError(e.object, undefined, {
+            cause: e,
+            hint: 'copy reads every data pack of the snapshots it copies: thaw them in the source first (`snap restore SNAPSHOT --plan` there shows which and what it costs), then run the same copy again; the snapshots copied so far are kept',
+          });
         });
         const copied = done.filter((c) => !c.skipped).length;
         say(`${a.dryRun ? 'dry run: ' : ''}${copied} of ${chosen.length} snapshots ${a.dryRun ? 'would be ' : ''}copied, ${done.length - copied} already there`);
