@@ -61,6 +61,13 @@ export function tagList(v: unknown): string[] {
  * The snapshot filter of --host, --tag and --path, as restic reads them: a snapshot of any given
  * host, holding all tags of any one --tag (comma: all of them), and every given path.
  */
+/** --host, --tag and --path (yargs options), read by snapshotFilter. */
+export const SNAPSHOT_FILTER_FLAGS = {
+  host: { type: 'string', array: true, describe: 'only snapshots of this host (repeat: any of them)' },
+  tag: { type: 'string', array: true, describe: 'only snapshots with these tags (comma: all of them; repeat: any)' },
+  path: { type: 'string', array: true, describe: 'only snapshots including this path (repeat: all of them)' },
+} as const;
+
 export function snapshotFilter(a: { host?: string | string[]; tag?: string[]; path?: string[] }): SnapshotFilter {
   return { hosts: asArray(a.host), tags: asArray(a.tag).map((t) => t.split(',').filter(Boolean)), paths: asArray(a.path) };
 }

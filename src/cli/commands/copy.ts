@@ -2,7 +2,7 @@ import { copySnapshots } from '../../engine/copier.js';
 import { ColdObjectError } from '../../errors.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, chosenSnapshots, snapshotFilter } from '../args.js';
+import { asArray, chosenSnapshots, snapshotFilter, SNAPSHOT_FILTER_FLAGS } from '../args.js';
 import { Context } from '../context.js';
 import { formatBytes } from '../output.js';
 import { SOURCE_REPOSITORY } from '../password.js';
@@ -28,9 +28,7 @@ export const registerCopy: Register = (y) =>
         .option('from-repo', { type: 'string', describe: 'the repository to copy from (env SNAP_FROM_REPOSITORY)' })
         .option('from-password-file', { type: 'string', describe: "read the source repository's password from a file (env SNAP_FROM_PASSWORD_FILE)" })
         .option('from-password-command', { type: 'string', describe: "run a shell command that prints the source repository's password (env SNAP_FROM_PASSWORD_COMMAND)" })
-        .option('host', { type: 'string', array: true, describe: 'only snapshots of this host' })
-        .option('tag', { type: 'string', array: true, describe: 'only snapshots with these tags (comma: all; repeat: any)' })
-        .option('path', { type: 'string', array: true, describe: 'only snapshots including this path' })
+        .options(SNAPSHOT_FILTER_FLAGS)
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be copied; copy nothing' }),
     handle<CopyArgs>(async (ctx, a) => {
       const from = new Context({ ...ctx.args, repo: a.fromRepo, passwordFile: a.fromPasswordFile, passwordCommand: a.fromPasswordCommand }, ctx.signal, SOURCE_REPOSITORY);

@@ -6,7 +6,7 @@ import { UsageError } from '../../errors.js';
 import { removeIfPresent } from '../../backend/common.js';
 import { shortId, type SnapshotEntry } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, snapshotFilter } from '../args.js';
+import { asArray, snapshotFilter, SNAPSHOT_FILTER_FLAGS } from '../args.js';
 import { table } from '../output.js';
 import { pruneOptions, pruneOptionsFrom, runPrune, type PruneArgs } from './prune.js';
 import { catalogAfterBackup } from './catalog.js';
@@ -67,9 +67,7 @@ export const registerForget: Register = (y) =>
         .option('keep-within', { type: 'string', describe: 'keep snapshots newer than the latest minus DURATION (e.g. 1y2m3d4h)' })
         .option('keep-tag', { type: 'string', array: true, describe: 'keep snapshots with these tags (comma: all of them; repeat: any)' })
         .option('group-by', { type: 'string', default: 'host,paths', describe: 'apply the policy per group of host, paths, tags ("" for one group)' })
-        .option('host', { type: 'string', array: true, describe: 'only consider snapshots of this host' })
-        .option('tag', { type: 'string', array: true, describe: 'only consider snapshots with these tags (comma: all; repeat: any)' })
-        .option('path', { type: 'string', array: true, describe: 'only consider snapshots including this path' })
+        .options(SNAPSHOT_FILTER_FLAGS)
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'print what would be kept and removed, and why; remove nothing' })
         .option('prune', { type: 'boolean', default: false, describe: 'run prune afterwards when snapshots were removed' })
         .options(pruneOptions);

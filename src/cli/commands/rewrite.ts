@@ -1,7 +1,7 @@
 import { rewrite } from '../../engine/rewriter.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, chosenSnapshots, patternsOf, snapshotFilter } from '../args.js';
+import { asArray, chosenSnapshots, patternsOf, snapshotFilter, SNAPSHOT_FILTER_FLAGS } from '../args.js';
 import { catalogAfterBackup } from './catalog.js';
 
 interface RewriteArgs {
@@ -29,9 +29,7 @@ export const registerRewrite: Register = (y) =>
         .option('iexclude', { type: 'string', array: true, describe: 'like --exclude, ignoring case' })
         .option('iexclude-file', { type: 'string', array: true, describe: 'like --exclude-file, ignoring case' })
         .option('forget', { type: 'boolean', default: false, describe: 'remove each original snapshot once its rewritten copy is saved (then `prune` frees the data)' })
-        .option('host', { type: 'string', array: true, describe: 'only snapshots of this host' })
-        .option('tag', { type: 'string', array: true, describe: 'only snapshots with these tags (comma: all; repeat: any)' })
-        .option('path', { type: 'string', array: true, describe: 'only snapshots including this path' })
+        .options(SNAPSHOT_FILTER_FLAGS)
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be left out; store nothing' }),
     handle<RewriteArgs>(async (ctx, a) => {
       const excludes = patternsOf(a.exclude, a.excludeFile, '--exclude-file');

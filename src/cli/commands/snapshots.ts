@@ -1,7 +1,7 @@
 import { shortId, type Snapshot, type SnapshotEntry } from '../../model/snapshot.js';
 import { UsageError } from '../../errors.js';
 import { handle, type Register } from '../command.js';
-import { snapshotFilter } from '../args.js';
+import { snapshotFilter, SNAPSHOT_FILTER_FLAGS } from '../args.js';
 import { matchesFilter } from '../../engine/retention.js';
 import { formatBytes, table } from '../output.js';
 
@@ -21,9 +21,7 @@ export const registerSnapshots: Register = (y) =>
       c
         .positional('ids', { type: 'string', array: true, default: [], describe: 'snapshot IDs (a unique prefix) or "latest"' })
         .option('latest', { type: 'number', describe: 'only the newest N snapshots of each host and set of paths' })
-        .option('host', { type: 'string', array: true, describe: 'only snapshots of this host (repeat: any of them)' })
-        .option('tag', { type: 'string', array: true, describe: 'only snapshots with these tags (comma: all of them; repeat: any)' })
-        .option('path', { type: 'string', array: true, describe: 'only snapshots including this path' }),
+        .options(SNAPSHOT_FILTER_FLAGS),
     handle<SnapshotsArgs>(async (ctx, a) => {
       const repo = await ctx.repository({ index: false, readOnly: true });
       if (a.latest !== undefined && !(Number.isInteger(a.latest) && a.latest > 0)) throw new UsageError('--latest takes a positive whole number');

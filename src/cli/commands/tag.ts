@@ -1,7 +1,7 @@
 import { retag, validateTagChange, type TagChange } from '../../engine/tagger.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
-import { asArray, chosenSnapshots, snapshotFilter, tagList } from '../args.js';
+import { asArray, chosenSnapshots, snapshotFilter, tagList, SNAPSHOT_FILTER_FLAGS } from '../args.js';
 import { catalogAfterBackup } from './catalog.js';
 
 interface TagArgs {
@@ -25,9 +25,7 @@ export const registerTag: Register = (y) =>
         .option('add', { type: 'string', array: true, describe: 'add tags (TAG[,TAG...]; repeatable)' })
         .option('remove', { type: 'string', array: true, describe: 'remove tags' })
         .option('set', { type: 'string', array: true, describe: 'replace all tags with these (--set "" removes them all)' })
-        .option('host', { type: 'string', array: true, describe: 'only snapshots of this host' })
-        .option('tag', { type: 'string', array: true, describe: 'only snapshots with these tags (comma: all; repeat: any)' })
-        .option('path', { type: 'string', array: true, describe: 'only snapshots including this path' })
+        .options(SNAPSHOT_FILTER_FLAGS)
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show which snapshots would change; change nothing' }),
     handle<TagArgs>(async (ctx, a) => {
       const change: TagChange = { add: tagList(a.add), remove: tagList(a.remove), ...(a.set !== undefined ? { set: tagList(a.set) } : {}) };
