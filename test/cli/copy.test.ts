@@ -7,10 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, snap, snapEnv, tempDir } from '../helpers/cli.js';
+import { initRepo, snap, snapEnv, tempDir, jsonLines as lines } from '../helpers/cli.js';
 import { prng } from '../helpers/tree.js';
-
-const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 interface Listed {
   id: string;

@@ -2,9 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, snap, tempDir } from '../helpers/cli.js';
-
-const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+import { initRepo, snap, tempDir, jsonLines as lines } from '../helpers/cli.js';
 
 describe('diff', () => {
   const tmp = tempDir();

@@ -5,11 +5,9 @@ import { llistxattr, lsetxattr } from '../../src/native/binding.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { initRepo, snap, tempDir } from '../helpers/cli.js';
+import { initRepo, snap, tempDir, jsonLines as lines, lastJson as last } from '../helpers/cli.js';
 import { prng } from '../helpers/tree.js';
 
-const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const last = (s: string) => lines(s).pop();
 /** Where a restore keeps the temporary file of `dir/name` (restorer.ts: tempName). */
 const restoreTemp = (dir: string, name: string) => join(dir, `.${createHash('sha256').update(name).digest('hex').slice(0, 16)}.snap-restore`);
 

@@ -5,11 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, snap, tempDir } from '../helpers/cli.js';
+import { initRepo, snap, tempDir, jsonLines as lines, lastJson as last } from '../helpers/cli.js';
 import { prng } from '../helpers/tree.js';
-
-const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const last = (s: string) => lines(s).pop();
 
 interface Listed {
   id: string;

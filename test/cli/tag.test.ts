@@ -5,10 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, snap, tempDir } from '../helpers/cli.js';
-
-const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const last = (s: string) => lines(s).pop();
+import { initRepo, snap, tempDir, jsonLines as lines, lastJson as last } from '../helpers/cli.js';
 
 interface Listed {
   id: string;

@@ -12,6 +12,11 @@ export interface RunResult {
   stderr: string;
 }
 
+/** The JSON messages of a --json run, one per line (any: each command has its own shapes). */
+export const jsonLines = (s: string): any[] => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+/** The last JSON message of a --json run (a command's summary). */
+export const lastJson = (s: string): any => jsonLines(s).pop();
+
 export function snapEnv(repo: string, extra: Record<string, string> = {}): Record<string, string> {
   return { ...(process.env as Record<string, string>), SNAP_REPOSITORY: repo, SNAP_PASSWORD: 'correct horse', ...extra };
 }
