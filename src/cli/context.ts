@@ -8,7 +8,7 @@ import { Repository } from '../repository/repository.js';
 import { Lock, parseWaitDuration, type LockMode } from '../repository/lock.js';
 import { BackendError, UsageError, WrongPasswordError } from '../errors.js';
 import { Output } from './output.js';
-import { getPassword, MAIN_REPOSITORY, type RepositoryNames } from './password.js';
+import { getPassword, MAIN_REPOSITORY, SOURCE_REPOSITORY, type RepositoryNames } from './password.js';
 
 export interface GlobalArgs {
   repo?: string | undefined;
@@ -106,4 +106,22 @@ export class Context {
     await this.lockInstance?.release().catch((e) => this.out.warn(`could not remove lock: ${(e as Error).message}`));
     await this.backendInstance?.close();
   }
+}
+
+/** --from-repo, --from-password-file, --from-password-command: another repository to read (copy's source). */
+export const SOURCE_REPOSITORY_FLAGS = {
+  'from-repo': { type: 'string', describe: 'the other repository (env SNAP_FROM_REPOSITORY)' },
+  'from-password-file': { type: 'string', describe: "read the other repository's password from a file (env SNAP_FROM_PASSWORD_FILE)" },
+  'from-password-command': { type: 'string', describe: "run a shell command that prints the other repository's password (env SNAP_FROM_PASSWORD_COMMAND)" },
+} as const;
+
+export interface SourceRepositoryArgs {
+  fromRepo?: string;
+  fromPasswordFile?: string;
+  fromPasswordCommand?: string;
+}
+
+/** A context for the repository the SOURCE_REPOSITORY_FLAGS (or SNAP_FROM_*) name, with the other global options of `ctx`; close it after use. */
+export function sourceContext(ctx: Context, a: SourceRepositoryArgs): Context {
+  return new Context({ ...ctx.args, repo: a.fromRepo, passwordFile: a.fromPasswordFile, passwordCommand: a.fromPasswordCommand }, ctx.signal, SOURCE_REPOSITORY);
 }

@@ -3,15 +3,11 @@ import { ColdObjectError } from '../../errors.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
 import { asArray, chosenSnapshots, snapshotFilter, SNAPSHOT_FILTER_FLAGS } from '../args.js';
-import { Context } from '../context.js';
+import { SOURCE_REPOSITORY_FLAGS, sourceContext, type SourceRepositoryArgs } from '../context.js';
 import { formatBytes } from '../output.js';
-import { SOURCE_REPOSITORY } from '../password.js';
 
-interface CopyArgs {
+interface CopyArgs extends SourceRepositoryArgs {
   snapshotIds: string[];
-  fromRepo?: string;
-  fromPasswordFile?: string;
-  fromPasswordCommand?: string;
   host?: string[];
   tag?: string[];
   path?: string[];
@@ -25,13 +21,11 @@ export const registerCopy: Register = (y) =>
     (c) =>
       c
         .positional('snapshotIds', { type: 'string', array: true, default: [] as string[] })
-        .option('from-repo', { type: 'string', describe: 'the repository to copy from (env SNAP_FROM_REPOSITORY)' })
-        .option('from-password-file', { type: 'string', describe: "read the source repository's password from a file (env SNAP_FROM_PASSWORD_FILE)" })
-        .option('from-password-command', { type: 'string', describe: "run a shell command that prints the source repository's password (env SNAP_FROM_PASSWORD_COMMAND)" })
+        .options(SOURCE_REPOSITORY_FLAGS)
         .options(SNAPSHOT_FILTER_FLAGS)
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be copied; copy nothing' }),
     handle<CopyArgs>(async (ctx, a) => {
-      const from = new Context({ ...ctx.args, repo: a.fromRepo, passwordFile: a.fromPasswordFile, passwordCommand: a.fromPasswordCommand }, ctx.signal, SOURCE_REPOSITORY);
+      const from = sourceContext(ctx, a);
       try {
         const src = await from.repository({ readOnly: true });
         // Adding snapshots takes a shared lock, as backup does.

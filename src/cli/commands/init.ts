@@ -3,11 +3,10 @@ import { STORAGE_CLASSES, type StorageClass } from '../../backend/backend.js';
 import { UsageError } from '../../errors.js';
 import type { ChunkerParams } from '../../chunker/params.js';
 import { handle, type Register } from '../command.js';
-import { Context } from '../context.js';
-import { SOURCE_REPOSITORY } from '../password.js';
+import { SOURCE_REPOSITORY_FLAGS, sourceContext, type Context, type SourceRepositoryArgs } from '../context.js';
 import { parseSize } from '../args.js';
 
-interface InitArgs {
+interface InitArgs extends SourceRepositoryArgs {
   dataStorageClass: string;
   chunkMin?: string;
   chunkAvg?: string;
@@ -16,9 +15,6 @@ interface InitArgs {
   packSize?: string;
   kdfN?: number;
   copyChunkerParams: boolean;
-  fromRepo?: string;
-  fromPasswordFile?: string;
-  fromPasswordCommand?: string;
 }
 
 export const registerInit: Register = (y) =>
@@ -34,9 +30,7 @@ export const registerInit: Register = (y) =>
         .option('pack-size', { type: 'string', describe: 'target size of data packs (default 16M; smaller packs thaw less for cold-storage restores)' })
         .option('compression-level', { type: 'number', default: 3, describe: 'zstd level for blobs' })
         .option('copy-chunker-params', { type: 'boolean', default: false, describe: "use the chunk sizes and secret seed of the repository --from-repo, so that snapshots copied from it (snap copy) deduplicate with this repository's own backups" })
-        .option('from-repo', { type: 'string', describe: 'the repository whose chunker parameters to copy (env SNAP_FROM_REPOSITORY)' })
-        .option('from-password-file', { type: 'string', describe: "read its password from a file (env SNAP_FROM_PASSWORD_FILE)" })
-        .option('from-password-command', { type: 'string', describe: 'run a shell command that prints its password (env SNAP_FROM_PASSWORD_COMMAND)' })
+        .options(SOURCE_REPOSITORY_FLAGS)
         .option('kdf-n', { type: 'number', hidden: true, describe: 'scrypt N for the key (tests only: lowers password-guessing cost)' }),
     handle<InitArgs>(async (ctx, a) => {
       const cls = a.dataStorageClass.toUpperCase();
@@ -69,7 +63,7 @@ export const registerInit: Register = (y) =>
 
 /** The chunker parameters of the repository --from-repo: its config only (no lock, no index). */
 async function sourceChunker(ctx: Context, a: InitArgs): Promise<ChunkerParams> {
-  const from = new Context({ ...ctx.args, repo: a.fromRepo, passwordFile: a.fromPasswordFile, passwordCommand: a.fromPasswordCommand }, ctx.signal, SOURCE_REPOSITORY);
+  const from = sourceContext(ctx, a);
   try {
     return (await from.repository({ index: false, lock: 'none', cache: false, readOnly: true })).config.chunker;
   } finally {
