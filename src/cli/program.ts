@@ -98,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
     .demandCommand(1, 'name a command; see snap --help')
     .recommendCommands()
     .version(programVersion().replace('snap ', ''))
+    .completion('completion', 'print a bash completion script for commands and flags (snap completion >> ~/.bashrc)')
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .fail((msg, err) => {

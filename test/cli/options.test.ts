@@ -468,6 +468,16 @@ describe('command options', () => {
     expect(missing.stderr).toMatch(/snap: /);
   });
 
+  it('completion prints a bash script, and the script\'s queries list commands and flags', () => {
+    const script = snap(['completion'], env);
+    expect(script.code).toBe(0);
+    expect(script.stdout).toContain('complete -o bashdefault -o default -F _snap_yargs_completions snap');
+    const words = (args: string[]) => snap(['--get-yargs-completions', 'snap', ...args], env).stdout.trim().split('\n');
+    expect(words([''])).toEqual(expect.arrayContaining(['backup', 'restore', 'copy', 'find']));
+    expect(words(['backup', '--'])).toEqual(expect.arrayContaining(['--exclude', '--one-file-system', '--tag']));
+    expect(words(['restore', '--'])).toEqual(expect.arrayContaining(['--target', '--overwrite']));
+  });
+
   it('cat and debug chunk', () => {
     const env3 = { ...env, SNAP_PASSWORD: 'third password' };
     const config = JSON.parse(snap(['cat', 'config'], env3).stdout);
