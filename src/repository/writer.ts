@@ -267,13 +267,15 @@ export class BlobWriter {
    * compressed before its ID shows it is known, and then dropped. `data` is handed over (see
    * CryptoPool.seal). A view of shared memory must stay unchanged until `release` is called: the
    * worker writes the sealed blob over it, and it is released once the pack has it (at once if
-   * the blob is known, or on failure).
+   * the blob is known, or on failure). `added` settles once the blob is in its pack (or found
+   * known): a caller that can read faster than blobs are added waits on it to bound what it holds.
    */
-  async saveData(data: Buffer, release: () => void = () => undefined): Promise<{ id: Promise<string> }> {
+  async saveData(data: Buffer, release: () => void = () => undefined): Promise<{ id: Promise<string>; added: Promise<void> }> {
     const done = once(release);
     if (!this.pool) {
       try {
-        return { id: Promise.resolve((await this.save('data', data)).id) };
+        const { id } = await this.save('data', data);
+        return { id: Promise.resolve(id), added: Promise.resolve() };
       } finally {
         done();
       }
@@ -286,11 +288,12 @@ export class BlobWriter {
       throw e;
     }
     const result = this.pool.seal(data, true);
-    this.track(this.inOrder(result, (r) => this.addNew(r, data, done), done));
+    const inPack = this.inOrder(result, (r) => this.addNew(r, data, done), done);
+    this.track(inPack);
     const id = result.then((r) => r.id);
     // Failures also reach flush() through track(); this keeps an abandoned ID from crashing the process.
     id.catch(() => undefined);
-    return { id };
+    return { id, added: inPack.catch(() => undefined) };
   }
 
   /** True when blobs are sealed in worker threads (saveFiles can be used). */
