@@ -70,6 +70,10 @@ describe('snap copy', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--from-repo');
     expect(snap(['copy', 'abcdef12'], copyEnv).code).toBe(1);
+    const self = snap(['copy', '--from-repo', from], { ...fromEnv, SNAP_FROM_PASSWORD: 'correct horse' });
+    expect(self.code).toBe(2);
+    expect(self.stderr).toContain('--from-repo is this repository');
+    expect(list(fromEnv)).toHaveLength(2);
     expect(snap(['copy', '--dry-run'], copyEnv).stdout).toContain('dry run: 2 of 2 snapshots would be copied');
     expect(list(toEnv)).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { copySnapshots } from '../../engine/copier.js';
-import { ColdObjectError } from '../../errors.js';
+import { ColdObjectError, UsageError } from '../../errors.js';
 import { shortId } from '../../model/snapshot.js';
 import { handle, type Register } from '../command.js';
 import { asArray, chosenSnapshots, snapshotFilter, SNAPSHOT_FILTER_FLAGS } from '../args.js';
@@ -30,7 +30,8 @@ export const registerCopy: Register = (y) =>
         const src = await from.repository({ readOnly: true });
         // Adding snapshots takes a shared lock, as backup does.
         const dst = await ctx.repository({ readOnly: a.dryRun });
-        if (src.config.id === dst.config.id) ctx.out.warn('the source and the destination are the same repository: every snapshot is already there');
+        // Its snapshots would be copied onto themselves: each one saved a second time.
+        if (src.config.id === dst.config.id) throw new UsageError('--from-repo is this repository: copy needs another one');
         const chosen = await chosenSnapshots(src, asArray(a.snapshotIds), snapshotFilter(a));
         const say = (text: string) => (a.dryRun ? ctx.out.line(text) : ctx.out.info(text));
         const done = await copySnapshots(src, dst, chosen, {
