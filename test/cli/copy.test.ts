@@ -83,6 +83,9 @@ describe('snap copy', () => {
     expect(r.code, r.stderr).toBe(0);
     const copied = lines(r.stdout).filter((m) => m.message_type === 'copied');
     expect(copied.map((c) => c.skipped)).toEqual([false, false]);
+    const summary = lines(r.stdout).pop();
+    expect([summary.message_type, summary.selected, summary.copied, summary.skipped]).toEqual(['copy', 2, 2, 0]);
+    expect(summary.added).toBe(copied[0].added + copied[1].added);
     // The second snapshot shares all but one small file with the first: its blobs are there.
     expect(copied[0].added).toBeGreaterThan(big.length);
     expect(copied[1].added).toBeLessThan(10_000);

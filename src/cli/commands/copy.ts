@@ -54,6 +54,7 @@ export const registerCopy: Register = (y) =>
         });
         const copied = done.filter((c) => !c.skipped).length;
         say(`${a.dryRun ? 'dry run: ' : ''}${copied} of ${chosen.length} snapshots ${a.dryRun ? 'would be ' : ''}copied, ${done.length - copied} already there`);
+        ctx.out.data({ message_type: 'copy', dry_run: a.dryRun, selected: chosen.length, copied, skipped: done.length - copied, added: done.reduce((n, c) => n + c.added, 0) });
         return 0;
       } finally {
         await from.close();
