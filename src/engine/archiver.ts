@@ -62,6 +62,8 @@ export interface BackupOptions {
   /** Back up a stream (e.g. process.stdin) as one file instead of paths. */
   stdin?: { read: ReadFn; filename: string };
   dryRun?: boolean;
+  /** Save no snapshot when the tree is the parent's (restic's --skip-if-unchanged): nothing changed. */
+  skipIfUnchanged?: boolean;
   /**
    * Directory of the directory cache (format-spec ch. 16): unchanged directories keep the parent
    * snapshot's tree IDs without reading its trees. Undefined: no cache.
@@ -75,8 +77,10 @@ export interface BackupOptions {
 }
 
 export interface BackupResult {
-  /** Undefined in a dry run. */
+  /** Undefined in a dry run, or when skipped (unchanged). */
   id?: string;
+  /** No snapshot was saved: its tree is the parent's and skipIfUnchanged was set. */
+  skipped?: boolean;
   snapshot: Snapshot;
   parent?: string;
   /** True when some files could not be read (exit code 3). */
@@ -217,13 +221,16 @@ export class Archiver {
       this.checkAbort();
       await this.writer.flush();
       const snapshot = this.snapshotDoc(start, rootId, paths, parent?.id);
-      const id = this.opts.dryRun ? undefined : await this.repo.saveMetadata('snapshot', snapshot);
+      // Unchanged, and the parent's directory cache still describes it.
+      const skipped = this.opts.skipIfUnchanged === true && parent?.snapshot.tree === rootId && this.counters.errors === 0;
+      const id = this.opts.dryRun || skipped ? undefined : await this.repo.saveMetadata('snapshot', snapshot);
       if (id && cache && this.dirRecorder) {
         await this.dirRecorder.write(cache.file, id, cache.options).catch((e: Error) => this.opts.onWarning?.(`the directory cache was not saved (${e.message}); the next backup compares with the snapshot's trees instead`));
       }
       if (id) await this.repo.saveIndexCache();
       const result: BackupResult = { snapshot, incomplete: this.counters.errors > 0 };
       if (id) result.id = id;
+      if (skipped) result.skipped = true;
       if (parent) result.parent = parent.id;
       return result;
     } catch (e) {

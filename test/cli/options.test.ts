@@ -193,6 +193,31 @@ describe('command options', () => {
     expect(touched.files_unchanged).toBe(2);
   });
 
+  it('--skip-if-unchanged saves no snapshot when nothing changed since the parent, and one once something has', { timeout: 60_000 }, () => {
+    const senv = initRepo(join(tmp.path, 'repo-skip'));
+    const dir = join(tmp.path, 'src-skip');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'f'), 'one');
+    const run = (args: string[]) => {
+      const r = snap(['backup', dir, '--json', ...args], senv);
+      expect(r.code, r.stderr).toBe(0);
+      return last(r.stdout);
+    };
+    const count = () => JSON.parse(snap(['snapshots', '--json'], senv).stdout).length;
+    const first = run(['--skip-if-unchanged']);
+    expect([first.skipped, count()]).toEqual([false, 1]);
+    const same = run(['--skip-if-unchanged']);
+    expect([same.snapshot_id, same.skipped, same.parent, count()]).toEqual([null, true, first.snapshot_id, 1]);
+    const quiet = snap(['backup', dir, '-q', '--skip-if-unchanged'], senv);
+    expect([quiet.code, quiet.stdout]).toEqual([0, '']);
+    // Without the flag an unchanged backup is still a snapshot, as restic's.
+    expect(run([]).skipped).toBe(false);
+    expect(count()).toBe(2);
+    writeFileSync(join(dir, 'f'), 'two');
+    const changed = run(['--skip-if-unchanged']);
+    expect([changed.skipped, changed.files_changed, count()]).toEqual([false, 1, 3]);
+  });
+
   it('--stdin stores standard input as one file', () => {
     const data = prng(9).bytes(3_000_000);
     const r = snap(['backup', '--stdin', '--stdin-filename', 'dump.sql', '--json'], env, data);

@@ -34,6 +34,7 @@ interface BackupArgs {
   stdin: boolean;
   stdinFilename: string;
   dryRun: boolean;
+  skipIfUnchanged: boolean;
 }
 
 /** Adapts a readable stream (stdin) to the chunker's read function. */
@@ -94,7 +95,8 @@ export const registerBackup: Register = (y) =>
         .option('force', { type: 'boolean', default: false, describe: 'read every file, ignoring the parent snapshot' })
         .option('stdin', { type: 'boolean', default: false, describe: 'back up standard input as one file' })
         .option('stdin-filename', { type: 'string', default: 'stdin', describe: 'file name for --stdin' })
-        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be stored, store nothing' }),
+        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be stored, store nothing' })
+        .option('skip-if-unchanged', { type: 'boolean', default: false, describe: 'save no snapshot when nothing changed since the parent snapshot' }),
     handle<BackupArgs>(async (ctx, a) => {
       const lists = [a.filesFrom, a.filesFromVerbatim, a.filesFromRaw].flatMap(asArray);
       if (a.stdin && a.paths.length + lists.length > 0) throw new UsageError('--stdin takes no paths');
@@ -119,6 +121,7 @@ export const registerBackup: Register = (y) =>
         parent: a.force ? null : a.parent,
         ...(a.stdin ? { stdin: { read: streamReader(process.stdin), filename: a.stdinFilename } } : {}),
         dryRun: a.dryRun,
+        skipIfUnchanged: a.skipIfUnchanged,
         ...(ctx.args.cache !== false ? { dirCacheDir: repositoryCacheDir(repo.config.id, ctx.args.cacheDir) } : {}),
         signal: ctx.signal,
         onWarning: (m) => out.warn(m),
@@ -127,17 +130,17 @@ export const registerBackup: Register = (y) =>
       });
       out.clearProgress();
       const s = res.snapshot.summary!;
-      // A dry run's summary is its report: --quiet keeps it.
-      const say = (text: string) => (res.id ? out.info(text) : out.line(text));
+      // A dry run's summary is its report, kept by --quiet; a skipped backup's is not.
+      const say = (text: string) => (res.id || res.skipped ? out.info(text) : out.line(text));
       if (res.parent) say(`using parent snapshot ${shortId(res.parent)}`);
       say(`Files:       ${s.files_new} new, ${s.files_changed} changed, ${s.files_unchanged} unchanged`);
       say(`Dirs:        ${s.dirs_new} new, ${s.dirs_changed} changed, ${s.dirs_unchanged} unchanged`);
       say(`Added:       ${formatBytes(s.data_added)} (${formatBytes(s.data_added_packed)} stored)`);
       say(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(s.duration_ms)}`);
-      say(res.id ? `snapshot ${shortId(res.id)} saved` : 'dry run: nothing was stored');
+      say(res.id ? `snapshot ${shortId(res.id)} saved` : res.skipped ? `nothing changed since snapshot ${shortId(res.parent!)}: no snapshot saved (--skip-if-unchanged)` : 'dry run: nothing was stored');
       if (res.id) await catalogAfterBackup(ctx, { fresh, chain: res.snapshot });
       if (res.incomplete) out.warn(`${s.errors} files or directories could not be read: the snapshot is incomplete`);
-      out.data({ message_type: 'summary', snapshot_id: res.id ?? null, parent: res.parent ?? null, dry_run: a.dryRun, incomplete: res.incomplete, ...s });
+      out.data({ message_type: 'summary', snapshot_id: res.id ?? null, parent: res.parent ?? null, dry_run: a.dryRun, skipped: res.skipped === true, incomplete: res.incomplete, ...s });
       return res.incomplete ? ExitCode.incomplete : ExitCode.ok;
     }),
   );
