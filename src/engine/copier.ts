@@ -199,6 +199,11 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: r
       opts.onSnapshot?.(c);
       done.push(c);
     }
+  } catch (e) {
+    // On Ctrl-C, index what was stored so far, as an interrupted backup does: the next copy
+    // finds those blobs and does not store them again.
+    if (e instanceof InterruptedError && !opts.dryRun) await writer.flush().catch(() => undefined);
+    throw e;
   } finally {
     await writer.close();
   }

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { backup } from '../../src/engine/archiver.js';
 import { copySnapshots } from '../../src/engine/copier.js';
+import { InterruptedError } from '../../src/errors.js';
 import { walkTree } from '../../src/engine/walk.js';
 import { Repository } from '../../src/repository/repository.js';
 import { CountingBackend } from '../helpers/counting-backend.js';
@@ -65,5 +66,33 @@ describe('copySnapshots', () => {
       expect(c.id).toBe(done[i]!.to);
     }
     expect((await contents(to, copied[1]!.snapshot.tree)).get(join(src, 'large'))!.equals(readFileSync(join(src, 'large')))).toBe(true);
+  }, 60_000);
+
+  it('interrupted, it keeps and indexes what it stored, saves no snapshot, and the next copy reuses it', async () => {
+    const src = join(tmp, 'src-int');
+    mkdirSync(src, { recursive: true });
+    const r = prng(9);
+    for (let f = 0; f < 8; f++) writeFileSync(join(src, `f${f}`), r.bytes(1_500_000));
+    const from = await Repository.init(new MemoryBackend('int-src'), 'pw', { kdfN: 1024, dataPackTarget: 1 << 20 });
+    await backup(from, { paths: [src] });
+    await from.loadIndex();
+    const dstBackend = new MemoryBackend('int-dst');
+    const to = await Repository.init(dstBackend, 'other', { kdfN: 1024 });
+    const entries = await from.listSnapshots();
+    const stop = new AbortController();
+    const first = copySnapshots(from, to, entries, { signal: stop.signal, onProgress: (p) => p.blobs >= 3 && stop.abort() });
+    await expect(first).rejects.toBeInstanceOf(InterruptedError);
+    expect(await to.listSnapshots()).toEqual([]);
+    const reopened = await Repository.open(dstBackend, 'other');
+    await reopened.loadIndex();
+    const kept = reopened.index.blobCount;
+    expect(kept).toBeGreaterThan(0);
+    const again = await copySnapshots(from, reopened, entries);
+    expect(again[0]!.skipped).toBe(false);
+    // What the interrupted run stored is not stored again.
+    expect(again[0]!.added).toBeLessThan(8 * 1_500_000 - 2 * 1_000_000);
+    await reopened.loadIndex();
+    const copied = (await reopened.listSnapshots())[0]!;
+    expect(await contents(reopened, copied.snapshot.tree)).toEqual(await contents(from, entries[0]!.snapshot.tree));
   }, 60_000);
 });
