@@ -9,9 +9,10 @@ import { throwIfAborted } from '../backend/common.js';
 /**
  * As restic prints them: + added, - removed, T type changed, M contents changed (a file's data, a
  * symlink's target, a device's numbers), U metadata changed (mode, owner, times, xattrs); M and U
- * may come together.
+ * may come together. ? is restic's sign of bitrot: a file's data changed while its size, mtime and
+ * every other attribute stayed the same, which no ordinary write does.
  */
-export type Modifier = '+' | '-' | 'T' | 'M' | 'U' | 'MU';
+export type Modifier = '+' | '-' | 'T' | 'M' | 'U' | 'MU' | '?';
 
 export interface Change {
   path: Buffer;
@@ -28,6 +29,7 @@ function modifier(a: TreeNode, b: TreeNode): Modifier | undefined {
   const contents = !sameList(a.content, b.content) || !sameBytes(a.target, b.target) || a.rdev !== b.rdev;
   // ctime, inode and device change whenever a file is copied or restored: not a change of the file.
   const metadata = a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.user !== b.user || a.group !== b.group || a.mtimeNs !== b.mtimeNs || !sameXattrs(a.xattrs ?? [], b.xattrs ?? []);
+  if (contents && !metadata && a.type === 'file' && a.size === b.size) return '?';
   return contents ? (metadata ? 'MU' : 'M') : metadata ? 'U' : undefined;
 }
 

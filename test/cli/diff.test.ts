@@ -1,6 +1,6 @@
 // snap diff: what changed between two snapshots, from their trees.
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initRepo, snap, tempDir, jsonLines as lines } from '../helpers/cli.js';
 
@@ -60,5 +60,26 @@ describe('diff', () => {
     expect(sub.map((l) => l.path.slice(src.length))).toEqual(['/sub/b/', '/sub/b/x']);
     // A file is not a directory to compare.
     expect(snap(['diff', `${first}:${join(src, 'a')}`, second], env).code).toBe(2);
+  });
+
+  it('flags a file whose data changed under the same size and mtime with ?, as restic does (bitrot)', () => {
+    const src = join(tmp.path, 'rot');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'disk.img'), 'healthy sector');
+    // Whole seconds: an mtime put back through utimes keeps no more precision than that.
+    utimesSync(join(src, 'disk.img'), 1_700_000_000, 1_700_000_000);
+    writeFileSync(join(src, 'edited'), 'v1');
+    const env = initRepo(join(tmp.path, 'repo-rot'));
+    const id = () => lines(snap(['backup', src, '--json'], env).stdout).pop().snapshot_id.slice(0, 8);
+    const first = id();
+    // Same length, mtime put back: only the ctime tells the backup to read it again.
+    writeFileSync(join(src, 'disk.img'), 'healthy sectoR');
+    utimesSync(join(src, 'disk.img'), 1_700_000_000, 1_700_000_000);
+    writeFileSync(join(src, 'edited'), 'v2');
+    utimesSync(join(src, 'edited'), new Date(2030, 0, 1), new Date(2030, 0, 1));
+    const second = id();
+    const changes = Object.fromEntries(lines(snap(['diff', first, second, '--json'], env).stdout).filter((l) => l.message_type === 'change').map((l) => [l.path.slice(src.length), l.modifier]));
+    expect(changes['/disk.img']).toBe('?');
+    expect(changes['/edited']).toBe('MU');
   });
 });

@@ -30,7 +30,7 @@ async function treeOf(repo: Repository, arg: string): Promise<{ id: string; tree
 export const registerDiff: Register = (y) =>
   y.command(
     'diff <first> <second>',
-    'show what changed between two snapshots (SNAPSHOT[:PATH] each): + added, - removed, M contents, U metadata, T type',
+    'show what changed between two snapshots (SNAPSHOT[:PATH] each): + added, - removed, M contents, U metadata, T type, ? contents under unchanged metadata (bitrot)',
     (c) =>
       c
         .positional('first', { type: 'string', demandOption: true, describe: 'the earlier snapshot (ID prefix or "latest"), optionally with :PATH' })
