@@ -52,12 +52,6 @@ const PACK_READS = 4;
 const READ_GAP = 1 << 20;
 /** The most one request reads. */
 const READ_MAX = 8 << 20;
-/**
- * Blobs queued and not yet in a pack before the reading waits. The writer bounds the bytes being
- * sealed, not the sealed blobs waiting their turn to be added (in order): reading and opening packs
- * on this thread outran the adding, and 33k small sealed blobs of a copy piled up (0.5 GiB).
- */
-const QUEUED_BLOBS = 512;
 
 /**
  * True when `copy` is a copy of `s` (stored under `id`): the same time, host, user, paths, tags and
@@ -105,7 +99,6 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: r
    * reads (a blob at a time was a request per blob: on S3, a round trip per small file).
    */
   const copyBlobs = async (ids: Set<string>): Promise<void> => {
-    const queued: Promise<void>[] = [];
     const byPack = new Map<string, { id: string; loc: BlobLocation }[]>();
     for (const id of ids) {
       const loc = src.locate(id, 'data');
@@ -126,11 +119,8 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: r
           const data = src.openBlob(id, loc, run.subarray(loc.offset - first.offset, loc.offset - first.offset + loc.length));
           progress.blobs++;
           progress.bytes += data.length;
-          const { id: sealed, added } = await writer.saveData(data);
-          blobs.set(id, sealed);
-          queued.push(added);
-          // Blobs are added in queueing order: the oldest is the next.
-          if (queued.length > QUEUED_BLOBS) await queued.shift();
+          // The writer's backpressure bounds what is read ahead of the packing.
+          blobs.set(id, (await writer.saveData(data)).id);
         }
         opts.onProgress?.({ ...progress });
         i = j;

@@ -17,6 +17,12 @@ import type { FileBatchResult, ReadError, SealResult } from './crypto-worker.js'
 
 /** Closed packs waiting for (or in) upload before new data is refused: bounds memory. */
 const MAX_QUEUED_PACKS = 1;
+/**
+ * Sealed data blobs waiting their turn to be added to a pack (in order) before saveData waits. The
+ * crypto pool bounds the bytes being sealed, not what waits after: a copy, which reads faster than
+ * blobs are added, piled up 33k sealed small blobs (0.5 GiB).
+ */
+const MAX_UNADDED_BLOBS = 512;
 /** Packs per index object written during a long backup: bounds what a crash can lose. */
 const PACKS_PER_INDEX = 64;
 
@@ -218,6 +224,8 @@ export class BlobWriter {
   /** Closed packs not yet stored, and who waits for one to be. */
   private queuedPacks = 0;
   private uploaded: (() => void)[] = [];
+  /** Data blobs queued by saveData and not yet added to their pack (or dropped), oldest first. */
+  private readonly unadded: Promise<void>[] = [];
 
   constructor(private readonly repo: Repository, private readonly opts: BlobWriterOptions = {}) {
     this.uploadSlots = new Semaphore(opts.uploads ?? 2);
@@ -267,15 +275,13 @@ export class BlobWriter {
    * compressed before its ID shows it is known, and then dropped. `data` is handed over (see
    * CryptoPool.seal). A view of shared memory must stay unchanged until `release` is called: the
    * worker writes the sealed blob over it, and it is released once the pack has it (at once if
-   * the blob is known, or on failure). `added` settles once the blob is in its pack (or found
-   * known): a caller that can read faster than blobs are added waits on it to bound what it holds.
+   * the blob is known, or on failure).
    */
-  async saveData(data: Buffer, release: () => void = () => undefined): Promise<{ id: Promise<string>; added: Promise<void> }> {
+  async saveData(data: Buffer, release: () => void = () => undefined): Promise<{ id: Promise<string> }> {
     const done = once(release);
     if (!this.pool) {
       try {
-        const { id } = await this.save('data', data);
-        return { id: Promise.resolve(id), added: Promise.resolve() };
+        return { id: Promise.resolve((await this.save('data', data)).id) };
       } finally {
         done();
       }
@@ -290,10 +296,14 @@ export class BlobWriter {
     const result = this.pool.seal(data, true);
     const inPack = this.inOrder(result, (r) => this.addNew(r, data, done), done);
     this.track(inPack);
+    const settled = inPack.catch(() => undefined);
+    this.unadded.push(settled);
+    // Added in queueing order, so the oldest is the first to settle.
+    void settled.then(() => this.unadded.shift());
     const id = result.then((r) => r.id);
     // Failures also reach flush() through track(); this keeps an abandoned ID from crashing the process.
     id.catch(() => undefined);
-    return { id, added: inPack.catch(() => undefined) };
+    return { id };
   }
 
   /** True when blobs are sealed in worker threads (saveFiles can be used). */
@@ -341,7 +351,9 @@ export class BlobWriter {
       await new Promise<void>((wake) => this.uploaded.push(wake));
       this.throwIfFailed();
     }
-    // And while the open data pack's file is behind (sealed blobs wait in memory to be written).
+    // And while many sealed blobs wait to be added, or the open data pack's file is behind (sealed
+    // blobs wait in memory to be written).
+    while (this.unadded.length >= MAX_UNADDED_BLOBS) await this.unadded[0];
     const data = this.open.data;
     if (data) await (await data).drain();
   }
