@@ -57,10 +57,6 @@ export function tagList(v: unknown): string[] {
   return asArray(v).flatMap((t) => t.split(',')).filter(Boolean);
 }
 
-/**
- * The snapshot filter of --host, --tag and --path, as restic reads them: a snapshot of any given
- * host, holding all tags of any one --tag (comma: all of them), and every given path.
- */
 /** --host, --tag and --path (yargs options), read by snapshotFilter. */
 export const SNAPSHOT_FILTER_FLAGS = {
   host: { type: 'string', array: true, describe: 'only snapshots of this host (repeat: any of them)' },
@@ -68,6 +64,10 @@ export const SNAPSHOT_FILTER_FLAGS = {
   path: { type: 'string', array: true, describe: 'only snapshots including this path (repeat: all of them)' },
 } as const;
 
+/**
+ * The snapshot filter of --host, --tag and --path, as restic reads them: a snapshot of any given
+ * host, holding all tags of any one --tag (comma: all of them), and every given path.
+ */
 export function snapshotFilter(a: { host?: string | string[]; tag?: string[]; path?: string[] }): SnapshotFilter {
   return { hosts: asArray(a.host), tags: asArray(a.tag).map((t) => t.split(',').filter(Boolean)), paths: asArray(a.path) };
 }

@@ -2,7 +2,7 @@ import { shortId, type Snapshot, type SnapshotEntry } from '../../model/snapshot
 import { UsageError } from '../../errors.js';
 import { handle, type Register } from '../command.js';
 import { snapshotFilter, SNAPSHOT_FILTER_FLAGS } from '../args.js';
-import { matchesFilter } from '../../engine/retention.js';
+import { groupSnapshots, matchesFilter } from '../../engine/retention.js';
 import { formatBytes, table } from '../output.js';
 
 interface SnapshotsArgs {
@@ -44,14 +44,7 @@ export const registerSnapshots: Register = (y) =>
 
 /** The newest `n` snapshots of each host and set of paths (restic's --latest), oldest first. */
 function newestOfEachGroup(list: SnapshotEntry[], n: number): SnapshotEntry[] {
-  const seen = new Map<string, number>();
-  const kept = new Set<SnapshotEntry>();
-  for (let i = list.length - 1; i >= 0; i--) {
-    const s = list[i]!.snapshot;
-    const key = [s.hostname, ...s.paths].join('\0');
-    const count = seen.get(key) ?? 0;
-    if (count < n) kept.add(list[i]!);
-    seen.set(key, count + 1);
-  }
+  // Groups keep the list's order (oldest first), as forget's do.
+  const kept = new Set(groupSnapshots(list, { host: true, paths: true, tags: false }).flatMap((g) => g.entries.slice(-n)));
   return list.filter((e) => kept.has(e));
 }
