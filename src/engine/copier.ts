@@ -8,7 +8,7 @@
 // Write order as a backup's (ch. 10): a snapshot's packs, then their index, then the snapshot; an
 // interrupted copy leaves the snapshots copied so far, and the next run skips them.
 import { InterruptedError } from '../errors.js';
-import { encodeTree } from '../format/tree.js';
+import { encodeTree, sameList } from '../format/tree.js';
 import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
 import type { Tree, TreeNode } from '../model/tree.js';
 import type { BlobLocation } from '../repository/index.js';
@@ -60,10 +60,9 @@ const READ_MAX = 8 << 20;
  * original was copied is taken for copied.
  */
 function isCopyOf(copy: Snapshot, s: Snapshot, id: string): boolean {
-  const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
   return (
     copy.original === (s.original ?? id) && copy.time === s.time && copy.hostname === s.hostname && copy.username === s.username &&
-    same(copy.paths, s.paths) && same([...copy.tags].sort(), [...s.tags].sort()) && same(copy.excludes, s.excludes)
+    sameList(copy.paths, s.paths) && sameList([...copy.tags].sort(), [...s.tags].sort()) && sameList(copy.excludes, s.excludes)
   );
 }
 
