@@ -123,6 +123,8 @@ interface Applying {
   /** The chain's head before this snapshot: closed ranges end there. */
   previousHead: number | undefined;
   owners: Map<string, number>;
+  /** The owner of the last version inserted: most of a directory's files share it. */
+  lastOwner?: { v: NodeVersion; id: number };
 }
 interface Plan {
   paths: PendingPath[];
@@ -159,12 +161,14 @@ const FRESH_NODES = 200_000;
 export class FreshTrees {
   private readonly dirs = new Map<string, { packed: Buffer; nodes: number }>();
   private nodes = 0;
+  /** User and group names of the packed nodes, stored by index: a handful per backup. */
+  private readonly owners = new OwnerTable();
 
   add(id: string, nodes: readonly TreeNode[]): void {
     if (this.dirs.has(id) || this.nodes + nodes.length > FRESH_NODES) return;
     let packed: Buffer;
     try {
-      packed = packDir(nodes);
+      packed = packDir(nodes, this.owners);
     } catch {
       return; // a value packDir has no room for (a uid past 32 bits): the sync reads the tree back
     }
@@ -178,16 +182,30 @@ export class FreshTrees {
     if (!d) return undefined;
     this.dirs.delete(id);
     this.nodes -= d.nodes;
-    return unpackDir(d.packed);
+    return unpackDir(d.packed, this.owners.names);
+  }
+}
+
+class OwnerTable {
+  readonly names: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  indexOf(name: string): number {
+    let i = this.index.get(name);
+    if (i === undefined) {
+      i = this.names.push(name) - 1;
+      this.index.set(name, i);
+    }
+    return i;
   }
 }
 
 // A packed directory, per node: flags (1: has a subtree), name, vkey, type, content, size, mtime,
-// mode, uid, gid, user, group, subtree (32 bytes). The name is the node's raw bytes (unpacking
-// gives it the form catalogDir does); byte strings are a u32 length and the bytes. Only this
-// process reads it.
+// mode, uid, gid, user, group (u32 indexes into the OwnerTable), subtree (32 bytes). The name and
+// the content are a u32 length and the bytes; the name is the node's raw bytes (unpacking gives it
+// the form catalogDir does). Only this process reads it.
 const PACKED_SUBTREE = 1;
-/** Bytes of a packed node besides its names, content and subtree. */
+/** Bytes of a packed node besides its name, content and subtree. */
 const PACKED_FIXED = 1 + 4 + 8 + 1 + 4 + 8 + 8 + 12 + 4 + 4;
 
 /** User and group names as UTF-8: a handful per backup, so each is encoded once. */
@@ -202,43 +220,49 @@ function ownerName(s: string): Buffer {
   return b;
 }
 
-function packDir(nodes: readonly TreeNode[]): Buffer {
-  const versions = nodes.map(nodeVersion);
+/** Length of a node's version content (ch. 13.2): 16 bytes, or none for a fifo or socket. */
+function contentLength(n: TreeNode): number {
+  if (n.type === 'dir') return n.subtree === undefined ? 0 : 16;
+  return n.type === 'file' || n.type === 'symlink' || n.rdev !== undefined ? 16 : 0;
+}
+
+// Every node of a backup is packed: no Buffer.copy or Buffer.from per field (calls into C++ and an
+// allocation each), but TypedArray.set into one buffer per directory.
+function packDir(nodes: readonly TreeNode[], owners: OwnerTable): Buffer {
   let size = 0;
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i]!;
-    const v = versions[i]!;
-    size += PACKED_FIXED + n.name.length + v.content.length + ownerName(v.user).length + ownerName(v.group).length + (n.subtree !== undefined ? 32 : 0);
-  }
+  for (const n of nodes) size += PACKED_FIXED + n.name.length + contentLength(n) + (n.subtree !== undefined ? 32 : 0);
   const b = Buffer.allocUnsafe(size);
   let o = 0;
-  const bytes = (x: Buffer) => {
-    o = b.writeUInt32LE(x.length, o);
-    o += x.copy(b, o);
-  };
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i]!;
-    const v = versions[i]!;
+  for (const n of nodes) {
+    const key = versionKey(n);
+    const contentLen = key[1]!;
     o = b.writeUInt8(n.subtree !== undefined ? PACKED_SUBTREE : 0, o);
-    bytes(n.name);
-    o = putInt64(b, o, v.vkey);
-    o = b.writeUInt8(v.type, o);
-    bytes(v.content);
-    o = b.writeDoubleLE(v.size, o);
-    o = putInt64(b, o, v.mtime);
-    o = b.writeUInt32LE(v.mode, o);
-    o = b.writeUInt32LE(v.uid, o);
-    o = b.writeUInt32LE(v.gid, o);
-    bytes(ownerName(v.user));
-    bytes(ownerName(v.group));
-    if (n.subtree !== undefined) o += b.write(n.subtree, o, 'hex');
+    o = b.writeUInt32LE(n.name.length, o);
+    b.set(n.name, o);
+    o += n.name.length;
+    const digest = sha256(key);
+    for (let k = 0; k < 8; k++) b[o + k] = digest[k]!;
+    o += 8;
+    o = b.writeUInt8(key[0]!, o);
+    o = b.writeUInt32LE(contentLen, o);
+    b.set(key.subarray(2, 2 + contentLen), o);
+    o += contentLen;
+    o = b.writeDoubleLE(n.size ?? 0, o);
+    o = putInt64(b, o, n.mtimeNs);
+    o = b.writeUInt32LE(n.mode, o);
+    o = b.writeUInt32LE(n.uid, o);
+    o = b.writeUInt32LE(n.gid, o);
+    o = b.writeUInt32LE(owners.indexOf(n.user ?? ''), o);
+    o = b.writeUInt32LE(owners.indexOf(n.group ?? ''), o);
+    if (n.subtree !== undefined) o += b.write(n.subtree, o, 32, 'hex');
   }
   return b;
 }
 
-function unpackDir(b: Buffer): CatalogDir {
+function unpackDir(b: Buffer, owners: readonly string[]): CatalogDir {
   const nodes: CatalogDir['nodes'] = [];
   let o = 0;
+  // Views of the packed buffer: it lives as long as the sync's plan of this directory.
   const bytes = () => {
     const n = b.readUInt32LE(o);
     o += 4 + n;
@@ -250,15 +274,15 @@ function unpackDir(b: Buffer): CatalogDir {
     const vkey = b.readBigInt64LE(o);
     const type = b.readUInt8(o + 8);
     o += 9;
-    const content = Buffer.from(bytes());
+    const content = bytes();
     const size = b.readDoubleLE(o);
     const mtime = b.readBigInt64LE(o + 8);
     const mode = b.readUInt32LE(o + 16);
     const uid = b.readUInt32LE(o + 20);
     const gid = b.readUInt32LE(o + 24);
-    o += 28;
-    const user = bytes().toString();
-    const group = bytes().toString();
+    const user = owners[b.readUInt32LE(o + 28)]!;
+    const group = owners[b.readUInt32LE(o + 32)]!;
+    o += 36;
     let subtree: string | undefined;
     if (flags & PACKED_SUBTREE) {
       subtree = b.toString('hex', o, o + 32);
@@ -287,47 +311,71 @@ function putInt64(b: Buffer, o: number, v: bigint): number {
 
 /** Key material of versions (ch. 13.2), built here rather than as strings. */
 const keyScratch = new Scratch();
+/** A file's content IDs, concatenated to be hashed (a file of several blobs). */
+const idScratch = new Scratch();
 
-function fileContent(ids: readonly string[]): Buffer {
-  if (ids.length === 1) return Buffer.from(ids[0]!.slice(0, 32), 'hex');
-  const b = keyScratch.take(ids.length * 32);
-  let o = 0;
-  for (const id of ids) o += b.write(id, o, 'hex');
-  return hash16(b.subarray(0, o));
+/**
+ * Writes a node's content (ch. 13.2) at `o`: a one-blob file's blob ID prefix, else the hash of
+ * its ID list; a directory's subtree ID prefix; the hash of a link target or of a device number.
+ */
+function putContent(n: TreeNode, b: Buffer, o: number): number {
+  switch (n.type) {
+    case 'file': {
+      const ids = n.content ?? [];
+      if (ids.length === 1) return b.write(ids[0]!, o, 16, 'hex');
+      const all = idScratch.take(ids.length * 32);
+      let k = 0;
+      for (const id of ids) k += all.write(id, k, 'hex');
+      b.set(hash16(all.subarray(0, k)), o);
+      return 16;
+    }
+    case 'dir':
+      return n.subtree === undefined ? 0 : b.write(n.subtree, o, 16, 'hex');
+    case 'symlink':
+      b.set(hash16(n.target ?? Buffer.alloc(0)), o);
+      return 16;
+    default:
+      if (n.rdev === undefined) return 0;
+      b.set(hash16(Buffer.from(n.rdev.toString())), o);
+      return 16;
+  }
 }
 
-/** The version of a node as format-spec ch. 13.2 defines it: content and vkey. */
-function nodeVersion(n: TreeNode): NodeVersion {
-  let content: Buffer;
-  if (n.type === 'file') content = fileContent(n.content ?? []);
-  else if (n.type === 'dir') content = Buffer.from(n.subtree ?? '', 'hex').subarray(0, 16);
-  else if (n.type === 'symlink') content = hash16(n.target ?? Buffer.alloc(0));
-  else if (n.rdev !== undefined) content = hash16(Buffer.from(n.rdev.toString()));
-  else content = Buffer.alloc(0);
-  const type = NODE_TYPES.indexOf(n.type);
-  const size = n.size ?? 0;
-  const user = n.user ?? '';
-  const group = n.group ?? '';
-  const u = ownerName(user);
-  const g = ownerName(group);
-  const b = keyScratch.take(2 + content.length + 8 * 5 + 8 + u.length + g.length);
-  let o = 0;
-  b[o++] = type;
-  b[o++] = content.length;
-  o += content.copy(b, o);
-  o = b.writeDoubleLE(size, o);
+/**
+ * The key material of a node's version as format-spec ch. 13.2 defines it, as a view of keyScratch
+ * (valid until the next call): type, content length, content, size, mtime, mode, uid, gid, user,
+ * group. Its SHA-256 gives the vkey.
+ */
+function versionKey(n: TreeNode): Buffer {
+  const u = ownerName(n.user ?? '');
+  const g = ownerName(n.group ?? '');
+  const b = keyScratch.take(2 + 16 + 8 * 5 + 8 + u.length + g.length);
+  b[0] = NODE_TYPES.indexOf(n.type);
+  const contentLen = putContent(n, b, 2);
+  b[1] = contentLen;
+  let o = 2 + contentLen;
+  o = b.writeDoubleLE(n.size ?? 0, o);
   o = putInt64(b, o, n.mtimeNs);
   o = b.writeDoubleLE(n.mode, o);
   o = b.writeDoubleLE(n.uid, o);
   o = b.writeDoubleLE(n.gid, o);
   o = b.writeUInt32LE(u.length, o);
-  o += u.copy(b, o);
+  b.set(u, o);
+  o += u.length;
   o = b.writeUInt32LE(g.length, o);
-  o += g.copy(b, o);
-  const vkey = sha256(b.subarray(0, o)).readBigInt64LE(0);
+  b.set(g, o);
+  o += g.length;
+  return b.subarray(0, o);
+}
+
+/** The version of a node as format-spec ch. 13.2 defines it: content and vkey. */
+function nodeVersion(n: TreeNode): NodeVersion {
+  const key = versionKey(n);
+  const vkey = sha256(key).readBigInt64LE(0);
+  const content = Buffer.from(key.subarray(2, 2 + key[1]!));
   // One literal: built with a spread ({ ...v, vkey }), every version got a hidden class of its own
   // (a heap snapshot of a 63k-file sync held 66k maps, 16 MiB, for these objects).
-  return { vkey, type, content, size, mtime: n.mtimeNs, mode: n.mode, uid: n.uid, gid: n.gid, user, group };
+  return { vkey, type: key[0]!, content, size: n.size ?? 0, mtime: n.mtimeNs, mode: n.mode, uid: n.uid, gid: n.gid, user: n.user ?? '', group: n.group ?? '' };
 }
 
 /** Rows of a snapshot's plan held in memory before they are applied as the plan grows. */
@@ -556,7 +604,8 @@ export class Catalog {
     const open = typeof dir === 'number' && chain !== undefined ? this.openChildren(chain, dir) : new Map<number, OpenVersion>();
     const below: { ref: PathRef; subtree: string }[] = [];
     for (const { name, v, subtree } of tree.nodes) {
-      let ref: PathRef | undefined = known.get(nameKey(name));
+      // A new directory has no known children: no key to build (a first backup's every node).
+      let ref: PathRef | undefined = known.size > 0 ? known.get(nameKey(name)) : undefined;
       if (ref === undefined) plan.paths.push((ref = { parent: dir, name }));
       const prev = typeof ref === 'number' ? open.get(ref) : undefined;
       if (prev) open.delete(ref as number);
@@ -660,7 +709,7 @@ export class Catalog {
       let id = typeof ref === 'number' ? (findVersion.get(path, v.vkey) as number | undefined) : undefined;
       if (id === undefined) {
         id = versionId++;
-        insVersion.add(id, path, v.vkey, v.type, v.content, v.size, v.mtime, v.mode, this.owner(v, a.owners));
+        insVersion.add(id, path, v.vkey, v.type, v.content, v.size, v.mtime, v.mode, this.owner(v, a));
       }
       insRange.add(id, a.chainId, a.seq);
     }
@@ -695,14 +744,21 @@ export class Catalog {
     };
   }
 
-  private owner(v: NodeVersion, seen: Map<string, number>): number {
+  private owner(v: NodeVersion, a: Applying): number {
+    const last = a.lastOwner;
+    if (last && last.v.uid === v.uid && last.v.gid === v.gid && last.v.user === v.user && last.v.group === v.group) return last.id;
     const key = `${v.uid}:${v.gid}:${v.user}:${v.group}`;
+    const seen = a.owners;
     let id = seen.get(key);
-    if (id !== undefined) return id;
+    if (id !== undefined) {
+      a.lastOwner = { v, id };
+      return id;
+    }
     const args = [v.uid, v.gid, v.user, v.group];
     id = this.stmt('SELECT id FROM owners WHERE uid = ? AND gid = ? AND user = ? AND grp = ?').pluck().get(...args) as number | undefined;
     id ??= Number(this.stmt('INSERT INTO owners (uid, gid, user, grp) VALUES (?, ?, ?, ?)').run(...args).lastInsertRowid);
     seen.set(key, id);
+    a.lastOwner = { v, id };
     return id;
   }
 

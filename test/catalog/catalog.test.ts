@@ -3,7 +3,7 @@
 // hosts interleaved, and snapshots forgotten (including a chain's head) between syncs.
 import { xorshift32 } from '../../bench/prng.js';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -351,6 +351,8 @@ describe('catalog rows', () => {
     writeFileSync(join(src, 'empty'), '');
     writeFileSync(join(src, 'sub', 'many-chunks'), Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251)));
     symlinkSync('one-chunk', join(src, 'link'));
+    // Distinct uid and gid (as root), so that the two fields cannot trade places unseen.
+    if (process.getuid?.() === 0) chownSync(join(src, 'one-chunk'), 1234, 5678);
     const nodes: { path: string; node: TreeNode }[] = [];
     for (const fresh of [new FreshTrees(), undefined]) {
       const res = await backup(repo, { paths: [src], ...(fresh ? { onTree: (id: string, n: readonly TreeNode[]) => fresh.add(id, n) } : {}) });
@@ -360,13 +362,17 @@ describe('catalog rows', () => {
       nodes.length = 0;
       for await (const e of walkTree(repo, (await repo.loadSnapshot(res.id!)).tree)) nodes.push({ path: e.path.toString('utf8'), node: e.node });
       const db = new Database(join(tmp, `rows-${fresh ? 'fresh' : 'read'}.db`));
-      const rows = db.prepare('SELECT p.name AS name, v.content AS content, v.vkey AS vkey FROM versions v JOIN paths p ON p.id = v.path').safeIntegers(true).all() as { name: string; content: Buffer; vkey: bigint }[];
+      const rows = db
+        .prepare('SELECT p.name AS name, v.content AS content, v.vkey AS vkey, o.uid AS uid, o.gid AS gid, o.user AS user, o.grp AS grp FROM versions v JOIN paths p ON p.id = v.path JOIN owners o ON o.id = v.owner')
+        .safeIntegers(true)
+        .all() as { name: string; content: Buffer; vkey: bigint; uid: bigint; gid: bigint; user: string; grp: string }[];
       db.close();
       const byName = new Map(rows.map((r) => [r.name, r]));
       for (const name of ['one-chunk', 'empty', 'many-chunks', 'link', 'sub']) {
         const n = nodes.find((x) => x.path.endsWith(`/${name}`))!.node;
         const want = specVersion(n);
-        expect(byName.get(name), name).toEqual({ name, content: want.content, vkey: want.vkey });
+        const owner = { uid: BigInt(n.uid), gid: BigInt(n.gid), user: n.user ?? '', grp: n.group ?? '' };
+        expect(byName.get(name), name).toEqual({ name, content: want.content, vkey: want.vkey, ...owner });
       }
       expect(nodes.find((x) => x.path.endsWith('/many-chunks'))!.node.content!.length).toBeGreaterThan(1);
     }
