@@ -34,6 +34,8 @@ export interface CheckResult {
   unreferencedPacks: string[];
   /** Blobs snapshots use that no index names (lost or damaged index objects: `repair index`). */
   missingFromIndex: number;
+  /** Packs the index names that are not stored (`repair index` drops them, then `repair snapshots`). */
+  missingPacks: number;
   snapshots: number;
   packs: number;
   /** Packs read whole (hash, header, every blob). */
@@ -69,7 +71,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
     if (e instanceof IntegrityError) problem(e.object, e.message.slice(e.object.length + 2));
     else problem(fallback, e instanceof SnapError ? e.message : String((e as Error)?.message ?? e));
   };
-  const res: CheckResult = { problems, unreferencedPacks: [], missingFromIndex: 0, snapshots: 0, packs: 0, packsRead: 0, blobsVerified: 0, coldSkipped: 0, thawRequested: 0 };
+  const res: CheckResult = { problems, unreferencedPacks: [], missingFromIndex: 0, missingPacks: 0, snapshots: 0, packs: 0, packsRead: 0, blobsVerified: 0, coldSkipped: 0, thawRequested: 0 };
   const backend = repo.backend;
 
   // Keys (the config was verified when the repository was opened).
@@ -105,7 +107,10 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   for (const [id, p] of indexed) {
     const what = objectPath({ type: p.type, name: id });
     const f = stored.get(id);
-    if (!f) problem(what, 'named in the index but missing from the repository');
+    if (!f) {
+      problem(what, 'named in the index but missing from the repository');
+      res.missingPacks++;
+    }
     else if (f.type !== p.type) problem(what, `indexed as a ${p.type} pack but stored under ${f.type}/`);
     else if (f.size !== p.size) problem(what, `size ${f.size} differs from the index (${p.size})`);
   }

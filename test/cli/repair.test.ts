@@ -1,8 +1,9 @@
 // snap repair index: lost or damaged index objects are rebuilt from the packs' own headers.
+// snap repair snapshots: what the storage lost is removed from the snapshots, the rest restores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, snap, tempDir } from '../helpers/cli.js';
+import { initRepo, jsonLines, snap, tempDir } from '../helpers/cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
 
 const objects = (dir: string) => (readdirSync(dir, { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => /^[0-9a-f]{64}$/.test(f.split('/').pop()!)).map((f) => join(dir, f));
@@ -85,6 +86,88 @@ describe('repair index', () => {
     const c = snap(['check'], env);
     expect(c.code).toBe(1);
     expect(c.stdout).toMatch(/data blob [0-9a-f]{64}: used by snapshots\/.* but not in the index/);
-    expect(c.stdout).not.toMatch(/hint:/);
+    expect(c.stdout).toMatch(/hint: blobs in use are lost .*`snap repair snapshots` removes them/);
+    expect(c.stdout).not.toMatch(/repair index/);
   }, 60_000);
+});
+
+describe('repair snapshots', () => {
+  const tmp = tempDir();
+  const src = join(tmp.path, 'src');
+  const repo = join(tmp.path, 'repo');
+  let env: Record<string, string>;
+  const top = prng(60).bytes(400_000);
+  const appended = prng(61).bytes(300_000);
+  const later = prng(62).bytes(200_000);
+  /** The packs the first backup wrote: all of them are lost below. */
+  let firstPacks: string[];
+  const ids = (): { id: string; original?: string }[] => JSON.parse(snap(['snapshots', '--json'], env).stdout);
+
+  beforeAll(() => {
+    mkdirSync(join(src, 'd'), { recursive: true });
+    writeFileSync(join(src, 'top.bin'), top);
+    for (let i = 0; i < 2; i++) writeFileSync(join(src, 'd', `f${i}`), prng(70 + i).bytes(100_000));
+    env = initRepo(repo, ['--pack-size', '256K', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K']);
+    env = { ...env, SNAP_REPOSITORY: repo };
+    expect(snap(['backup', src], env).code).toBe(0);
+    firstPacks = [...objects(join(repo, 'data')), ...objects(join(repo, 'meta'))];
+    // The second snapshot: top.bin grown (its first chunks are the first backup's, its last ones
+    // new), a new file, and d unchanged (its tree is the first backup's).
+    writeFileSync(join(src, 'top.bin'), Buffer.concat([top, appended]));
+    writeFileSync(join(src, 'later'), later);
+    expect(snap(['backup', src], env).code).toBe(0);
+  }, 60_000);
+  afterAll(() => tmp.cleanup());
+
+  it('after packs are lost: keeps what remains, stores unreadable directories empty, and the repository checks out', () => {
+    const [first, second] = ids();
+    for (const f of firstPacks) rmSync(f);
+    const gone = snap(['check'], env);
+    expect(gone.code).toBe(1);
+    expect(gone.stdout).toMatch(/named in the index but missing from the repository/);
+    expect(gone.stdout).toMatch(/hint: packs the index names are gone: `snap repair index` drops them .* then `snap repair snapshots`/);
+    expect(snap(['repair', 'index'], env).code).toBe(0);
+    expect(snap(['check'], env).code).toBe(1);
+
+    // A dry run reports and changes nothing.
+    const dry = snap(['repair', 'snapshots', '--dry-run', '--forget', '--json'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(ids()).toEqual([first, second]);
+    expect(jsonLines(dry.stdout).pop()).toMatchObject({ dry_run: true, selected: 2, repaired: [{ from: second!.id, to: null }], unreadable: [{ id: first!.id, forgotten: false }] });
+
+    const r = snap(['repair', 'snapshots', '--forget', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = jsonLines(r.stdout);
+    const file = lines.find((l) => l.message_type === 'repaired_file');
+    expect(file).toMatchObject({ snapshot: second!.id, path: join(src, 'top.bin') });
+    expect(file.kept).toBeGreaterThan(0);
+    expect(file.kept).toBeLessThan(file.blobs);
+    expect(lines.filter((l) => l.message_type === 'repaired_directory').map((l) => l.path)).toEqual([join(src, 'd')]);
+    // The first snapshot's root tree is lost: nothing of it can be restored, so it goes.
+    expect(r.stderr).toContain(`snapshot ${first!.id.slice(0, 8)}: its root tree cannot be read`);
+    const summary = lines.pop();
+    expect(summary).toMatchObject({ repaired: [{ from: second!.id, forgotten: true }], unreadable: [{ id: first!.id, forgotten: true }] });
+    const now = ids();
+    expect(now).toHaveLength(1);
+    expect(now[0]).toMatchObject({ id: summary.repaired[0].to, original: second!.id });
+
+    const c = snap(['check', '--read-data'], env);
+    expect(c.code, c.stdout).toBe(0);
+    const target = join(tmp.path, 'restored');
+    expect(snap(['restore', 'latest', '--target', target], env).code).toBe(0);
+    const out = join(target, src);
+    expect(readFileSync(join(out, 'later')).equals(later)).toBe(true);
+    expect(readdirSync(join(out, 'd'))).toEqual([]);
+    // top.bin keeps the blobs that remain: the chunks the second backup stored, its end.
+    const whole = Buffer.concat([top, appended]);
+    const kept = readFileSync(join(out, 'top.bin'));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.length).toBeLessThan(whole.length);
+    expect(kept.equals(whole.subarray(whole.length - kept.length))).toBe(true);
+
+    // Nothing left to repair; prune keeps the repository sound.
+    expect(jsonLines(snap(['repair', 'snapshots', '--json'], env).stdout).pop()).toMatchObject({ selected: 1, repaired: [], unreadable: [] });
+    expect(snap(['prune'], env).code).toBe(0);
+    expect(snap(['check', '--read-data'], env).code).toBe(0);
+  }, 90_000);
 });
