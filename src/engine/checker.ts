@@ -36,6 +36,8 @@ export interface CheckResult {
   missingFromIndex: number;
   /** Packs the index names that are not stored (`repair index` drops them, then `repair snapshots`). */
   missingPacks: number;
+  /** Packs read whole and found damaged (content, header or a blob): `repair packs` salvages them. */
+  damagedPacks: string[];
   snapshots: number;
   packs: number;
   /** Packs read whole (hash, header, every blob). */
@@ -71,7 +73,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
     if (e instanceof IntegrityError) problem(e.object, e.message.slice(e.object.length + 2));
     else problem(fallback, e instanceof SnapError ? e.message : String((e as Error)?.message ?? e));
   };
-  const res: CheckResult = { problems, unreferencedPacks: [], missingFromIndex: 0, missingPacks: 0, snapshots: 0, packs: 0, packsRead: 0, blobsVerified: 0, coldSkipped: 0, thawRequested: 0 };
+  const res: CheckResult = { problems, unreferencedPacks: [], missingFromIndex: 0, missingPacks: 0, damagedPacks: [], snapshots: 0, packs: 0, packsRead: 0, blobsVerified: 0, coldSkipped: 0, thawRequested: 0 };
   const backend = repo.backend;
 
   // Keys (the config was verified when the repository was opened).
@@ -196,15 +198,22 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       }
     }
     const readWhole = p.type === 'meta' || selectedForRead(sel, p.id) || randomPicks.has(p.id);
+    const damaged = () => {
+      if (!res.damagedPacks.includes(p.id)) res.damagedPacks.push(p.id);
+    };
     try {
       let header: PackEntry[];
       let bytes: Buffer | undefined;
       if (readWhole) {
         bytes = await backend.load(h);
-        if (sha256Hex(bytes) !== p.id) problem(what, 'content does not match its name (corrupt or tampered)');
+        if (sha256Hex(bytes) !== p.id) {
+          problem(what, 'content does not match its name (corrupt or tampered)');
+          damaged();
+        }
         try {
           header = readPackHeader(repo.keys.encrypt, bytes);
         } catch (e) {
+          damaged();
           throw new IntegrityError(what, (e as Error).message);
         }
       } else {
@@ -225,16 +234,19 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
             res.blobsVerified++;
           } catch (err) {
             fromError(`${e.type} blob ${e.id} in ${what}`, err);
+            damaged();
           }
         }
       }
     } catch (e) {
       fromError(what, e);
+      if (e instanceof IntegrityError) damaged();
     }
     opts.onProgress?.('packs', ++done, present.length);
   });
   problems.sort((a, b) => a.object.localeCompare(b.object) || a.message.localeCompare(b.message));
   res.unreferencedPacks.sort();
+  res.damagedPacks.sort();
   return res;
 }
 

@@ -3,11 +3,18 @@
 // the index can always be rebuilt from what is stored. The new index is written first, naming in
 // `supersedes` every index object there was, and only then are those removed (as prune does,
 // ch. 14): interrupted at any point, the repository keeps an index at least as complete as before.
+//
+// `snap repair packs`: the intact blobs of damaged packs (bit rot in storage, a truncated upload)
+// copied into new packs, then the damaged packs removed, after a local copy of each is saved.
+import { join } from 'node:path';
 import { objectPath } from '../backend/backend.js';
 import { removeIfPresent, throwIfAborted } from '../backend/common.js';
-import { ColdObjectError, IntegrityError, NotFoundError } from '../errors.js';
-import { indexToJson, type IndexFile, type IndexPack } from '../format/index.js';
+import { ColdObjectError, IntegrityError, NotFoundError, UsageError } from '../errors.js';
+import { indexToJson, type IndexFile, type IndexPack, type PackType } from '../format/index.js';
+import { readPackHeader, type PackEntry } from '../format/pack.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import type { Repository } from '../repository/repository.js';
+import { BlobWriter } from '../repository/writer.js';
 import { mapLimit } from '../util/concurrency.js';
 
 export interface RepairIndexOptions {
@@ -100,4 +107,111 @@ export async function repairIndex(repo: Repository, opts: RepairIndexOptions = {
     res.indexesRemoved++;
   }
   return res;
+}
+
+export interface RepairPacksOptions {
+  /** Where a copy of each damaged pack is saved before it is removed from the repository. */
+  saveDir: string;
+  signal?: AbortSignal;
+}
+
+export interface RepairedPack {
+  id: string;
+  type: PackType;
+  /** Local copy of the pack as it was stored. */
+  savedAs: string;
+  /** Blobs the pack held (as its header and the index list them), and those kept: copied intact, or in another pack too. */
+  blobs: number;
+  salvaged: number;
+  /** Damaged blobs with no copy in another pack: lost from the repository. */
+  lost: string[];
+}
+
+export interface RepairPacksResult {
+  packs: RepairedPack[];
+  packsWritten: number;
+  index: string;
+  indexesRemoved: number;
+}
+
+/**
+ * Copies the intact blobs of the given packs (full IDs or unique prefixes) into new packs, writes
+ * an index without the old packs, then removes them. Their blobs are found through the index and
+ * the pack's own header (either may be damaged); each is verified before it is copied. Write order
+ * as prune's (ch. 14): new packs, the new index superseding every index object, the old index
+ * objects, then the damaged packs; a copy of each is saved locally first. The blobs it reports
+ * lost are then missing from the index: `repair snapshots` removes them from the snapshots.
+ */
+export async function repairPacks(repo: Repository, ids: readonly string[], opts: RepairPacksOptions): Promise<RepairPacksResult> {
+  if (ids.length === 0) throw new UsageError('name the damaged packs to repair (`snap check --read-data` lists them)');
+  const names = (await repo.listNames('index')).sort();
+  const files = await repo.loadIndexFiles(names);
+  repo.index.load(files);
+  const indexed = new Map<string, IndexPack>();
+  for (const n of repo.index.indexNames) for (const p of files.get(n)!.packs) indexed.set(p.id, p);
+  const stored = await repo.listPacks();
+  const targets = [...new Set(ids.map((id) => resolvePack(id, stored.map((f) => f.name))))].map((id) => stored.find((f) => f.name === id)!);
+  const repairing = new Set(targets.map((f) => f.name));
+  // Blobs with a copy in a pack that stays: nothing is lost when theirs here is damaged.
+  const elsewhere = new Set<string>();
+  for (const p of indexed.values()) if (!repairing.has(p.id)) for (const b of p.blobs) elsewhere.add(b.id);
+
+  const res: RepairPacksResult = { packs: [], packsWritten: 0, index: '', indexesRemoved: 0 };
+  const writer = new BlobWriter(repo, { workers: false, indexObjects: false });
+  try {
+    for (const f of targets) {
+      throwIfAborted(opts.signal, INTERRUPTED);
+      const h = { type: f.type, name: f.name };
+      const bytes = await repo.backend.load(h);
+      const savedAs = join(opts.saveDir, f.name);
+      await writeFileAtomic(savedAs, bytes);
+      const entries = new Map<string, PackEntry>();
+      for (const b of indexed.get(f.name)?.blobs ?? []) entries.set(b.id, b);
+      try {
+        for (const b of readPackHeader(repo.keys.encrypt, bytes)) if (!entries.has(b.id)) entries.set(b.id, b);
+      } catch {
+        // A damaged header: the index entries are all there is to go by.
+      }
+      const r: RepairedPack = { id: f.name, type: f.type, savedAs, blobs: entries.size, salvaged: 0, lost: [] };
+      for (const b of entries.values()) {
+        // A copy in a pack that stays serves: nothing to copy, nothing lost.
+        if (elsewhere.has(b.id)) {
+          r.salvaged++;
+          continue;
+        }
+        const sealed = bytes.subarray(b.offset, b.offset + b.length);
+        try {
+          if (b.offset + b.length > bytes.length) throw new Error('beyond the end of the pack');
+          repo.openBlob(b.id, { pack: f.name, packType: f.type, type: b.type, offset: b.offset, length: b.length, rawLength: b.rawLength, compressed: b.compressed }, sealed);
+        } catch {
+          r.lost.push(b.id);
+          continue;
+        }
+        await writer.copySealed(b.id, b.type, Buffer.from(sealed), b.rawLength, b.compressed);
+        r.salvaged++;
+      }
+      r.lost.sort();
+      res.packs.push(r);
+    }
+    await writer.flush();
+  } finally {
+    await writer.close();
+  }
+  res.packsWritten = writer.storedPacks.length;
+  const packs = [...[...indexed.values()].filter((p) => !repairing.has(p.id)), ...writer.storedPacks].sort((a, b) => a.id.localeCompare(b.id));
+  res.index = await repo.saveMetadata('index', indexToJson({ supersedes: names, packs }), true);
+  for (const name of names) {
+    if (name === res.index) continue;
+    await removeIfPresent(repo.backend, { type: 'index', name });
+    res.indexesRemoved++;
+  }
+  for (const f of targets) await removeIfPresent(repo.backend, { type: f.type, name: f.name });
+  return res;
+}
+
+/** The stored pack a full ID or unique prefix names. */
+function resolvePack(id: string, stored: readonly string[]): string {
+  const hits = stored.filter((n) => n.startsWith(id.toLowerCase()));
+  if (hits.length === 1 && /^[0-9a-f]+$/i.test(id)) return hits[0]!;
+  throw new UsageError(hits.length > 1 ? `pack ID ${id} is ambiguous: give more of it` : `no pack ${id} is stored in this repository`);
 }

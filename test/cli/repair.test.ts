@@ -1,7 +1,8 @@
 // snap repair index: lost or damaged index objects are rebuilt from the packs' own headers.
+// snap repair packs: the intact blobs of damaged packs are kept, the damaged packs removed.
 // snap repair snapshots: what the storage lost is removed from the snapshots, the rest restores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initRepo, jsonLines, snap, tempDir } from '../helpers/cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
@@ -170,4 +171,74 @@ describe('repair snapshots', () => {
     expect(snap(['prune'], env).code).toBe(0);
     expect(snap(['check', '--read-data'], env).code).toBe(0);
   }, 90_000);
+});
+
+describe('repair packs', () => {
+  const tmp = tempDir();
+  const src = join(tmp.path, 'src');
+  const repo = join(tmp.path, 'repo');
+  let env: Record<string, string>;
+
+  beforeAll(() => {
+    mkdirSync(src, { recursive: true });
+    for (let i = 0; i < 4; i++) writeFileSync(join(src, `f${i}`), prng(80 + i).bytes(300_000));
+    env = initRepo(repo, ['--pack-size', '256K', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K']);
+    env = { ...env, SNAP_REPOSITORY: repo };
+    expect(snap(['backup', src], env).code).toBe(0);
+  }, 60_000);
+  afterAll(() => tmp.cleanup());
+
+  it('keeps the intact blobs of damaged packs, saves a copy of each, and a backup stores the lost blob again', () => {
+    const [rotten, headless] = objects(join(repo, 'data'));
+    // Bit rot in the first blob of one pack; in the header of another (its blobs are intact).
+    const flip = (file: string, at: (size: number) => number) => {
+      const b = readFileSync(file);
+      b[at(b.length)] ^= 0x40;
+      writeFileSync(file, b);
+      return b;
+    };
+    const rottenBytes = flip(rotten!, () => 100);
+    flip(headless!, (size) => size - 10);
+    const id = (f: string) => f.split('/').pop()!;
+
+    const c = snap(['check', '--read-data'], env);
+    expect(c.code).toBe(1);
+    expect(c.stdout).toContain(`hint: \`snap repair packs ${[id(rotten!), id(headless!)].sort().map((x) => x.slice(0, 8)).join(' ')}\``);
+
+    const saveDir = join(tmp.path, 'saved');
+    const r = snap(['repair', 'packs', id(rotten!).slice(0, 12), id(headless!), '--save-dir', saveDir, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const res = jsonLines(r.stdout).pop();
+    const byId = new Map(res.packs.map((p: { id: string }) => [p.id, p]));
+    const rot = byId.get(id(rotten!)) as { blobs: number; salvaged: number; lost: string[]; saved_as: string };
+    expect(rot.lost).toHaveLength(1);
+    expect(rot.salvaged).toBe(rot.blobs - 1);
+    // Its header unreadable, the other pack's blobs are found through the index: all kept.
+    const head = byId.get(id(headless!)) as { blobs: number; salvaged: number; lost: string[] };
+    expect(head.blobs).toBeGreaterThan(0);
+    expect(head).toMatchObject({ salvaged: head.blobs, lost: [] });
+    // The damaged packs are gone from the repository, a copy of each kept as it was stored.
+    expect(existsSync(rotten!) || existsSync(headless!)).toBe(false);
+    expect(readFileSync(rot.saved_as).equals(rottenBytes)).toBe(true);
+
+    // Only the rotten blob is missing now, and check says what to do about it.
+    const after = snap(['check'], env);
+    expect(after.code).toBe(1);
+    expect(after.stdout).toContain(`data blob ${rot.lost[0]}: used by snapshots/`);
+    expect(after.stdout).toContain('1 problems found');
+    expect(after.stdout).toMatch(/hint: blobs in use are lost .* a backup stores them again/);
+    // The files still exist: a backup stores the lost blob again, and every file restores.
+    expect(snap(['backup', src], env).code).toBe(0);
+    expect(snap(['check', '--read-data'], env).code).toBe(0);
+    const target = join(tmp.path, 'restored');
+    expect(snap(['restore', 'latest', '--target', target], env).code).toBe(0);
+    expect(describeTree(join(target, src))).toEqual(describeTree(src));
+  }, 90_000);
+
+  it('refuses a pack that is not stored, and a prefix that names several', () => {
+    const none = snap(['repair', 'packs', 'ffffffffffff'], env);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no pack ffffffffffff is stored/);
+    expect(snap(['repair', 'packs', ''], env).code).toBe(2);
+  }, 30_000);
 });

@@ -1,4 +1,4 @@
-import { repairIndex } from '../../engine/repairer.js';
+import { repairIndex, repairPacks } from '../../engine/repairer.js';
 import { repairSnapshots } from '../../engine/rewriter.js';
 import { shortId } from '../../model/snapshot.js';
 import { asArray, chosenSnapshots, snapshotFilter, SNAPSHOT_FILTER_FLAGS } from '../args.js';
@@ -7,6 +7,11 @@ import { catalogAfterBackup } from './catalog.js';
 
 interface RepairIndexArgs {
   readAllPacks: boolean;
+}
+
+interface RepairPacksArgs {
+  packIds: string[];
+  saveDir: string;
 }
 
 interface RepairSnapshotsArgs {
@@ -40,6 +45,28 @@ export const registerRepair: Register = (y) =>
           // Left out of the index, a pack is one prune would delete: say so where it cannot be missed.
           if (r.unreadable.length > 0) ctx.out.line(`${r.unreadable.length} packs could not be read and are not indexed; \`snap prune\` would delete them (thaw archived ones, then repair again)`);
           if (r.packsMissing > 0) ctx.out.line('snapshots may use data of the packs that are gone: `snap check` names it, `snap repair snapshots` removes it from them');
+          return 0;
+        }),
+      )
+      .command(
+        'packs <packIds..>',
+        'copy the intact blobs of damaged packs (`check --read-data` names them) into new packs and remove the damaged ones, after saving a copy of each in --save-dir. Then `repair snapshots` removes what was lost',
+        (cc) =>
+          cc
+            .positional('packIds', { type: 'string', array: true, demandOption: true, describe: 'pack IDs (or unique prefixes)' })
+            .option('save-dir', { type: 'string', default: '.', describe: 'where a copy of each damaged pack is saved before it is removed' }),
+        handle<RepairPacksArgs>(async (ctx, a) => {
+          const repo = await ctx.repository({ index: false, lock: 'exclusive' });
+          const r = await repairPacks(repo, asArray(a.packIds), { saveDir: a.saveDir, signal: ctx.signal });
+          let lost = 0;
+          for (const p of r.packs) {
+            ctx.out.info(`${p.type}/${p.id.slice(0, 8)}: ${p.salvaged} of ${p.blobs} blobs kept; a copy of the pack is in ${p.savedAs}`);
+            for (const id of p.lost) ctx.out.line(`lost: ${p.type === 'meta' ? 'tree' : 'data'} blob ${id}`);
+            lost += p.lost.length;
+          }
+          ctx.out.info(`${r.packsWritten} packs written, index ${r.index.slice(0, 8)} written, ${r.packs.length} damaged packs removed`);
+          if (lost > 0) ctx.out.line(`${lost} blobs are lost: if the files still exist, a backup stores them again; else \`snap repair snapshots\` removes them from the snapshots`);
+          ctx.out.data({ message_type: 'repair_packs', packs: r.packs.map((p) => ({ id: p.id, type: p.type, saved_as: p.savedAs, blobs: p.blobs, salvaged: p.salvaged, lost: p.lost })), packs_written: r.packsWritten, index: r.index, indexes_removed: r.indexesRemoved });
           return 0;
         }),
       )
@@ -88,5 +115,5 @@ export const registerRepair: Register = (y) =>
           return 0;
         }),
       )
-      .demandCommand(1, 'name what to repair: index or snapshots'),
+      .demandCommand(1, 'name what to repair: index, packs or snapshots'),
   );
