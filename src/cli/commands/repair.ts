@@ -24,7 +24,7 @@ interface RepairSnapshotsArgs {
 }
 
 export const registerRepair: Register = (y) =>
-  y.command('repair', 'rebuild what can be rebuilt after data was lost or damaged: the index, then the snapshots', (c) =>
+  y.command('repair', 'rebuild what can be rebuilt after data was lost or damaged: the index, damaged packs, then the snapshots', (c) =>
     c
       .command(
         'index',
