@@ -190,6 +190,10 @@ export interface Repaired {
  * better cure (it stores again the blobs the index no longer has).
  */
 export async function repairSnapshots(repo: Repository, entries: readonly SnapshotEntry[], opts: RepairSnapshotsOptions = {}): Promise<Repaired[]> {
+  // Blobs of a pack that is gone but still indexed would look present, and stay in the snapshots.
+  const stored = new Set((await repo.listPacks()).map((f) => f.name));
+  const gone = repo.index.packIds().filter((id) => !stored.has(id)).length;
+  if (gone > 0) throw new UsageError(`the index names ${gone} packs that are not stored`, { hint: 'run `snap repair index` first: it drops them from the index, and this command then sees what they held as lost' });
   const changed = await editTrees(
     repo,
     entries,

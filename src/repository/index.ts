@@ -161,6 +161,11 @@ export class MasterIndex {
     };
   }
 
+  /** The IDs of the packs the index describes. */
+  packIds(): string[] {
+    return this.packs.map((p) => p.id);
+  }
+
   pack(id: string): { type: PackType; size: number } | undefined {
     const n = this.packNumbers.get(id);
     if (n === undefined) return undefined;
