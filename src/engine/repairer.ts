@@ -150,7 +150,7 @@ export async function repairPacks(repo: Repository, ids: readonly string[], opts
   const indexed = new Map<string, IndexPack>();
   for (const n of repo.index.indexNames) for (const p of files.get(n)!.packs) indexed.set(p.id, p);
   const stored = await repo.listPacks();
-  const targets = [...new Set(ids.map((id) => resolvePack(id, stored.map((f) => f.name))))].map((id) => stored.find((f) => f.name === id)!);
+  const targets = [...new Set(ids.map((id) => resolvePack(id, stored.map((f) => f.name), [...indexed.keys()])))].map((id) => stored.find((f) => f.name === id)!);
   const repairing = new Set(targets.map((f) => f.name));
   // Blobs with a copy in a pack that stays: nothing is lost when theirs here is damaged.
   const elsewhere = new Set<string>();
@@ -210,8 +210,14 @@ export async function repairPacks(repo: Repository, ids: readonly string[], opts
 }
 
 /** The stored pack a full ID or unique prefix names. */
-function resolvePack(id: string, stored: readonly string[]): string {
-  const hits = stored.filter((n) => n.startsWith(id.toLowerCase()));
-  if (hits.length === 1 && /^[0-9a-f]+$/i.test(id)) return hits[0]!;
-  throw new UsageError(hits.length > 1 ? `pack ID ${id} is ambiguous: give more of it` : `no pack ${id} is stored in this repository`);
+function resolvePack(id: string, stored: readonly string[], indexed: readonly string[]): string {
+  const prefix = id.toLowerCase();
+  if (!/^[0-9a-f]+$/.test(prefix)) throw new UsageError(`${JSON.stringify(id)} is not a pack ID`);
+  const hits = stored.filter((n) => n.startsWith(prefix));
+  if (hits.length === 1) return hits[0]!;
+  if (hits.length > 1) throw new UsageError(`pack ID ${id} is ambiguous: give more of it`);
+  if (indexed.some((n) => n.startsWith(prefix))) {
+    throw new UsageError(`pack ${id} is not stored, though the index names it`, { hint: 'a pack that is gone has nothing to salvage: `snap repair index` drops it from the index, then `snap repair snapshots` removes its data from the snapshots' });
+  }
+  throw new UsageError(`no pack ${id} is stored in this repository`);
 }

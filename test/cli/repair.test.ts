@@ -239,10 +239,16 @@ describe('repair packs', () => {
     expect(describeTree(join(target, src))).toEqual(describeTree(src));
   }, 90_000);
 
-  it('refuses a pack that is not stored, and a prefix that names several', () => {
+  it('refuses what is not a stored pack, and says what to do about one that is gone', () => {
     const none = snap(['repair', 'packs', 'ffffffffffff'], env);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no pack ffffffffffff is stored/);
     expect(snap(['repair', 'packs', ''], env).code).toBe(2);
+    expect(snap(['repair', 'packs', 'not-hex'], env).stderr).toMatch(/"not-hex" is not a pack ID/);
+    const gone = objects(join(repo, 'data'))[0]!;
+    rmSync(gone);
+    const r = snap(['repair', 'packs', gone.split('/').pop()!], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is not stored, though the index names it[\s\S]*`snap repair index` drops it/);
   }, 30_000);
 });
