@@ -10,7 +10,6 @@ import { removeIfPresent, throwIfAborted } from '../backend/common.js';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
-import { indexToJson } from '../format/index.js';
 import { ARCHIVE_CLASSES } from '../backend/backend.js';
 
 const DAY_MS = 86400_000;
@@ -134,14 +133,9 @@ const GB = 1e9;
 
 export async function planPrune(repo: Repository, opts: PruneOptions = {}): Promise<PrunePlan> {
   const now = (opts.now ?? new Date()).getTime();
-  // Sorted, and loaded into the map in that order (not in the order parallel loads finish): the
-  // plan, the packs it writes and the number of its steps are the same on every run.
-  const indexNames = (await repo.listNames('index')).sort();
-  const loaded = await repo.loadIndexFiles(indexNames);
-  const files = new Map(indexNames.map((n) => [n, loaded.get(n)!] as const));
-  repo.index.load(files);
-  const indexPacks = new Map<string, IndexPack>();
-  for (const n of repo.index.indexNames) for (const p of files.get(n)!.packs) indexPacks.set(p.id, p);
+  // Read in a fixed order: the plan, the packs it writes and the number of its steps are the same
+  // on every run.
+  const { names: indexNames, packs: indexPacks } = await repo.loadWholeIndex();
 
   // Everything any snapshot needs; a blob missing from the index stops the prune (data would be lost).
   const usedBlobs = new Set<string>();
@@ -325,20 +319,13 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Prun
   const written = new Set(writer.storedPacks.map((p) => p.id));
   const removePacks = plan.decisions.filter((d) => !written.has(d.id) && (d.action === 'delete' || d.action === 'delete-unreferenced' || (d.action === 'repack' && !keep.has(d.id))));
   const indexChanges = removePacks.some((d) => d.indexed) || writer.storedPacks.length > 0;
-  // 2. One index naming every kept pack and the new ones, superseding every old index object.
-  let oldIndexes = plan.indexNames.filter((n) => !plan.activeIndexNames.has(n));
+  // 2. One index naming every kept pack and the new ones, superseding every old index object;
+  // 3. then the old index objects (with no index change: only those an interrupted prune already
+  // superseded).
   if (indexChanges) {
     const packs = [...[...keep].map((id) => plan.indexPacks.get(id)).filter((p): p is IndexPack => p !== undefined), ...writer.storedPacks];
-    const name = await repo.saveMetadata('index', indexToJson({ supersedes: plan.indexNames, packs }), true);
-    step();
-    oldIndexes = plan.indexNames.filter((n) => n !== name);
-  }
-  // 3. Old index objects (with no index change: only those an interrupted prune already superseded).
-  for (const old of oldIndexes) {
-    await removeIfPresent(repo.backend, { type: 'index', name: old });
-    res.indexesDeleted++;
-    step();
-  }
+    res.indexesDeleted += (await repo.replaceIndex(plan.indexNames, packs, step)).removed;
+  } else res.indexesDeleted += await repo.removeIndexes(plan.indexNames.filter((n) => !plan.activeIndexNames.has(n)), step);
   // 4. Old packs: no index names them any more.
   for (const d of removePacks) {
     throwIfAborted(opts.signal, INTERRUPTED);

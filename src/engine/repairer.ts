@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { objectPath } from '../backend/backend.js';
 import { removeIfPresent, throwIfAborted } from '../backend/common.js';
 import { ColdObjectError, IntegrityError, NotFoundError, UsageError } from '../errors.js';
-import { indexToJson, type IndexFile, type IndexPack, type PackType } from '../format/index.js';
+import type { IndexFile, IndexPack, PackType } from '../format/index.js';
 import { readPackHeader, type PackEntry } from '../format/pack.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import type { Repository } from '../repository/repository.js';
@@ -100,12 +100,7 @@ export async function repairIndex(repo: Repository, opts: RepairIndexOptions = {
   const complete = res.indexesDamaged === 0 && res.packsMissing === 0 && res.packsRead === 0 && superseded.size === 0 && packs.length === described.size;
   if (complete && !opts.readAllPacks) return res;
   throwIfAborted(opts.signal, INTERRUPTED);
-  packs.sort((a, b) => a.id.localeCompare(b.id));
-  res.index = await repo.saveMetadata('index', indexToJson({ supersedes: names, packs }), true);
-  for (const name of names) {
-    await removeIfPresent(repo.backend, { type: 'index', name });
-    res.indexesRemoved++;
-  }
+  ({ name: res.index, removed: res.indexesRemoved } = await repo.replaceIndex(names, packs));
   return res;
 }
 
@@ -144,11 +139,7 @@ export interface RepairPacksResult {
  */
 export async function repairPacks(repo: Repository, ids: readonly string[], opts: RepairPacksOptions): Promise<RepairPacksResult> {
   if (ids.length === 0) throw new UsageError('name the damaged packs to repair (`snap check --read-data` lists them)');
-  const names = (await repo.listNames('index')).sort();
-  const files = await repo.loadIndexFiles(names);
-  repo.index.load(files);
-  const indexed = new Map<string, IndexPack>();
-  for (const n of repo.index.indexNames) for (const p of files.get(n)!.packs) indexed.set(p.id, p);
+  const { names, packs: indexed } = await repo.loadWholeIndex();
   const stored = await repo.listPacks();
   const targets = [...new Set(ids.map((id) => resolvePack(id, stored.map((f) => f.name), [...indexed.keys()])))].map((id) => stored.find((f) => f.name === id)!);
   const repairing = new Set(targets.map((f) => f.name));
@@ -198,13 +189,8 @@ export async function repairPacks(repo: Repository, ids: readonly string[], opts
     await writer.close();
   }
   res.packsWritten = writer.storedPacks.length;
-  const packs = [...[...indexed.values()].filter((p) => !repairing.has(p.id)), ...writer.storedPacks].sort((a, b) => a.id.localeCompare(b.id));
-  res.index = await repo.saveMetadata('index', indexToJson({ supersedes: names, packs }), true);
-  for (const name of names) {
-    if (name === res.index) continue;
-    await removeIfPresent(repo.backend, { type: 'index', name });
-    res.indexesRemoved++;
-  }
+  const packs = [...[...indexed.values()].filter((p) => !repairing.has(p.id)), ...writer.storedPacks];
+  ({ name: res.index, removed: res.indexesRemoved } = await repo.replaceIndex(names, packs));
   for (const f of targets) await removeIfPresent(repo.backend, { type: f.type, name: f.name });
   return res;
 }

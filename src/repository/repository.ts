@@ -2,13 +2,14 @@
 // and blobs. Writing new blobs goes through BlobWriter (writer.ts).
 import { randomBytes } from 'node:crypto';
 import { type Backend, type FileInfo, type FileType, hasStorageClasses, objectPath } from '../backend/backend.js';
+import { removeIfPresent } from '../backend/common.js';
 import { blobId, sha256Hex } from '../crypto/hash.js';
 import { openStoredBlob } from './blob.js';
 import { validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
 import { decodeMetadata, encodeMetadata } from '../format/metadata.js';
 import { configFromJson, configToJson, type RepoConfig } from '../format/config.js';
 import type { StorageClass } from '../backend/backend.js';
-import { indexFromJson, type IndexFile, type PackType } from '../format/index.js';
+import { indexFromJson, indexToJson, type IndexFile, type IndexPack, type PackType } from '../format/index.js';
 import { decodeHeader, type PackEntry } from '../format/pack.js';
 import { open as openSealed } from '../crypto/aead.js';
 import { decodeTree } from '../format/tree.js';
@@ -216,6 +217,43 @@ export class Repository {
     this.indexCached = undefined;
     await this.saveIndexCache();
     return { fromCache: false, objectsRead: names.length };
+  }
+
+  /**
+   * Every index object read afresh (not through the index cache) into the master index: their
+   * names, sorted, and the packs the index in use describes. What prune and `repair packs` rewrite.
+   */
+  async loadWholeIndex(): Promise<{ names: string[]; packs: Map<string, IndexPack> }> {
+    // Sorted, and loaded into the map in that order (not in the order parallel loads finish): the
+    // same index, and the same rewrite of it, on every run.
+    const names = (await this.listNames('index')).sort();
+    const loaded = await this.loadIndexFiles(names);
+    const files = new Map(names.map((n) => [n, loaded.get(n)!] as const));
+    this.index.load(files);
+    const packs = new Map<string, IndexPack>();
+    for (const n of this.index.indexNames) for (const p of files.get(n)!.packs) packs.set(p.id, p);
+    return { names, packs };
+  }
+
+  /**
+   * Writes one index object describing `packs` and superseding every object in `names`, then
+   * removes those (ch. 6): interrupted between, readers drop the superseded ones. `step` runs
+   * after the write and after each removal.
+   */
+  async replaceIndex(names: readonly string[], packs: readonly IndexPack[], step: () => void = () => undefined): Promise<{ name: string; removed: number }> {
+    const sorted = [...packs].sort((a, b) => a.id.localeCompare(b.id));
+    const name = await this.saveMetadata('index', indexToJson({ supersedes: [...names], packs: sorted }), true);
+    step();
+    return { name, removed: await this.removeIndexes(names.filter((n) => n !== name), step) };
+  }
+
+  /** Removes index objects (superseded ones); `step` runs after each. Returns how many. */
+  async removeIndexes(names: readonly string[], step: () => void = () => undefined): Promise<number> {
+    for (const name of names) {
+      await removeIfPresent(this.backend, { type: 'index', name });
+      step();
+    }
+    return names.length;
   }
 
   /** The index objects `names`, decoded, in the order their loads finish. */
