@@ -220,17 +220,14 @@ function ownerName(s: string): Buffer {
   return b;
 }
 
-/** Length of a node's version content (ch. 13.2): 16 bytes, or none for a fifo or socket. */
-function contentLength(n: TreeNode): number {
-  if (n.type === 'dir') return n.subtree === undefined ? 0 : 16;
-  return n.type === 'file' || n.type === 'symlink' || n.rdev !== undefined ? 16 : 0;
-}
+/** A version's content is 16 bytes, or none (ch. 13.2). */
+const CONTENT_MAX = 16;
 
 // Every node of a backup is packed: no Buffer.copy or Buffer.from per field (calls into C++ and an
 // allocation each), but TypedArray.set into one buffer per directory.
 function packDir(nodes: readonly TreeNode[], owners: OwnerTable): Buffer {
   let size = 0;
-  for (const n of nodes) size += PACKED_FIXED + n.name.length + contentLength(n) + (n.subtree !== undefined ? 32 : 0);
+  for (const n of nodes) size += PACKED_FIXED + n.name.length + CONTENT_MAX + (n.subtree !== undefined ? 32 : 0);
   const b = Buffer.allocUnsafe(size);
   let o = 0;
   for (const n of nodes) {
@@ -256,7 +253,7 @@ function packDir(nodes: readonly TreeNode[], owners: OwnerTable): Buffer {
     o = b.writeUInt32LE(owners.indexOf(n.group ?? ''), o);
     if (n.subtree !== undefined) o += b.write(n.subtree, o, 32, 'hex');
   }
-  return b;
+  return b.subarray(0, o);
 }
 
 function unpackDir(b: Buffer, owners: readonly string[]): CatalogDir {
@@ -349,7 +346,7 @@ function putContent(n: TreeNode, b: Buffer, o: number): number {
 function versionKey(n: TreeNode): Buffer {
   const u = ownerName(n.user ?? '');
   const g = ownerName(n.group ?? '');
-  const b = keyScratch.take(2 + 16 + 8 * 5 + 8 + u.length + g.length);
+  const b = keyScratch.take(2 + CONTENT_MAX + 8 * 5 + 8 + u.length + g.length);
   b[0] = NODE_TYPES.indexOf(n.type);
   const contentLen = putContent(n, b, 2);
   b[1] = contentLen;

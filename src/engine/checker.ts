@@ -213,7 +213,6 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
         try {
           header = readPackHeader(repo.keys.encrypt, bytes);
         } catch (e) {
-          damaged();
           throw new IntegrityError(what, (e as Error).message);
         }
       } else {

@@ -130,10 +130,9 @@ async function editTrees(repo: Repository, entries: readonly SnapshotEntry[], ed
   return edited;
 }
 
-/** Saves each edited snapshot anew (its root tree replaced) and, with `forget`, removes the original. */
-async function saveEdited(repo: Repository, e: Edited & { tree: string }, forget: boolean): Promise<string> {
-  const { id, snapshot } = e.entry;
-  const doc: Snapshot = { ...snapshot, tree: e.tree, original: snapshot.original ?? id };
+/** Saves an edited snapshot anew with its new root tree and, with `forget`, removes the original. */
+async function saveEdited(repo: Repository, { id, snapshot }: SnapshotEntry, tree: string, forget: boolean): Promise<string> {
+  const doc: Snapshot = { ...snapshot, tree, original: snapshot.original ?? id };
   const to = await repo.saveMetadata('snapshot', doc);
   if (forget) await removeIfPresent(repo.backend, { type: 'snapshot', name: id });
   return to;
@@ -157,7 +156,7 @@ export async function rewrite(repo: Repository, entries: readonly SnapshotEntry[
   if (opts.dryRun) return changed.map((c) => ({ from: c.entry.id, excluded: c.changes, forgotten: false }));
   const done: Rewritten[] = [];
   for (const c of changed) {
-    const to = await saveEdited(repo, { ...c, tree: c.tree! }, opts.forget === true);
+    const to = await saveEdited(repo, c.entry, c.tree!, opts.forget === true);
     done.push({ from: c.entry.id, to, excluded: c.changes, forgotten: opts.forget === true });
   }
   return done;
@@ -200,8 +199,13 @@ export async function repairSnapshots(repo: Repository, entries: readonly Snapsh
     (snapshotId, path, node) => {
       if (node.type !== 'file') return node;
       const blobs = node.content ?? [];
-      const kept = blobs.filter((id) => repo.index.get(id)?.type === 'data');
-      const size = kept.reduce((n, id) => n + repo.index.get(id)!.rawLength, 0);
+      let size = 0;
+      const kept = blobs.filter((id) => {
+        const loc = repo.index.get(id);
+        if (loc?.type !== 'data') return false;
+        size += loc.rawLength;
+        return true;
+      });
       if (kept.length === blobs.length && size === node.size) return node;
       opts.onFile?.(snapshotId, pathText(path), kept.length, blobs.length);
       return { ...node, content: kept, size };
@@ -209,15 +213,15 @@ export async function repairSnapshots(repo: Repository, entries: readonly Snapsh
     (snapshotId, path, error) => opts.onDirectory?.(snapshotId, pathText(path), error.message),
     opts,
   );
+  const forget = opts.forget === true && !opts.dryRun;
   const done: Repaired[] = [];
   for (const c of changed) {
-    const forget = opts.forget === true && !opts.dryRun;
     if (c.tree === undefined) {
       // Nothing of it can be restored: with --forget it goes, else it stays for the user to decide.
       if (forget) await removeIfPresent(repo.backend, { type: 'snapshot', name: c.entry.id });
       done.push({ from: c.entry.id, repaired: 0, unreadable: true, forgotten: forget });
     } else if (opts.dryRun) done.push({ from: c.entry.id, repaired: c.changes, unreadable: false, forgotten: false });
-    else done.push({ from: c.entry.id, to: await saveEdited(repo, { ...c, tree: c.tree }, forget), repaired: c.changes, unreadable: false, forgotten: forget });
+    else done.push({ from: c.entry.id, to: await saveEdited(repo, c.entry, c.tree, forget), repaired: c.changes, unreadable: false, forgotten: forget });
   }
   return done;
 }

@@ -4,11 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRepo, jsonLines, snap, tempDir } from '../helpers/cli.js';
+import { initRepo, jsonLines, lastJson, snap, tempDir } from '../helpers/cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
 
 const objects = (dir: string) => (readdirSync(dir, { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => /^[0-9a-f]{64}$/.test(f.split('/').pop()!)).map((f) => join(dir, f));
-const lastJson = (s: string) => JSON.parse(s.trim().split('\n').pop()!);
 
 describe('repair index', () => {
   const tmp = tempDir();
@@ -138,7 +137,7 @@ describe('repair snapshots', () => {
     const dry = snap(['repair', 'snapshots', '--dry-run', '--forget', '--json'], env);
     expect(dry.code, dry.stderr).toBe(0);
     expect(ids()).toEqual([first, second]);
-    expect(jsonLines(dry.stdout).pop()).toMatchObject({ dry_run: true, selected: 2, repaired: [{ from: second!.id, to: null }], unreadable: [{ id: first!.id, forgotten: false }] });
+    expect(lastJson(dry.stdout)).toMatchObject({ dry_run: true, selected: 2, repaired: [{ from: second!.id, to: null }], unreadable: [{ id: first!.id, forgotten: false }] });
 
     const r = snap(['repair', 'snapshots', '--forget', '--json'], env);
     expect(r.code, r.stderr).toBe(0);
@@ -171,7 +170,7 @@ describe('repair snapshots', () => {
     expect(kept.equals(whole.subarray(whole.length - kept.length))).toBe(true);
 
     // Nothing left to repair; prune keeps the repository sound.
-    expect(jsonLines(snap(['repair', 'snapshots', '--json'], env).stdout).pop()).toMatchObject({ selected: 1, repaired: [], unreadable: [] });
+    expect(lastJson(snap(['repair', 'snapshots', '--json'], env).stdout)).toMatchObject({ selected: 1, repaired: [], unreadable: [] });
     expect(snap(['prune'], env).code).toBe(0);
     expect(snap(['check', '--read-data'], env).code).toBe(0);
   }, 90_000);
@@ -212,7 +211,7 @@ describe('repair packs', () => {
     const saveDir = join(tmp.path, 'saved');
     const r = snap(['repair', 'packs', id(rotten!).slice(0, 12), id(headless!), '--save-dir', saveDir, '--json'], env);
     expect(r.code, r.stderr).toBe(0);
-    const res = jsonLines(r.stdout).pop();
+    const res = lastJson(r.stdout);
     const byId = new Map(res.packs.map((p: { id: string }) => [p.id, p]));
     const rot = byId.get(id(rotten!)) as { blobs: number; salvaged: number; lost: string[]; saved_as: string };
     expect(rot.lost).toHaveLength(1);

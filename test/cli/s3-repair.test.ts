@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jsonLines, tempDir } from '../helpers/cli.js';
+import { lastJson, tempDir } from '../helpers/cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
 import { startS3Cli, type S3Cli } from './s3-cli.js';
 
@@ -42,7 +42,7 @@ describe('repair packs on S3', () => {
     const saveDir = join(tmp.path, 'saved');
     const r = await cli.run(['repair', 'packs', rotten, '--save-dir', saveDir, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const [pack] = jsonLines(r.stdout).pop().packs;
+    const [pack] = lastJson(r.stdout).packs;
     expect(pack).toMatchObject({ id: rotten, salvaged: pack.blobs - 1 });
     expect(pack.lost).toHaveLength(1);
     expect(existsSync(join(saveDir, rotten))).toBe(true);

@@ -101,14 +101,14 @@ export const registerRepair: Register = (y) =>
             if (r.unreadable) ctx.out.warn(`snapshot ${shortId(r.from)}: its root tree cannot be read, nothing of it can be restored${r.forgotten ? '; removed' : ': `snap forget` it, or repair with --forget'}`);
             else if (r.to) say(`repaired ${shortId(r.from)} -> ${shortId(r.to)}: ${r.repaired} files and directories${r.forgotten ? `; ${shortId(r.from)} removed` : ''}`);
           }
-          const repaired = done.filter((r) => !r.unreadable).length;
-          say(a.dryRun ? `dry run: ${repaired} of ${chosen.length} snapshots would be repaired` : `${repaired} of ${chosen.length} snapshots repaired`);
-          if (repaired > 0 && !a.dryRun && !a.forget) say('the damaged snapshots are kept: `snap forget` them (or repair with --forget), then `snap prune`');
+          const repaired = done.filter((r) => !r.unreadable);
+          say(a.dryRun ? `dry run: ${repaired.length} of ${chosen.length} snapshots would be repaired` : `${repaired.length} of ${chosen.length} snapshots repaired`);
+          if (repaired.length > 0 && !a.dryRun && !a.forget) say('the damaged snapshots are kept: `snap forget` them (or repair with --forget), then `snap prune`');
           ctx.out.data({
             message_type: 'repair_snapshots',
             dry_run: a.dryRun,
             selected: chosen.length,
-            repaired: done.filter((r) => !r.unreadable).map((r) => ({ from: r.from, to: r.to ?? null, repaired: r.repaired, forgotten: r.forgotten })),
+            repaired: repaired.map((r) => ({ from: r.from, to: r.to ?? null, repaired: r.repaired, forgotten: r.forgotten })),
             unreadable: done.filter((r) => r.unreadable).map((r) => ({ id: r.from, forgotten: r.forgotten })),
           });
           if (done.length > 0 && !a.dryRun) await catalogAfterBackup(ctx);
