@@ -225,7 +225,7 @@ export class Archiver {
       const skipped = this.opts.skipIfUnchanged === true && parent?.snapshot.tree === rootId && this.counters.errors === 0;
       const id = this.opts.dryRun || skipped ? undefined : await this.repo.saveMetadata('snapshot', snapshot);
       if (id && cache && this.dirRecorder) {
-        await this.dirRecorder.write(cache.file, id, cache.options, this.repo.index.indexNames).catch((e: Error) => this.opts.onWarning?.(`the directory cache was not saved (${e.message}); the next backup compares with the snapshot's trees instead`));
+        await this.dirRecorder.write(cache.file, id, cache.options, this.repo.index.repairMarks).catch((e: Error) => this.opts.onWarning?.(`the directory cache was not saved (${e.message}); the next backup compares with the snapshot's trees instead`));
       }
       if (id) await this.repo.saveIndexCache();
       const result: BackupResult = { snapshot, incomplete: this.counters.errors > 0 };
@@ -248,7 +248,7 @@ export class Archiver {
     if (this.opts.dirCacheDir === undefined || this.opts.stdin || this.opts.dryRun) return undefined;
     const file = dirCacheFile(this.opts.dirCacheDir, hostname, paths);
     const options = dirCacheOptions(this.opts);
-    if (parentId) this.dirCache = await DirCache.load(file, parentId, options, this.repo.index.indexNames);
+    if (parentId) this.dirCache = await DirCache.load(file, parentId, options, this.repo.index.repairMarks);
     this.dirRecorder = new DirCacheRecorder();
     return { file, options };
   }

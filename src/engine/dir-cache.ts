@@ -9,8 +9,9 @@ import { nameTableDigests } from '../fs/users.js';
 import type { BackupOptions } from './archiver.js';
 
 const MAGIC = Buffer.from('snapdirc');
-// Version 2 records the index objects the cache was written under (version 1 did not: ignored).
-const VERSION = 2;
+// Version 3 records the repair marks of the index it was written under (version 2 named every index
+// object, so a prune made it useless; version 1 neither): older versions are ignored.
+const VERSION = 3;
 const HEADER = 84;
 const ENTRY = 64;
 const KEY_DOMAIN = Buffer.from('snap dir cache v1\n');
@@ -54,13 +55,13 @@ export class DirCache {
   private constructor(private readonly entries: Buffer, private readonly count: number) {}
 
   /**
-   * The cache in `file` when it describes `snapshotId` under `options`, and every index object it
-   * was written under is still in `indexNames`; undefined when it is missing, damaged or describes
-   * something else (the backup then compares with the parent's trees). An index object that is gone
-   * was superseded by a prune or a repair, and a repair may have dropped blobs the parent snapshot
-   * uses: a backup must then see each file's blobs, to store the lost ones again.
+   * The cache in `file` when it describes `snapshotId` under `options`, and was written under the
+   * index's present `repairMarks`; undefined when it is missing, damaged or describes something
+   * else (the backup then compares with the parent's trees). Other marks mean a repair may have
+   * dropped blobs the parent snapshot uses (ch. 6): a backup must then see each file's blobs, to
+   * store the lost ones again.
    */
-  static async load(file: string, snapshotId: string, options: Buffer, indexNames: ReadonlySet<string>): Promise<DirCache | undefined> {
+  static async load(file: string, snapshotId: string, options: Buffer, repairMarks: ReadonlySet<string>): Promise<DirCache | undefined> {
     let bytes: Buffer;
     try {
       bytes = await readFile(file);
@@ -70,10 +71,10 @@ export class DirCache {
     if (bytes.length < HEADER || !bytes.subarray(0, 8).equals(MAGIC) || bytes.readUInt32LE(8) !== VERSION) return undefined;
     if (!bytes.subarray(12, 44).equals(Buffer.from(snapshotId, 'hex')) || !bytes.subarray(44, 76).equals(options)) return undefined;
     const count = bytes.readUInt32LE(76);
-    const indexes = bytes.readUInt32LE(80);
-    const entries = HEADER + indexes * 32;
-    if (bytes.length !== entries + count * ENTRY) return undefined;
-    for (let at = HEADER; at < entries; at += 32) if (!indexNames.has(bytes.toString('hex', at, at + 32))) return undefined;
+    const marks = bytes.readUInt32LE(80);
+    const entries = HEADER + marks * 32;
+    if (bytes.length !== entries + count * ENTRY || marks !== repairMarks.size) return undefined;
+    for (let at = HEADER; at < entries; at += 32) if (!repairMarks.has(bytes.toString('hex', at, at + 32))) return undefined;
     return new DirCache(bytes.subarray(entries), count);
   }
 
@@ -109,21 +110,22 @@ export class DirCacheRecorder {
     this.buffer.write(treeId, at + 32, 'hex');
   }
 
-  /** Writes the file for `snapshotId`, made under `options` with the index objects `indexNames`. */
-  async write(file: string, snapshotId: string, options: Buffer, indexNames: ReadonlySet<string>): Promise<void> {
+  /** Writes the file for `snapshotId`, made under `options` with the index's `repairMarks`. */
+  async write(file: string, snapshotId: string, options: Buffer, repairMarks: ReadonlySet<string>): Promise<void> {
     const b = this.buffer;
     const order = Array.from({ length: this.count }, (_, i) => i * ENTRY);
     order.sort((x, y) => b.compare(b, y, y + 32, x, x + 32));
-    const entries = HEADER + indexNames.size * 32;
+    const marks = [...repairMarks].sort();
+    const entries = HEADER + marks.length * 32;
     const out = Buffer.alloc(entries + order.length * ENTRY);
     MAGIC.copy(out, 0);
     out.writeUInt32LE(VERSION, 8);
     out.write(snapshotId, 12, 'hex');
     options.copy(out, 44);
     out.writeUInt32LE(order.length, 76);
-    out.writeUInt32LE(indexNames.size, 80);
+    out.writeUInt32LE(marks.length, 80);
     let at = HEADER;
-    for (const name of indexNames) at += out.write(name, at, 'hex');
+    for (const mark of marks) at += out.write(mark, at, 'hex');
     order.forEach((from, i) => b.copy(out, entries + i * ENTRY, from, from + ENTRY));
     await writeFileAtomic(file, out);
   }

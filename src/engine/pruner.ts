@@ -5,7 +5,7 @@
 // Execution order is what makes a crash harmless: new packs, then one index that supersedes every
 // old index object, then old index objects are removed, then old packs.
 import { hasFileStaging, isColdStorage, objectPath, type FileInfo } from '../backend/backend.js';
-import type { IndexPack, PackType } from '../format/index.js';
+import { nextRepairMark, type IndexPack, type PackType } from '../format/index.js';
 import { removeIfPresent, throwIfAborted } from '../backend/common.js';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
@@ -324,7 +324,7 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Prun
   // superseded).
   if (indexChanges) {
     const packs = [...[...keep].map((id) => plan.indexPacks.get(id)).filter((p): p is IndexPack => p !== undefined), ...writer.storedPacks];
-    res.indexesDeleted += (await repo.replaceIndex(plan.indexNames, packs, step)).removed;
+    res.indexesDeleted += (await repo.replaceIndex(plan.indexNames, packs, nextRepairMark(false, repo.index.repairMarks), step)).removed;
   } else res.indexesDeleted += await repo.removeIndexes(plan.indexNames.filter((n) => !plan.activeIndexNames.has(n)), step);
   // 4. Old packs: no index names them any more.
   for (const d of removePacks) {

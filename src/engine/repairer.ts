@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { objectPath } from '../backend/backend.js';
 import { removeIfPresent, throwIfAborted } from '../backend/common.js';
 import { ColdObjectError, IntegrityError, NotFoundError, UsageError } from '../errors.js';
-import type { IndexFile, IndexPack, PackType } from '../format/index.js';
+import { nextRepairMark, type IndexFile, type IndexPack, type PackType } from '../format/index.js';
 import { readPackHeader, type PackEntry } from '../format/pack.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import type { Repository } from '../repository/repository.js';
@@ -100,7 +100,10 @@ export async function repairIndex(repo: Repository, opts: RepairIndexOptions = {
   const complete = res.indexesDamaged === 0 && res.packsMissing === 0 && res.packsRead === 0 && superseded.size === 0 && packs.length === described.size;
   if (complete && !opts.readAllPacks) return res;
   throwIfAborted(opts.signal, INTERRUPTED);
-  ({ name: res.index, removed: res.indexesRemoved } = await repo.replaceIndex(names, packs));
+  // Blobs snapshots use may be gone with a lost pack, one left out, or a damaged index object's marks.
+  const dropped = res.packsMissing > 0 || res.unreadable.length > 0 || res.indexesDamaged > 0;
+  const marks = new Set([...files].flatMap(([name, f]) => (!superseded.has(name) && f.repairMark !== undefined ? [f.repairMark] : [])));
+  ({ name: res.index, removed: res.indexesRemoved } = await repo.replaceIndex(names, packs, nextRepairMark(dropped, marks)));
   return res;
 }
 
@@ -190,7 +193,8 @@ export async function repairPacks(repo: Repository, ids: readonly string[], opts
   }
   res.packsWritten = writer.storedPacks.length;
   const packs = [...[...indexed.values()].filter((p) => !repairing.has(p.id)), ...writer.storedPacks];
-  ({ name: res.index, removed: res.indexesRemoved } = await repo.replaceIndex(names, packs));
+  const dropped = res.packs.some((r) => r.lost.length > 0);
+  ({ name: res.index, removed: res.indexesRemoved } = await repo.replaceIndex(names, packs, nextRepairMark(dropped, repo.index.repairMarks)));
   for (const f of targets) await removeIfPresent(repo.backend, { type: f.type, name: f.name });
   return res;
 }

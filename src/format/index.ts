@@ -1,4 +1,5 @@
 // Index objects (format-spec ch. 6).
+import { randomBytes } from 'node:crypto';
 import { isId } from '../model/ids.js';
 import { FLAG_ZSTD, type PackEntry } from './pack.js';
 
@@ -16,13 +17,25 @@ export interface IndexPack {
 
 export interface IndexFile {
   supersedes: string[];
+  /** Set by a rewrite of the index that may have dropped blobs snapshots use (ch. 6). */
+  repairMark?: string;
   packs: IndexPack[];
+}
+
+/**
+ * The repair mark of an index object that supersedes those in use (ch. 6): a fresh one when blobs
+ * a snapshot may use were dropped or the marks in use differ, else the one in use, if any.
+ */
+export function nextRepairMark(dropped: boolean, marksInUse: ReadonlySet<string>): string | undefined {
+  if (dropped || marksInUse.size > 1) return randomBytes(32).toString('hex');
+  return marksInUse.values().next().value;
 }
 
 export function indexToJson(f: IndexFile): unknown {
   return {
     version: 1,
     supersedes: f.supersedes,
+    ...(f.repairMark !== undefined ? { repair_mark: f.repairMark } : {}),
     packs: f.packs.map((p) => ({
       id: p.id,
       type: p.type,
@@ -36,6 +49,8 @@ export function indexToJson(f: IndexFile): unknown {
 export function indexFromJson(doc: Record<string, unknown>): IndexFile {
   const supersedes = doc.supersedes ?? [];
   if (!Array.isArray(supersedes) || !supersedes.every(isId)) throw new Error('bad supersedes list');
+  const repairMark = doc.repair_mark;
+  if (repairMark !== undefined && !isId(repairMark)) throw new Error('bad repair mark');
   if (!Array.isArray(doc.packs)) throw new Error('no packs list');
   const packs = doc.packs.map((p: Record<string, unknown>): IndexPack => {
     if (!isId(p.id) || (p.type !== 'data' && p.type !== 'meta') || typeof p.size !== 'number' || !Array.isArray(p.blobs)) {
@@ -54,5 +69,5 @@ export function indexFromJson(doc: Record<string, unknown>): IndexFile {
       }),
     };
   });
-  return { supersedes, packs };
+  return { supersedes, ...(repairMark !== undefined ? { repairMark } : {}), packs };
 }

@@ -9,8 +9,9 @@ import { writeFileAtomic } from '../fs/atomic.js';
 import type { IndexColumns } from './index.js';
 
 const MAGIC = Buffer.from('snapidxc');
-const VERSION = 1;
-const HEADER = 24;
+const VERSION = 2;
+const HEADER = 28;
+const MARK = 32;
 const NAME_ENTRY = 33;
 const PACK_ENTRY = 41;
 /** Bytes per blob over all columns: ID, pack number, offset, stored and raw length, flags. */
@@ -28,13 +29,16 @@ export function encodeIndexCache(c: IndexColumns, key: Uint8Array): Buffer {
   const k = c.names.size;
   const p = c.packs.length;
   const n = c.packOf.length;
-  const out = Buffer.allocUnsafe(HEADER + NAME_ENTRY * k + PACK_ENTRY * p + BLOB_BYTES * n + MAC);
+  const marks = [...new Set(c.repairMarks)].sort();
+  const out = Buffer.allocUnsafe(HEADER + MARK * marks.length + NAME_ENTRY * k + PACK_ENTRY * p + BLOB_BYTES * n + MAC);
   MAGIC.copy(out, 0);
   out.writeUInt32LE(VERSION, 8);
   out.writeUInt32LE(k, 12);
   out.writeUInt32LE(p, 16);
   out.writeUInt32LE(n, 20);
+  out.writeUInt32LE(marks.length, 24);
   let at = HEADER;
+  for (const mark of marks) at += out.write(mark, at, 'hex');
   for (const [name, inUse] of c.names) {
     out.write(name, at, 'hex');
     out[at + 32] = inUse ? 1 : 0;
@@ -60,12 +64,15 @@ export function decodeIndexCache(bytes: Buffer, key: Uint8Array): IndexColumns |
   const k = bytes.readUInt32LE(12);
   const p = bytes.readUInt32LE(16);
   const n = bytes.readUInt32LE(20);
-  const end = HEADER + NAME_ENTRY * k + PACK_ENTRY * p + BLOB_BYTES * n;
+  const r = bytes.readUInt32LE(24);
+  const end = HEADER + MARK * r + NAME_ENTRY * k + PACK_ENTRY * p + BLOB_BYTES * n;
   if (bytes.length !== end + MAC) return undefined;
   const mac = createHmac('sha256', key).update(bytes.subarray(0, end)).digest();
   if (!timingSafeEqual(mac, bytes.subarray(end))) return undefined;
 
   let at = HEADER;
+  const repairMarks: string[] = [];
+  for (let i = 0; i < r; i++, at += MARK) repairMarks.push(bytes.toString('hex', at, at + MARK));
   const names = new Map<string, boolean>();
   for (let i = 0; i < k; i++, at += NAME_ENTRY) names.set(bytes.toString('hex', at, at + 32), bytes[at + 32] === 1);
   const packs: IndexColumns['packs'] = [];
@@ -80,6 +87,7 @@ export function decodeIndexCache(bytes: Buffer, key: Uint8Array): IndexColumns |
   };
   const c: IndexColumns = {
     names,
+    repairMarks,
     packs,
     ids: column(new Int32Array(n * 8)),
     packOf: column(new Uint32Array(n)),

@@ -20,6 +20,8 @@ export interface BlobLocation {
 export interface IndexColumns {
   /** Index objects merged in: in use (true) or superseded by another (false). */
   names: Map<string, boolean>;
+  /** The repair marks of those in use (ch. 6). */
+  repairMarks: string[];
   packs: { id: string; type: PackType; size: number }[];
   /** Blob i's raw ID is ids[8i..8i+7]; the other columns have one value per blob. */
   ids: Int32Array;
@@ -46,6 +48,8 @@ export class MasterIndex {
   readonly indexNames = new Set<string>();
   /** Names of index objects that were loaded but are superseded by another. */
   readonly supersededNames = new Set<string>();
+  /** The repair marks of the index objects in use (ch. 6): what the directory cache compares. */
+  readonly repairMarks = new Set<string>();
   private readonly packs: { id: string; type: PackType; size: number }[] = [];
   private readonly packNumbers = new Map<string, number>();
 
@@ -79,6 +83,7 @@ export class MasterIndex {
         continue;
       }
       this.indexNames.add(name);
+      if (f.repairMark !== undefined) this.repairMarks.add(f.repairMark);
       for (const p of f.packs) this.addPack(p);
     }
   }
@@ -91,6 +96,7 @@ export class MasterIndex {
     for (const name of this.supersededNames) names.set(name, false);
     return {
       names,
+      repairMarks: [...this.repairMarks],
       packs: this.packs.map((p) => ({ ...p })),
       ids: this.ids.subarray(0, n * ID_WORDS),
       packOf: this.packOf.subarray(0, n),
@@ -105,6 +111,7 @@ export class MasterIndex {
   restore(c: IndexColumns): void {
     if (this.count > 0 || this.packs.length > 0) throw new Error('MasterIndex.restore: the index is not empty');
     for (const [name, inUse] of c.names) (inUse ? this.indexNames : this.supersededNames).add(name);
+    for (const mark of c.repairMarks) this.repairMarks.add(mark);
     for (const p of c.packs) {
       this.packNumbers.set(p.id, this.packs.length);
       this.packs.push({ id: p.id, type: p.type, size: p.size });

@@ -237,12 +237,13 @@ export class Repository {
 
   /**
    * Writes one index object describing `packs` and superseding every object in `names`, then
-   * removes those (ch. 6): interrupted between, readers drop the superseded ones. `step` runs
-   * after the write and after each removal.
+   * removes those (ch. 6): interrupted between, readers drop the superseded ones. `repairMark` is
+   * the new object's (nextRepairMark). `step` runs after the write and after each removal.
    */
-  async replaceIndex(names: readonly string[], packs: readonly IndexPack[], step: () => void = () => undefined): Promise<{ name: string; removed: number }> {
+  async replaceIndex(names: readonly string[], packs: readonly IndexPack[], repairMark: string | undefined, step: () => void = () => undefined): Promise<{ name: string; removed: number }> {
     const sorted = [...packs].sort((a, b) => a.id.localeCompare(b.id));
-    const name = await this.saveMetadata('index', indexToJson({ supersedes: [...names], packs: sorted }), true);
+    const doc = indexToJson({ supersedes: [...names], ...(repairMark !== undefined ? { repairMark } : {}), packs: sorted });
+    const name = await this.saveMetadata('index', doc, true);
     step();
     return { name, removed: await this.removeIndexes(names.filter((n) => n !== name), step) };
   }

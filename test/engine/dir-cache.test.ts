@@ -136,7 +136,7 @@ describe('directory cache', () => {
 
     // Tree IDs that the repository does not have: never used.
     const forged = Buffer.from(readFileSync(file));
-    // Entries follow the header (84 bytes) and the index object names (32 bytes each).
+    // Entries follow the header (84 bytes) and the repair marks (32 bytes each).
     for (let at = 84 + 32 * forged.readUInt32LE(80) + 32; at < forged.length; at += 64) forged.fill(0xab, at, at + 32);
     writeFileSync(file, forged);
     const { repo: r4, loads: l4 } = await counted(repoDir);
@@ -146,6 +146,47 @@ describe('directory cache', () => {
     await restoreAndCompare();
   });
 
+  it('stays in use after a prune and a repair that lost nothing, and not after one that lost data', async () => {
+    const env = { SNAP_REPOSITORY: repoDir };
+    await backup(await openRepo(repoDir), opts);
+    writeFileSync(join(src, 'a/y'), 'Y'.repeat(7000));
+    const parent = await backup(await openRepo(repoDir), opts);
+    const parentTree = await treeOf(await openRepo(repoDir), parent.snapshot.tree, src);
+    const indexes = () => readdirSync(join(repoDir, 'index'));
+    const unchanged = async (): Promise<number> => {
+      const { repo, loads } = await counted(repoDir);
+      const res = await backup(repo, opts);
+      const n = loads();
+      expect(await treeOf(repo, res.snapshot.tree, src)).toBe(parentTree);
+      return n;
+    };
+
+    // Prune drops the old a/y, keeps what the parent reaches, and supersedes every index object.
+    const before = indexes();
+    const pruned = await snap(['forget', '--keep-last', '1', '--prune', '--max-unused', '0%'], env);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(indexes()).toHaveLength(1);
+    expect(before).not.toContain(indexes()[0]);
+    expect(await unchanged()).toBe(0);
+
+    // The index lost and rebuilt from the packs: nothing a snapshot uses is gone.
+    rmSync(join(repoDir, 'index', indexes()[0]!));
+    const rebuilt = await snap(['repair', 'index'], env);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(await unchanged()).toBe(0);
+
+    // A data pack lost: after `repair index` the backup reads the trees, and stores again what the
+    // pack held (the restore needs it).
+    const packs = readdirSync(join(repoDir, 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.'));
+    expect(packs.length).toBeGreaterThan(0);
+    rmSync(join(packs[0]!.parentPath, packs[0]!.name));
+    const repaired = await snap(['repair', 'index'], env);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(await unchanged()).toBeGreaterThan(0);
+    await restoreAndCompare();
+    expect(await unchanged()).toBe(0);
+  });
+
   it('finds every recorded key in the written file, and nothing else', async () => {
     const rec = new DirCacheRecorder();
     const keys = Array.from({ length: 200 }, (_, i) => dirKey(Buffer.from(`/d${i}`), Buffer.alloc(32, i), i % 2 ? ['ab'.repeat(32)] : []));
@@ -153,17 +194,19 @@ describe('directory cache', () => {
     const options = dirCacheOptions({});
     const snapshotId = 'cd'.repeat(32);
     const file = join(tmp, 'cache-unit', 'f');
-    const indexes = new Set(['01'.repeat(32), '02'.repeat(32)]);
-    await rec.write(file, snapshotId, options, indexes);
-    const cache = (await DirCache.load(file, snapshotId, options, new Set([...indexes, '03'.repeat(32)])))!;
+    const marks = new Set(['02'.repeat(32), '01'.repeat(32)]);
+    await rec.write(file, snapshotId, options, marks);
+    const cache = (await DirCache.load(file, snapshotId, options, new Set(['01'.repeat(32), '02'.repeat(32)])))!;
     keys.forEach((k, i) => expect(cache.get(k)).toBe(i.toString(16).padStart(64, '0')));
     expect(cache.get(dirKey(Buffer.from('/d0'), Buffer.alloc(32, 0), ['ab'.repeat(32)]))).toBeUndefined();
-    expect(await DirCache.load(file, 'ef'.repeat(32), options, indexes)).toBeUndefined();
-    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ excludes: ['x'] }), indexes)).toBeUndefined();
-    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ iexcludes: ['x'] }), indexes)).toBeUndefined();
-    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ excludeLargerThan: 1 << 20 }), indexes)).toBeUndefined();
-    // An index object it was written under is gone (superseded by a prune or a repair): not used.
-    expect(await DirCache.load(file, snapshotId, options, new Set(['01'.repeat(32), '03'.repeat(32)]))).toBeUndefined();
+    expect(await DirCache.load(file, 'ef'.repeat(32), options, marks)).toBeUndefined();
+    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ excludes: ['x'] }), marks)).toBeUndefined();
+    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ iexcludes: ['x'] }), marks)).toBeUndefined();
+    expect(await DirCache.load(file, snapshotId, dirCacheOptions({ excludeLargerThan: 1 << 20 }), marks)).toBeUndefined();
+    // The index's repair marks differ (a repair may have dropped blobs since): not used.
+    for (const other of [['01', '03'], ['01'], ['01', '02', '03'], []]) {
+      expect(await DirCache.load(file, snapshotId, options, new Set(other.map((m) => m.repeat(32))))).toBeUndefined();
+    }
     // A cache written under exclude patterns before absolute ones matched is not used.
     const before = (doc: object) => createHash('sha256').update(JSON.stringify({ ...doc, ...nameTableDigests() })).digest();
     expect(dirCacheOptions({ excludes: ['/x'] })).not.toEqual(before({ excludes: ['/x'], one_file_system: false }));

@@ -56,6 +56,7 @@ async function expectSameAsObjects(repo: Repository): Promise<void> {
     expect(repo.index.pack(loc!.pack)).toEqual(plain.index.pack(loc!.pack));
   }
   expect([...repo.index.indexNames].sort()).toEqual([...plain.index.indexNames].sort());
+  expect([...repo.index.repairMarks].sort()).toEqual([...plain.index.repairMarks].sort());
   await plain.close();
 }
 
@@ -128,13 +129,15 @@ describe('index cache', () => {
     await again.close();
   });
 
-  it('is ignored once an index object it names is gone or superseded (a prune)', async () => {
+  it('is ignored once an index object it names is gone or superseded (a prune or a repair)', async () => {
     const repo = await open();
     await repo.loadIndex();
     const names = [...repo.index.indexNames].sort();
     const files = await Promise.all(names.map((n) => repo.loadIndexFile(n)));
-    // As prune does: one index for all packs, superseding the others, then the old ones removed.
-    const merged = await repo.saveMetadata('index', indexToJson({ supersedes: names, packs: files.flatMap((f) => f.packs) }), true);
+    // As a repair does: one index for all packs, superseding the others, then the old ones
+    // removed; with a repair mark, which the cache keeps.
+    const repairMark = 'ab'.repeat(32);
+    const merged = await repo.saveMetadata('index', indexToJson({ supersedes: names, repairMark, packs: files.flatMap((f) => f.packs) }), true);
     await repo.close();
     const superseding = await open();
     expect(await superseding.loadIndex()).toEqual({ fromCache: false, objectsRead: names.length + 1 });
@@ -149,6 +152,8 @@ describe('index cache', () => {
     await pruned.close();
     const after = await open();
     expect(await after.loadIndex()).toEqual({ fromCache: true, objectsRead: 0 });
+    expect([...after.index.repairMarks]).toEqual([repairMark]);
+    await expectSameAsObjects(after);
     await after.close();
   });
 });
