@@ -51,12 +51,19 @@ type EditNode = (snapshotId: string, path: Buffer, node: TreeNode) => TreeNode |
 /** A subtree that cannot be read: given this, it is stored as an empty directory instead of failing. */
 type OnUnreadable = (snapshotId: string, path: Buffer, error: IntegrityError | NotFoundError) => void;
 
+/** A tree as rewritten: its ID, and what changed and what it holds (regular files and their bytes). */
+interface EditedTree {
+  id: string;
+  /** Nodes changed or left out (a directory left out counts once). */
+  changes: number;
+  files: number;
+  bytes: number;
+}
+
 interface Edited {
   entry: SnapshotEntry;
   /** The new root tree; undefined when the root itself cannot be read. */
-  tree?: string;
-  /** Nodes changed or left out (a directory left out counts once). */
-  changes: number;
+  tree?: EditedTree;
 }
 
 /** A tree lost or damaged in storage (a transient backend error is not: it stops the command). */
@@ -72,31 +79,38 @@ async function editTrees(repo: Repository, entries: readonly SnapshotEntry[], ed
   let emptyTree: Promise<string> | undefined;
   // A tree's new ID may depend on where it is (patterns match paths): each tree is rewritten once
   // per path, for all the snapshots that share it (the unchanged directories of one host).
-  const memo = new Map<string, { id: string; changes: number }>();
-  const visit = async (snapshotId: string, treeId: string, path: Buffer, tree: Tree): Promise<{ id: string; changes: number }> => {
+  const memo = new Map<string, EditedTree>();
+  const visit = async (snapshotId: string, treeId: string, path: Buffer, tree: Tree): Promise<EditedTree> => {
     if (opts.signal?.aborted) throw new InterruptedError('interrupted; no snapshot was changed');
     const key = `${treeId}\0${path.toString('latin1')}`;
     const known = memo.get(key);
     if (known) return known;
     const nodes: TreeNode[] = [];
     let changes = 0;
+    let files = 0;
+    let bytes = 0;
     for (const node of tree.nodes) {
       const child = joinPath(path, node.name);
       let out = edit(snapshotId, child, node);
       if (out !== node) changes++;
       if (out === null) continue;
-      if (out.type === 'dir' && out.subtree !== undefined) {
+      if (out.type === 'file') {
+        files++;
+        bytes += out.size ?? 0;
+      } else if (out.type === 'dir' && out.subtree !== undefined) {
         const sub = await loadOrReplace(snapshotId, out.subtree, child);
         changes += sub.changes;
+        files += sub.files;
+        bytes += sub.bytes;
         if (sub.id !== out.subtree) out = { ...out, subtree: sub.id };
       }
       nodes.push(out);
     }
-    const out = { id: changes > 0 ? (await writer.save('tree', encodeTree({ nodes }))).id : treeId, changes };
+    const out = { id: changes > 0 ? (await writer.save('tree', encodeTree({ nodes }))).id : treeId, changes, files, bytes };
     memo.set(key, out);
     return out;
   };
-  const loadOrReplace = async (snapshotId: string, treeId: string, path: Buffer): Promise<{ id: string; changes: number }> => {
+  const loadOrReplace = async (snapshotId: string, treeId: string, path: Buffer): Promise<EditedTree> => {
     let tree: Tree;
     try {
       tree = await repo.loadTree(treeId);
@@ -104,7 +118,7 @@ async function editTrees(repo: Repository, entries: readonly SnapshotEntry[], ed
       if (!onUnreadable || !unreadable(e)) throw e;
       onUnreadable(snapshotId, path, e);
       emptyTree ??= writer.save('tree', encodeTree({ nodes: [] })).then((r) => r.id);
-      return { id: await emptyTree, changes: 1 };
+      return { id: await emptyTree, changes: 1, files: 0, bytes: 0 };
     }
     return visit(snapshotId, treeId, path, tree);
   };
@@ -116,11 +130,11 @@ async function editTrees(repo: Repository, entries: readonly SnapshotEntry[], ed
         root = await repo.loadTree(entry.snapshot.tree);
       } catch (e) {
         if (!onUnreadable || !unreadable(e)) throw e;
-        edited.push({ entry, changes: 0 });
+        edited.push({ entry });
         continue;
       }
-      const { id, changes } = await visit(entry.id, entry.snapshot.tree, Buffer.from('/'), root);
-      if (changes > 0) edited.push({ entry, tree: id, changes });
+      const tree = await visit(entry.id, entry.snapshot.tree, Buffer.from('/'), root);
+      if (tree.changes > 0) edited.push({ entry, tree });
     }
     // All new trees in a few packs and one index, before any snapshot refers to them.
     await writer.flush();
@@ -130,9 +144,14 @@ async function editTrees(repo: Repository, entries: readonly SnapshotEntry[], ed
   return edited;
 }
 
-/** Saves an edited snapshot anew with its new root tree and, with `forget`, removes the original. */
-async function saveEdited(repo: Repository, { id, snapshot }: SnapshotEntry, tree: string, forget: boolean): Promise<string> {
-  const doc: Snapshot = { ...snapshot, tree, original: snapshot.original ?? id };
+/**
+ * Saves an edited snapshot anew with its new root tree and, with `forget`, removes the original.
+ * Its summary keeps the statistics of the backup, but counts the files the snapshot now holds (as
+ * restic's rewrite does): `snap snapshots` shows their size.
+ */
+async function saveEdited(repo: Repository, { id, snapshot }: SnapshotEntry, tree: EditedTree, forget: boolean): Promise<string> {
+  const doc: Snapshot = { ...snapshot, tree: tree.id, original: snapshot.original ?? id };
+  if (snapshot.summary) doc.summary = { ...snapshot.summary, total_files_processed: tree.files, total_bytes_processed: tree.bytes };
   const to = await repo.saveMetadata('snapshot', doc);
   if (forget) await removeIfPresent(repo.backend, { type: 'snapshot', name: id });
   return to;
@@ -153,11 +172,11 @@ export async function rewrite(repo: Repository, entries: readonly SnapshotEntry[
     undefined,
     opts,
   );
-  if (opts.dryRun) return changed.map((c) => ({ from: c.entry.id, excluded: c.changes, forgotten: false }));
+  if (opts.dryRun) return changed.map((c) => ({ from: c.entry.id, excluded: c.tree!.changes, forgotten: false }));
   const done: Rewritten[] = [];
   for (const c of changed) {
     const to = await saveEdited(repo, c.entry, c.tree!, opts.forget === true);
-    done.push({ from: c.entry.id, to, excluded: c.changes, forgotten: opts.forget === true });
+    done.push({ from: c.entry.id, to, excluded: c.tree!.changes, forgotten: opts.forget === true });
   }
   return done;
 }
@@ -220,8 +239,8 @@ export async function repairSnapshots(repo: Repository, entries: readonly Snapsh
       // Nothing of it can be restored: with --forget it goes, else it stays for the user to decide.
       if (forget) await removeIfPresent(repo.backend, { type: 'snapshot', name: c.entry.id });
       done.push({ from: c.entry.id, repaired: 0, unreadable: true, forgotten: forget });
-    } else if (opts.dryRun) done.push({ from: c.entry.id, repaired: c.changes, unreadable: false, forgotten: false });
-    else done.push({ from: c.entry.id, to: await saveEdited(repo, c.entry, c.tree, forget), repaired: c.changes, unreadable: false, forgotten: forget });
+    } else if (opts.dryRun) done.push({ from: c.entry.id, repaired: c.tree.changes, unreadable: false, forgotten: false });
+    else done.push({ from: c.entry.id, to: await saveEdited(repo, c.entry, c.tree, forget), repaired: c.tree.changes, unreadable: false, forgotten: forget });
   }
   return done;
 }

@@ -101,7 +101,7 @@ describe('repair snapshots', () => {
   const later = prng(62).bytes(200_000);
   /** The packs the first backup wrote: all of them are lost below. */
   let firstPacks: string[];
-  const ids = (): { id: string; original?: string }[] => JSON.parse(snap(['snapshots', '--json'], env).stdout);
+  const ids = (): { id: string; original?: string; summary?: Record<string, number> }[] => JSON.parse(snap(['snapshots', '--json'], env).stdout);
 
   beforeAll(() => {
     mkdirSync(join(src, 'd'), { recursive: true });
@@ -168,6 +168,10 @@ describe('repair snapshots', () => {
     expect(kept.length).toBeGreaterThan(0);
     expect(kept.length).toBeLessThan(whole.length);
     expect(kept.equals(whole.subarray(whole.length - kept.length))).toBe(true);
+    // Its summary counts what it now holds: top.bin as kept and later; d's files are gone.
+    const [repaired] = JSON.parse(snap(['snapshots', '--json'], env).stdout);
+    expect(second!.summary).toMatchObject({ total_files_processed: 4, total_bytes_processed: whole.length + later.length + 200_000 });
+    expect(repaired.summary).toMatchObject({ total_files_processed: 2, total_bytes_processed: kept.length + later.length });
 
     // Nothing left to repair; prune keeps the repository sound.
     expect(lastJson(snap(['repair', 'snapshots', '--json'], env).stdout)).toMatchObject({ selected: 1, repaired: [], unreadable: [] });

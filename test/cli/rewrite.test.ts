@@ -14,6 +14,7 @@ interface Listed {
   tree: string;
   time: string;
   original?: string;
+  summary: Record<string, number | string>;
 }
 
 function dirBytes(dir: string): number {
@@ -75,6 +76,10 @@ describe('snap rewrite', () => {
       const o = all.find((s) => s.id === orig)!;
       const n = all.find((s) => s.original === orig)!;
       expect({ time: n.time, tags: n.tags }).toEqual({ time: o.time, tags: o.tags });
+      // The summary counts what the snapshot now holds (restic's rewrite does too), and keeps the
+      // rest of the backup's statistics.
+      expect(o.summary).toMatchObject({ total_files_processed: 4, total_bytes_processed: 600_000 + 9 + 11 + 3 });
+      expect(n.summary).toEqual({ ...o.summary, total_files_processed: 2, total_bytes_processed: 600_000 + 9 });
       expect(files(orig)).toEqual(['big.bin', 'keep/a.txt', 'logs/x.LOG', 'secret/key.pem']);
       expect(files(n.id)).toEqual(['big.bin', 'keep/a.txt']);
       // What is left restores byte for byte.
