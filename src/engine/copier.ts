@@ -7,11 +7,17 @@
 //
 // Write order as a backup's (ch. 10): a snapshot's packs, then their index, then the snapshot; an
 // interrupted copy leaves the snapshots copied so far, and the next run skips them.
+//
+// Out of archive storage (GLACIER, DEEP_ARCHIVE), every data pack the copy needs is known before
+// the first is read, so that the thaws of all of them are requested at once (as a restore does);
+// a snapshot is copied once all its packs are readable, and waits (or is left for a later run)
+// while some still thaw.
 import { InterruptedError } from '../errors.js';
 import { encodeTree, sameList } from '../format/tree.js';
 import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
 import type { Tree, TreeNode } from '../model/tree.js';
 import type { BlobLocation } from '../repository/index.js';
+import type { PackNeed } from './restorer.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
 import { mapLimit, Semaphore } from '../util/concurrency.js';
@@ -23,6 +29,21 @@ export interface CopyOptions {
   /** After each snapshot, copied or skipped. */
   onSnapshot?: (c: Copied) => void;
   onProgress?: (p: CopyProgress) => void;
+  /**
+   * Archive storage: the packs that can be read now, of those given (every data pack the copy
+   * needs); the hook requests thaws of the others. Without it, packs are read as they come.
+   */
+  readablePacks?: (packs: PackNeed[]) => Promise<Set<string>>;
+  /** Waits until some of the pending packs are readable; empty when it stops waiting. */
+  awaitPacks?: (pending: PackNeed[]) => Promise<Set<string>>;
+}
+
+export interface CopyResult {
+  snapshots: Copied[];
+  /** Data packs read from the source. */
+  packsRead: string[];
+  /** Data packs still thawing, which the snapshots not copied yet need. */
+  packsPending: PackNeed[];
 }
 
 export interface CopyProgress {
@@ -38,6 +59,8 @@ export interface Copied {
   to?: string;
   /** Already in the destination. */
   skipped: boolean;
+  /** Not copied (yet): this many of the data packs it needs are still thawing. */
+  pending?: number;
   /** Bytes the copy added to the destination, before packing. */
   added: number;
 }
@@ -66,10 +89,31 @@ function isCopyOf(copy: Snapshot, s: Snapshot, id: string): boolean {
   );
 }
 
-export async function copySnapshots(src: Repository, dst: Repository, entries: readonly SnapshotEntry[], opts: CopyOptions = {}): Promise<Copied[]> {
+/** Adds the data pack holding `blob` (as the source's index describes it) to `packs`. */
+function addPack(src: Repository, packs: Map<string, PackNeed>, blob: string): void {
+  const pack = src.locate(blob, 'data').pack;
+  if (packs.has(pack)) return;
+  const p = src.index.pack(pack)!;
+  packs.set(pack, { id: pack, type: p.type, size: p.size });
+}
+
+/**
+ * The data packs that copying `entries` reads: those of the snapshots not yet in the destination
+ * (what `copy --plan` prices). Reads trees, no data pack.
+ */
+export async function packsToCopy(src: Repository, dst: Repository, entries: readonly SnapshotEntry[], signal?: AbortSignal): Promise<PackNeed[]> {
+  return (await copyOrPlan(src, dst, entries, signal ? { signal } : {}, true)).packsPending;
+}
+
+export function copySnapshots(src: Repository, dst: Repository, entries: readonly SnapshotEntry[], opts: CopyOptions = {}): Promise<CopyResult> {
+  return copyOrPlan(src, dst, entries, opts, false);
+}
+
+/** Copies `entries`; or, with `planOnly`, returns the data packs that needs as pending and copies nothing. */
+async function copyOrPlan(src: Repository, dst: Repository, entries: readonly SnapshotEntry[], opts: CopyOptions, planOnly: boolean): Promise<CopyResult> {
   const existing = await dst.listSnapshots();
+  const toCopy = entries.filter(({ id, snapshot }) => !existing.some((e) => isCopyOf(e.snapshot, snapshot, id)));
   const progress: CopyProgress = { snapshots: 0, blobs: 0, bytes: 0 };
-  const writer = new BlobWriter(dst, { dryRun: opts.dryRun === true });
   // Source ID to destination ID, for every blob and tree of this run: snapshots of one host share
   // most of them.
   const blobs = new Map<string, Promise<string>>();
@@ -80,17 +124,45 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: r
     if (opts.signal?.aborted) throw new InterruptedError('copy interrupted; the snapshots copied so far are kept, and the next copy skips them');
   };
 
-  /** Source data blobs of the trees under `id` that this run has not copied yet, into `out`. */
-  const uncopied = async (id: string, out: Set<string>, seen: Set<string>): Promise<void> => {
+  /** Source data blobs of the trees under `id` that this run has not copied yet, to `onBlob`. */
+  const uncopied = async (id: string, onBlob: (blob: string) => void, seen: Set<string>): Promise<void> => {
     if (trees.has(id) || seen.has(id)) return;
     seen.add(id);
     checkAbort();
     const below: Promise<void>[] = [];
     for (const node of (await loadTree(id)).nodes) {
-      for (const blob of node.content ?? []) if (!blobs.has(blob)) out.add(blob);
-      if (node.type === 'dir' && node.subtree !== undefined) below.push(uncopied(node.subtree, out, seen));
+      for (const blob of node.content ?? []) if (!blobs.has(blob)) onBlob(blob);
+      if (node.type === 'dir' && node.subtree !== undefined) below.push(uncopied(node.subtree, onBlob, seen));
     }
     await Promise.all(below);
+  };
+
+  // Every data pack the copy needs, before any is read: archive storage thaws them all at once.
+  let readable: Set<string> | undefined;
+  if (planOnly || (opts.readablePacks && !opts.dryRun)) {
+    const packs = new Map<string, PackNeed>();
+    const seen = new Set<string>();
+    for (const { snapshot } of toCopy) await uncopied(snapshot.tree, (b) => addPack(src, packs, b), seen);
+    if (planOnly) return { snapshots: [], packsRead: [], packsPending: [...packs.values()] };
+    readable = await opts.readablePacks!([...packs.values()]);
+  }
+  const writer = new BlobWriter(dst, { dryRun: opts.dryRun === true });
+  const packsRead = new Set<string>();
+  const pending = new Map<string, PackNeed>();
+
+  /** The packs of `needed` still thawing, once it has waited for them as far as it may. */
+  const stillThawing = async (needed: Set<string>): Promise<PackNeed[]> => {
+    if (!readable) return [];
+    const packs = new Map<string, PackNeed>();
+    for (const b of needed) addPack(src, packs, b);
+    let waiting = [...packs.values()].filter((p) => !readable!.has(p.id));
+    while (waiting.length > 0 && opts.awaitPacks) {
+      const ready = await opts.awaitPacks(waiting);
+      if (ready.size === 0) break;
+      for (const id of ready) readable.add(id);
+      waiting = waiting.filter((p) => !readable!.has(p.id));
+    }
+    return waiting;
   };
 
   /**
@@ -105,6 +177,7 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: r
       if (!list) byPack.set(loc.pack, (list = []));
       list.push({ id, loc });
     }
+    for (const pack of byPack.keys()) packsRead.add(pack);
     await mapLimit(byPack.values(), PACK_READS, async (list) => {
       list.sort((a, b) => a.loc.offset - b.loc.offset);
       for (let i = 0; i < list.length; ) {
@@ -171,18 +244,25 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: r
       if (found) c = { from: id, to: found.id, skipped: true, added: 0 };
       else if (opts.dryRun) c = { from: id, skipped: false, added: 0 };
       else {
-        const before = writer.stats.dataAdded;
         const needed = new Set<string>();
-        await uncopied(snapshot.tree, needed, new Set());
-        await copyBlobs(needed);
-        const tree = await copyTree(snapshot.tree);
-        await writer.flush();
-        // The source's parent is not in the destination (or not under that ID).
-        const { parent: _parent, ...rest } = snapshot;
-        const doc: Snapshot = { ...rest, tree, original: snapshot.original ?? id };
-        const to = await dst.saveMetadata('snapshot', doc);
-        existing.push({ id: to, snapshot: doc });
-        c = { from: id, to, skipped: false, added: writer.stats.dataAdded - before };
+        await uncopied(snapshot.tree, (b) => needed.add(b), new Set());
+        const thawing = await stillThawing(needed);
+        if (thawing.length > 0) {
+          // Left for a later run: its packs stay requested.
+          for (const p of thawing) pending.set(p.id, p);
+          c = { from: id, skipped: false, added: 0, pending: thawing.length };
+        } else {
+          const before = writer.stats.dataAdded;
+          await copyBlobs(needed);
+          const tree = await copyTree(snapshot.tree);
+          await writer.flush();
+          // The source's parent is not in the destination (or not under that ID).
+          const { parent: _parent, ...rest } = snapshot;
+          const doc: Snapshot = { ...rest, tree, original: snapshot.original ?? id };
+          const to = await dst.saveMetadata('snapshot', doc);
+          existing.push({ id: to, snapshot: doc });
+          c = { from: id, to, skipped: false, added: writer.stats.dataAdded - before };
+        }
       }
       progress.snapshots++;
       opts.onSnapshot?.(c);
@@ -196,5 +276,5 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: r
   } finally {
     await writer.close();
   }
-  return done;
+  return { snapshots: done, packsRead: [...packsRead], packsPending: [...pending.values()] };
 }

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { snapRun, tempDir } from '../helpers/cli.js';
+import { tempDir } from '../helpers/cli.js';
 import type { ColdProxy } from '../helpers/cold-proxy.js';
 import { startS3Cli, type S3Cli } from './s3-cli.js';
 import { describeTree, prng } from '../helpers/tree.js';
@@ -72,20 +72,6 @@ describe('restore from DEEP_ARCHIVE through the cold proxy', () => {
     expect(meta.length).toBeGreaterThan(0);
     expect(data.every((k) => proxy.storageClassOf('cold', k) === 'DEEP_ARCHIVE')).toBe(true);
     expect(meta.every((k) => proxy.storageClassOf('cold', k) !== 'DEEP_ARCHIVE')).toBe(true);
-  });
-
-  it('copy out of the archive stops at the first cold pack, names it, says how to thaw, and saves no snapshot', async () => {
-    const local = join(tmp.path, 'copy-dest');
-    const init = await snapRun(['init', '--kdf-n', '1024'], { ...cli.env, SNAP_REPOSITORY: local });
-    expect(init.code, init.stderr).toBe(0);
-    // A cache of its own: the restore tests below read the state of the one repository in `cache`.
-    const r = await snapRun(['--cache-dir', join(tmp.path, 'copy-cache'), 'copy'], { ...cli.env, SNAP_REPOSITORY: local, SNAP_FROM_REPOSITORY: cli.env.SNAP_REPOSITORY!, SNAP_FROM_PASSWORD: cli.env.SNAP_PASSWORD! });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/data\/[0-9a-f]{2}\/[0-9a-f]{64}.*archive storage class/);
-    expect(r.stderr).toContain('thaw them in the source first');
-    expect(r.stderr).not.toMatch(/\n\s+at /);
-    expect(readdirSync(join(local, 'snapshots'))).toEqual([]);
-    expect(requested()).toEqual([]);
   });
 
   it('snapshots, ls, find, versions and restore --plan read no data pack and request no thaw', async () => {

@@ -1,6 +1,8 @@
 // The copier reads the source pack by pack: a snapshot of many small files (a blob each) costs a
 // request per run of nearby blobs, not one per blob (on S3, a round trip per file); blobs already
-// copied by this run are not read again; and what it writes reads back byte-identical.
+// copied by this run are not read again; and what it writes reads back byte-identical. Out of
+// archive storage, it learns every pack it needs first, copies the snapshots whose packs are
+// readable, and leaves the others (unread) until their packs are.
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { backup } from '../../src/engine/archiver.js';
-import { copySnapshots } from '../../src/engine/copier.js';
+import { copySnapshots, packsToCopy } from '../../src/engine/copier.js';
 import { InterruptedError } from '../../src/errors.js';
 import { walkTree } from '../../src/engine/walk.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -50,7 +52,7 @@ describe('copySnapshots', () => {
     const dataPacks = (await from.listPacks()).filter((p) => p.type === 'data').length;
     counting.reset();
 
-    const done = await copySnapshots(from, to, entries);
+    const { snapshots: done } = await copySnapshots(from, to, entries);
     expect(done.map((c) => c.skipped)).toEqual([false, false]);
     const blobs = new Set<string>();
     for (const e of entries) for await (const n of walkTree(from, e.snapshot.tree)) for (const id of n.node.content ?? []) blobs.add(id);
@@ -68,6 +70,61 @@ describe('copySnapshots', () => {
       expect(c.id).toBe(done[i]!.to);
     }
     expect((await contents(to, copied[1]!.snapshot.tree)).get(join(src, 'large'))).toBe(createHash('sha256').update(readFileSync(join(src, 'large'))).digest('hex'));
+  }, 60_000);
+
+  it('with readablePacks, copies what is readable, leaves the rest unread, and waits with awaitPacks', async () => {
+    const src = join(tmp, 'src-cold');
+    mkdirSync(join(src, 'a'), { recursive: true });
+    const r = prng(21);
+    for (let f = 0; f < 4; f++) writeFileSync(join(src, 'a', `f${f}`), r.bytes(600_000));
+    const counting = new CountingBackend(new MemoryBackend('cold-src'));
+    const from = await Repository.init(counting, 'pw', { kdfN: 1024, dataPackTarget: 1 << 20 });
+    await backup(from, { paths: [src], time: new Date('2026-01-01T00:00:00Z') });
+    mkdirSync(join(src, 'b'));
+    for (let f = 0; f < 4; f++) writeFileSync(join(src, 'b', `g${f}`), r.bytes(600_000));
+    await backup(from, { paths: [src], time: new Date('2026-01-02T00:00:00Z') });
+    await from.loadIndex();
+    const entries = await from.listSnapshots();
+    const to = await Repository.init(new MemoryBackend('cold-dst'), 'other', { kdfN: 1024 });
+
+    // The first snapshot's packs are readable; the second needs more, which are "thawing".
+    const all = await packsToCopy(from, to, entries);
+    const early = new Set((await packsToCopy(from, to, [entries[0]!])).map((p) => p.id));
+    const late = all.filter((p) => !early.has(p.id));
+    expect(all.map((p) => p.id).sort()).toEqual((await from.listPacks()).filter((p) => p.type === 'data').map((p) => p.name).sort());
+    expect(late.length).toBeGreaterThan(0);
+    let asked: string[] = [];
+    counting.reset();
+    const first = await copySnapshots(from, to, entries, {
+      readablePacks: async (packs) => {
+        asked = packs.map((p) => p.id);
+        return new Set(early);
+      },
+    });
+    // Every pack asked about at once, before any was read.
+    expect(asked.sort()).toEqual(all.map((p) => p.id).sort());
+    expect(first.snapshots.map((c) => [c.skipped, c.to !== undefined, c.pending ?? 0])).toEqual([[false, true, 0], [false, false, late.length]]);
+    expect(first.packsPending.map((p) => p.id).sort()).toEqual(late.map((p) => p.id).sort());
+    expect(first.packsRead.sort()).toEqual([...early].sort());
+    expect(counting.loaded.filter((h) => h.type === 'data').every((h) => early.has(h.name))).toBe(true);
+    expect(await to.listSnapshots()).toHaveLength(1);
+
+    // Again, waiting: the late packs become readable after one wait.
+    let waits = 0;
+    const second = await copySnapshots(from, to, entries, {
+      readablePacks: async () => new Set(early),
+      awaitPacks: async (pending) => {
+        waits++;
+        expect(pending.map((p) => p.id).sort()).toEqual(late.map((p) => p.id).sort());
+        return new Set(pending.map((p) => p.id));
+      },
+    });
+    expect(waits).toBe(1);
+    expect(second.snapshots.map((c) => [c.skipped, c.to !== undefined])).toEqual([[true, true], [false, true]]);
+    expect(second.packsPending).toEqual([]);
+    await to.loadIndex();
+    const copied = (await to.listSnapshots()).find((e) => e.snapshot.time === entries[1]!.snapshot.time)!;
+    expect(await contents(to, copied.snapshot.tree)).toEqual(await contents(from, entries[1]!.snapshot.tree));
   }, 60_000);
 
   it('interrupted, it keeps and indexes what it stored, saves no snapshot, and the next copy reuses it', async () => {
@@ -89,7 +146,7 @@ describe('copySnapshots', () => {
     await reopened.loadIndex();
     const kept = reopened.index.blobCount;
     expect(kept).toBeGreaterThan(0);
-    const again = await copySnapshots(from, reopened, entries);
+    const { snapshots: again } = await copySnapshots(from, reopened, entries);
     expect(again[0]!.skipped).toBe(false);
     // What the interrupted run stored is not stored again.
     expect(again[0]!.added).toBeLessThan(8 * 1_500_000 - 2 * 1_000_000);
