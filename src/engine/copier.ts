@@ -1,9 +1,12 @@
 // Copies snapshots into another repository (`snap copy`, as restic's): an off-site copy of a local
-// repository in S3, or a move to a new bucket. The two repositories have different keys, so a blob
-// has a different ID in each (IDs are keyed, ch. 5): every blob is opened with the source's keys and
-// stored under the destination's, deduplicated against what the destination holds as a backup
-// would be, and every tree is written anew with the new IDs. Chunks are not cut again: a copied
-// file keeps the source's chunk boundaries.
+// repository in S3, or a move to a new bucket. Blobs are opened with the source's keys and sealed
+// under the destination's. Chunks are not cut again: a copied file keeps the source's chunk
+// boundaries.
+// - With different blob ID keys, a blob has a different ID in each (IDs are keyed, ch. 3): every
+//   blob of a snapshot is read, stored deduplicated against what the destination holds as a
+//   backup would be, and every tree is written anew with the new IDs.
+// - A destination made with `init --copy-chunker-params` shares the source's ID key (ch. 4): IDs
+//   are the same, so only blobs the destination lacks are read, and trees are copied as they are.
 //
 // Write order as a backup's (ch. 10): a snapshot's packs, then their index, then the snapshot; an
 // interrupted copy leaves the snapshots copied so far, and the next run skips them.
@@ -117,6 +120,11 @@ async function copyOrPlan(src: Repository, dst: Repository, entries: readonly Sn
   // Source ID to destination ID, for every blob and tree of this run: snapshots of one host share
   // most of them.
   const blobs = new Map<string, Promise<string>>();
+  // With the same blob ID key (init --copy-chunker-params), a blob or tree has the same ID in both
+  // repositories: what the destination holds is neither read nor written, and trees are stored
+  // byte for byte under their IDs.
+  const sameIds = src.keys.id.equals(dst.keys.id);
+  const held = (blob: string) => blobs.has(blob) || (sameIds && dst.index.has(blob));
   const trees = new Map<string, Promise<string>>();
   const treeReads = new Semaphore(TREE_READS);
   const loadTree = (id: string) => treeReads.run(() => src.loadTree(id));
@@ -131,7 +139,7 @@ async function copyOrPlan(src: Repository, dst: Repository, entries: readonly Sn
     checkAbort();
     const below: Promise<void>[] = [];
     for (const node of (await loadTree(id)).nodes) {
-      for (const blob of node.content ?? []) if (!blobs.has(blob)) onBlob(blob);
+      for (const blob of node.content ?? []) if (!held(blob)) onBlob(blob);
       if (node.type === 'dir' && node.subtree !== undefined) below.push(uncopied(node.subtree, onBlob, seen));
     }
     await Promise.all(below);
@@ -227,9 +235,12 @@ async function copyOrPlan(src: Repository, dst: Repository, entries: readonly Sn
             if (subdirs[next] === i) readAhead(++next + TREES_AHEAD - 1);
             nodes[i] = { ...node, subtree: await copyTree(node.subtree, ahead.get(i)) };
             ahead.delete(i);
-          } else if (node.content && node.content.length > 0) nodes[i] = { ...node, content: await Promise.all(node.content.map((b) => blobs.get(b)!)) };
+          } else if (!sameIds && node.content && node.content.length > 0) nodes[i] = { ...node, content: await Promise.all(node.content.map((b) => blobs.get(b)!)) };
         }
-        return (await writer.save('tree', encodeTree({ nodes }))).id;
+        if (!sameIds) return (await writer.save('tree', encodeTree({ nodes }))).id;
+        // Its subtrees are there now; the tree itself as its bytes are, so under the same ID.
+        if (!writer.known(id)) await writer.save('tree', await src.loadBlob(id, 'tree'));
+        return id;
       })();
       trees.set(id, p);
     }

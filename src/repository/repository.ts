@@ -48,6 +48,8 @@ export interface InitOptions {
   metaPackTarget?: number;
   /** scrypt N for the first key file; lower only for tests. */
   kdfN?: number;
+  /** Another repository's blob ID key (init --copy-chunker-params): blobs and trees then have the same IDs in both. */
+  idKey?: Buffer;
 }
 
 type MetadataType = Extract<FileType, 'config' | 'index' | 'snapshot' | 'lock'>;
@@ -114,6 +116,7 @@ export class Repository {
       dataStorageClass: opts.dataStorageClass ?? 'STANDARD',
     };
     const keys = newMasterKeys();
+    if (opts.idKey) keys.id = Buffer.from(opts.idKey);
     // Key first, config last: a repository "exists" once config does, and then it can be opened.
     const keyName = await addKey(backend, keys, password, opts.kdfN);
     await backend.save({ type: 'config', name: '' }, encodeMetadata(keys.encrypt, configToJson(config)));

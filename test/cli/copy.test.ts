@@ -125,7 +125,7 @@ describe('snap copy', () => {
     expect(dest.filter((d) => d.original === first.id).map((d) => d.tags.join(',')).sort()).toEqual(['keep,nightly', 'nightly']);
   });
 
-  it('init --copy-chunker-params: copied data and the repository\'s own backups share chunks', { timeout: 60_000 }, () => {
+  it('init --copy-chunker-params: copied data and the repository\'s own backups share chunks, and copies keep tree IDs', { timeout: 60_000 }, () => {
     const sameEnv = { ...snapEnv(join(tmp.path, 'same'), { SNAP_PASSWORD: 'third' }), XDG_CACHE_HOME: join(tmp.path, 'cache'), SNAP_FROM_REPOSITORY: from, SNAP_FROM_PASSWORD: 'correct horse' };
     expect(snap(['init', '--kdf-n', '1024', '--copy-chunker-params', '--chunk-avg', '2M'], sameEnv).code).toBe(2);
     expect(snap(['init', '--kdf-n', '1024', '--copy-chunker-params'], { ...sameEnv, SNAP_FROM_PASSWORD: 'wrong' }).code).toBe(12);
@@ -139,6 +139,13 @@ describe('snap copy', () => {
     // already stored.
     expect(snap(['copy'], sameEnv).code).toBe(0);
     expect(snap(['copy'], copyEnv).code).toBe(0);
+    // The blob ID key came along: every copied snapshot has its source's tree ID (with another key,
+    // as in `to`, none has).
+    const trees = (env: Record<string, string>) => new Set(JSON.parse(snap(['snapshots', '--json'], env).stdout).map((x: { tree: string }) => x.tree));
+    const sourceTrees = trees(fromEnv);
+    expect(trees(sameEnv)).toEqual(sourceTrees);
+    expect([...trees(toEnv)].some((t) => sourceTrees.has(t))).toBe(false);
+    expect(snap(['check', '--read-data'], sameEnv).code).toBe(0);
     const added = (env: Record<string, string>) => lines(snap(['backup', src, '--force', '--json'], env).stdout).pop().data_added;
     expect(added(sameEnv)).toBeLessThan(10_000);
     expect(added(toEnv)).toBeGreaterThan(1_000_000);

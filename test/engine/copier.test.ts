@@ -127,6 +127,43 @@ describe('copySnapshots', () => {
     expect(await contents(to, copied.snapshot.tree)).toEqual(await contents(from, entries[1]!.snapshot.tree));
   }, 60_000);
 
+  it('sharing the source\'s blob ID key, keeps tree IDs and reads only the blobs the destination lacks', async () => {
+    const src = join(tmp, 'src-same');
+    mkdirSync(src, { recursive: true });
+    const r = prng(41);
+    for (let f = 0; f < 6; f++) writeFileSync(join(src, `f${f}`), r.bytes(400_000));
+    const counting = new CountingBackend(new MemoryBackend('same-src'));
+    const from = await Repository.init(counting, 'pw', { kdfN: 1024, dataPackTarget: 1 << 20 });
+    await backup(from, { paths: [src], time: new Date('2026-01-01T00:00:00Z') });
+    await from.loadIndex();
+    const to = await Repository.init(new MemoryBackend('same-dst'), 'other', { kdfN: 1024, chunker: from.config.chunker, idKey: from.keys.id });
+    const first = await copySnapshots(from, to, await from.listSnapshots());
+    expect(first.snapshots.map((c) => c.skipped)).toEqual([false]);
+
+    // A second backup adds one file: the copy reads the packs of its blobs, and no other.
+    writeFileSync(join(src, 'new'), r.bytes(700_000));
+    await backup(from, { paths: [src], time: new Date('2026-01-02T00:00:00Z') });
+    await from.loadIndex();
+    const entries = await from.listSnapshots();
+    const newBlobs = new Set<string>();
+    for await (const e of walkTree(from, entries[1]!.snapshot.tree)) if (e.node.name.toString() === 'new') for (const b of e.node.content!) newBlobs.add(b);
+    const newPacks = new Set([...newBlobs].map((b) => from.index.get(b)!.pack));
+    expect(new Set((await packsToCopy(from, to, entries)).map((p) => p.id))).toEqual(newPacks);
+    counting.reset();
+    const second = await copySnapshots(from, to, entries);
+    expect(second.snapshots.map((c) => c.skipped)).toEqual([true, false]);
+    const read = counting.loaded.filter((h) => h.type === 'data');
+    expect(read.length).toBeGreaterThan(0);
+    expect(read.every((h) => newPacks.has(h.name))).toBe(true);
+
+    await to.loadIndex();
+    for (const e of entries) {
+      const copy = (await to.listSnapshots()).find((c) => c.snapshot.original === e.id)!;
+      expect(copy.snapshot.tree).toBe(e.snapshot.tree);
+      expect(await contents(to, copy.snapshot.tree)).toEqual(await contents(from, e.snapshot.tree));
+    }
+  }, 60_000);
+
   it('interrupted, it keeps and indexes what it stored, saves no snapshot, and the next copy reuses it', async () => {
     const src = join(tmp, 'src-int');
     mkdirSync(src, { recursive: true });
