@@ -65,6 +65,14 @@ export interface BackupOptions {
   /** Save no snapshot when the tree is the parent's (restic's --skip-if-unchanged): nothing changed. */
   skipIfUnchanged?: boolean;
   /**
+   * Leave a file's inode number and ctime out of the comparison with the parent snapshot, as
+   * restic's --ignore-inode does: on file systems whose inode numbers change between mounts (some
+   * network and FUSE file systems), every file would be read again.
+   */
+  ignoreInode?: boolean;
+  /** Leave a file's ctime out of the comparison with the parent snapshot (restic's --ignore-ctime). */
+  ignoreCtime?: boolean;
+  /**
    * Directory of the directory cache (format-spec ch. 16): unchanged directories keep the parent
    * snapshot's tree IDs without reading its trees. Undefined: no cache.
    */
@@ -667,11 +675,15 @@ export class Archiver {
     return node;
   }
 
-  /** A file whose size, mtime, ctime and inode equal the parent snapshot's keeps its content unread. */
+  /**
+   * A file whose size, mtime, ctime and inode equal the parent snapshot's keeps its content unread
+   * (without the inode, or the ctime, when the options say so).
+   */
   private unchanged(size: number, mtimeNs: bigint, ctimeNs: bigint, inode: bigint, prev: TreeNode | undefined): prev is TreeNode & { content: string[] } {
+    const { ignoreInode, ignoreCtime } = this.opts;
     return (
       prev?.type === 'file' && prev.content !== undefined && prev.size === size && prev.mtimeNs === mtimeNs &&
-      prev.ctimeNs === ctimeNs && prev.inode === inode && prev.content.every((id) => this.writer.known(id))
+      (ignoreCtime || ignoreInode || prev.ctimeNs === ctimeNs) && (ignoreInode || prev.inode === inode) && prev.content.every((id) => this.writer.known(id))
     );
   }
 

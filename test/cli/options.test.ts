@@ -1,6 +1,6 @@
 // The flags users rely on, each checked for its effect.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { llistxattr, lsetxattr } from '../../src/native/binding.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -191,6 +191,39 @@ describe('command options', () => {
     expect(touched.parent).toBe(first.snapshot_id);
     expect(touched.files_changed).toBe(1);
     expect(touched.files_unchanged).toBe(2);
+  });
+
+  it('--ignore-inode and --ignore-ctime: a file with the same size and mtime is not read again despite a new inode or ctime', { timeout: 60_000 }, () => {
+    const ienv = initRepo(join(tmp.path, 'repo-inode'));
+    const dir = join(tmp.path, 'src-inode');
+    mkdirSync(dir, { recursive: true });
+    // Whole seconds: what utimes sets again below is then exactly what the first backup saw.
+    const old = 1_700_000_000;
+    for (const f of ['a', 'b']) {
+      writeFileSync(join(dir, f), f.repeat(4));
+      utimesSync(join(dir, f), old, old);
+    }
+    const run = (args: string[]) => {
+      const r = snap(['backup', dir, '--json', ...args], ienv);
+      expect(r.code, r.stderr).toBe(0);
+      return last(r.stdout);
+    };
+    const cat = (id: string, name: string) => snap(['dump', `${id}:${join(dir, name)}`], ienv).stdout;
+    const first = run([]).snapshot_id;
+    // a: a new file renamed over it (new inode and ctime); b: rewritten in place (new ctime). Both
+    // keep their size and mtime, as a network mount or a careless tool can make them look.
+    writeFileSync(join(dir, 'a.new'), 'AAAA');
+    utimesSync(join(dir, 'a.new'), old, old);
+    renameSync(join(dir, 'a.new'), join(dir, 'a'));
+    writeFileSync(join(dir, 'b'), 'BBBB');
+    utimesSync(join(dir, 'b'), old, old);
+    const seen = (args: string[]) => {
+      const s = run(['--parent', first, ...args]);
+      return [s.files_changed, s.files_unchanged, cat(s.snapshot_id, 'a'), cat(s.snapshot_id, 'b')];
+    };
+    expect(seen([])).toEqual([2, 0, 'AAAA', 'BBBB']);
+    expect(seen(['--ignore-ctime'])).toEqual([1, 1, 'AAAA', 'bbbb']);
+    expect(seen(['--ignore-inode'])).toEqual([0, 2, 'aaaa', 'bbbb']);
   });
 
   it('--skip-if-unchanged saves no snapshot when nothing changed since the parent, and one once something has', { timeout: 60_000 }, () => {

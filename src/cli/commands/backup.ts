@@ -31,6 +31,8 @@ interface BackupArgs {
   time?: string;
   parent?: string;
   force: boolean;
+  ignoreInode: boolean;
+  ignoreCtime: boolean;
   stdin: boolean;
   stdinFilename: string;
   dryRun: boolean;
@@ -93,6 +95,8 @@ export const registerBackup: Register = (y) =>
         .option('time', { type: 'string', describe: 'snapshot time to record (default: now)' })
         .option('parent', { type: 'string', describe: 'snapshot to compare against (default: latest of same host and paths)' })
         .option('force', { type: 'boolean', default: false, describe: 'read every file, ignoring the parent snapshot' })
+        .option('ignore-inode', { type: 'boolean', default: false, describe: 'compare files with the parent snapshot without their inode number and ctime (file systems whose inode numbers change, such as some network mounts)' })
+        .option('ignore-ctime', { type: 'boolean', default: false, describe: 'compare files with the parent snapshot without their ctime' })
         .option('stdin', { type: 'boolean', default: false, describe: 'back up standard input as one file' })
         .option('stdin-filename', { type: 'string', default: 'stdin', describe: 'file name for --stdin' })
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show what would be stored, store nothing' })
@@ -122,6 +126,8 @@ export const registerBackup: Register = (y) =>
         ...(a.stdin ? { stdin: { read: streamReader(process.stdin), filename: a.stdinFilename } } : {}),
         dryRun: a.dryRun,
         skipIfUnchanged: a.skipIfUnchanged,
+        ignoreInode: a.ignoreInode,
+        ignoreCtime: a.ignoreCtime,
         ...(ctx.args.cache !== false ? { dirCacheDir: repositoryCacheDir(repo.config.id, ctx.args.cacheDir) } : {}),
         signal: ctx.signal,
         onWarning: (m) => out.warn(m),
