@@ -1,8 +1,15 @@
 // Walking snapshot trees (metadata packs only).
 import type { Repository } from '../repository/repository.js';
+import type { IndexTotals } from '../repository/index.js';
+import type { BlobType } from '../model/ids.js';
 import type { TreeNode } from '../model/tree.js';
 import { NoSuchItemError } from '../errors.js';
 import { joinPath } from '../fs/metadata.js';
+import { throwIfAborted } from '../backend/common.js';
+import { mapLimit } from '../util/concurrency.js';
+
+/** Trees read at once (a range request each on S3). */
+const TREE_READS = 16;
 
 export interface WalkEntry {
   /** Absolute path in the snapshot, as raw bytes ("/etc/hosts"). */
@@ -51,4 +58,39 @@ export async function lookupPath(repo: Repository, rootTree: string, path: strin
     at = joinPath(at, name);
   }
   return { path: at, node };
+}
+
+/**
+ * The distinct blobs that the trees `roots` reach, trees included, counted with their sizes as the
+ * index has them: what a set of snapshots holds after deduplication (`snap stats SNAPSHOT...`).
+ * Each tree is read once, however many snapshots share it.
+ */
+export async function reachedTotals(repo: Repository, roots: readonly string[], signal?: AbortSignal): Promise<Pick<IndexTotals, 'data' | 'tree'>> {
+  const totals: Pick<IndexTotals, 'data' | 'tree'> = { data: { count: 0, rawBytes: 0, storedBytes: 0 }, tree: { count: 0, rawBytes: 0, storedBytes: 0 } };
+  const seen = new Set<string>();
+  const add = (id: string, type: BlobType): boolean => {
+    if (seen.has(id)) return false;
+    seen.add(id);
+    const t = totals[type];
+    t.count++;
+    const loc = repo.index.get(id);
+    if (loc) {
+      t.rawBytes += loc.rawLength;
+      t.storedBytes += loc.length;
+    }
+    return true;
+  };
+  let level = roots.filter((id) => add(id, 'tree'));
+  while (level.length > 0) {
+    const next: string[] = [];
+    await mapLimit(level, TREE_READS, async (id) => {
+      throwIfAborted(signal);
+      for (const n of (await repo.loadTree(id)).nodes) {
+        for (const b of n.content ?? []) add(b, 'data');
+        if (n.type === 'dir' && n.subtree && add(n.subtree, 'tree')) next.push(n.subtree);
+      }
+    });
+    level = next;
+  }
+  return totals;
 }

@@ -62,6 +62,39 @@ describe('deduplication', () => {
     expect(snap(['stats'], env).stdout).toMatch(/after deduplication \(3\.00x\)/);
   }, 60_000);
 
+  it('stats of chosen snapshots counts what their trees reach, once', () => {
+    const r = prng(17);
+    const a = join(tmp.path, 'host-a');
+    const b = join(tmp.path, 'host-b');
+    mkdirSync(a);
+    mkdirSync(b);
+    const files = [r.bytes(300_000), r.bytes(200_000), r.bytes(100_000), r.bytes(50_000)];
+    files.slice(0, 3).forEach((f, i) => writeFileSync(join(a, `f${i}`), f));
+    // b holds a copy of one of a's files and one of its own.
+    writeFileSync(join(b, 'copy'), files[0]!);
+    writeFileSync(join(b, 'own'), files[3]!);
+    const env = initRepo(join(tmp.path, 'repo-stats'));
+    expect(snap(['backup', a, '--host', 'a'], env).code).toBe(0);
+    expect(snap(['backup', b, '--host', 'b'], env).code).toBe(0);
+    const stats = (args: string[]) => {
+      const res = snap(['stats', '--json', ...args], env);
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout);
+    };
+    const whole = stats([]);
+    expect(whole).toMatchObject({ selected: false, snapshots: 2, restore_bytes: 950_000, data_bytes: 650_000 });
+    // b alone: both its files, the one shared with a included.
+    expect(stats(['--host', 'b'])).toMatchObject({ selected: true, snapshots: 1, hosts: 1, restore_bytes: 350_000, data_bytes: 350_000 });
+    expect(stats(['--host', 'a'])).toMatchObject({ snapshots: 1, restore_bytes: 600_000, data_bytes: 600_000 });
+    // Both, by ID: the shared file once, as in the whole repository.
+    const ids = JSON.parse(snap(['snapshots', '--json'], env).stdout).map((x: { id: string }) => x.id);
+    const both = stats(ids);
+    expect(both).toMatchObject({ selected: true, snapshots: 2, data_bytes: 650_000, data_blobs: whole.data_blobs, tree_blobs: whole.tree_blobs });
+    expect(both.data_stored_bytes).toBe(whole.data_stored_bytes);
+    expect(stats(['--host', 'nobody'])).toMatchObject({ snapshots: 0, data_bytes: 0, tree_blobs: 0 });
+    expect(snap(['stats', '--host', 'b'], env).stdout).toMatch(/1 selected of 1 hosts/);
+  });
+
   it('re-stores only a few chunks after one byte is inserted at the front of a 64 MiB file', () => {
     const src = join(tmp.path, 'big');
     mkdirSync(src);
