@@ -13,6 +13,8 @@ import { describeTree, prng } from '../helpers/tree.js';
 
 const KiB = 1024;
 const THAW_MS = 1500;
+/** Long enough for the runs between a request and the thaw to see it still ongoing, on a slow machine too. */
+const SLOW_THAW_MS = 6000;
 
 interface Plan {
   total: { packs: number; bytes: number };
@@ -82,6 +84,8 @@ describe('copy out of DEEP_ARCHIVE through the cold proxy', () => {
 
   it('requests every thaw at once and exits 4 without a snapshot; the same command after the thaw copies', async () => {
     proxy.resetCounters();
+    proxy.setThawDelay(SLOW_THAW_MS);
+    const started = Date.now();
     const first = await copy([]);
     expect(first.code, first.stderr).toBe(4);
     expect(first.stderr).toMatch(/packs \(.*\) are still thawing, expected readable by .*; 1 snapshots are not copied yet\n.*run the same command again/);
@@ -94,7 +98,8 @@ describe('copy out of DEEP_ARCHIVE through the cold proxy', () => {
     expect(destSnapshots()).toEqual([]);
     expect(Object.keys(thawState().requests)).toHaveLength(keys.length);
 
-    await new Promise((r) => setTimeout(r, THAW_MS + 300));
+    await new Promise((r) => setTimeout(r, started + SLOW_THAW_MS + 300 - Date.now()));
+    proxy.setThawDelay(THAW_MS);
     const second = await copy([]);
     expect(second.code, second.stderr).toBe(0);
     // Nothing requested again; each thawed pack read; the thaw records gone.
@@ -103,7 +108,7 @@ describe('copy out of DEEP_ARCHIVE through the cold proxy', () => {
     expect(destSnapshots()).toHaveLength(1);
     expect(thawState().requests).toEqual({});
     await restoresLikeSource('out-1');
-  }, 20_000);
+  }, 30_000);
 
   it('--wait requests the new packs, polls until they thaw, and copies in one run', async () => {
     const r = prng(32);
