@@ -10,6 +10,8 @@ import { removeIfPresent, throwIfAborted } from '../backend/common.js';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter } from '../repository/writer.js';
+import { visitReached } from './walk.js';
+import type { BlobType } from '../model/ids.js';
 import { ARCHIVE_CLASSES } from '../backend/backend.js';
 
 const DAY_MS = 86400_000;
@@ -141,21 +143,10 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
   const usedBlobs = new Set<string>();
   const snapshots = await repo.listSnapshots();
   for (const { id, snapshot } of snapshots) {
-    const stack = [snapshot.tree];
-    while (stack.length > 0) {
-      throwIfAborted(opts.signal, INTERRUPTED);
-      const tid = stack.pop()!;
-      if (usedBlobs.has(tid)) continue;
-      usedBlobs.add(tid);
-      const tree = await repo.loadTree(tid);
-      for (const n of tree.nodes) {
-        if (n.subtree) stack.push(n.subtree);
-        for (const c of n.content ?? []) {
-          if (!repo.index.has(c)) throw new IntegrityError(`data blob ${c}`, `used by snapshots/${id} but not in the index; run \`snap check\` (prune refuses to continue)`);
-          usedBlobs.add(c);
-        }
-      }
-    }
+    const check = (c: string, type: BlobType) => {
+      if (type === 'data' && !repo.index.has(c)) throw new IntegrityError(`data blob ${c}`, `used by snapshots/${id} but not in the index; run \`snap check\` (prune refuses to continue)`);
+    };
+    await visitReached(repo, [snapshot.tree], check, usedBlobs, () => throwIfAborted(opts.signal, INTERRUPTED));
   }
 
   const stored = new Map<string, FileInfo & { type: PackType }>();

@@ -61,16 +61,39 @@ export async function lookupPath(repo: Repository, rootTree: string, path: strin
 }
 
 /**
+ * Calls `visit` once for each distinct blob that the trees `roots` reach, trees included, and adds
+ * it to `seen`; what `seen` holds already is not visited again (pass one set to several calls to
+ * share it). Trees are read TREE_READS at a time; `checkAbort` runs before each.
+ */
+export async function visitReached(repo: Repository, roots: readonly string[], visit: (id: string, type: BlobType) => void, seen = new Set<string>(), checkAbort: () => void = () => undefined): Promise<void> {
+  const first = (id: string, type: BlobType): boolean => {
+    if (seen.has(id)) return false;
+    seen.add(id);
+    visit(id, type);
+    return true;
+  };
+  let level = roots.filter((id) => first(id, 'tree'));
+  while (level.length > 0) {
+    const next: string[] = [];
+    await mapLimit(level, TREE_READS, async (id) => {
+      checkAbort();
+      for (const n of (await repo.loadTree(id)).nodes) {
+        for (const b of n.content ?? []) first(b, 'data');
+        if (n.type === 'dir' && n.subtree && first(n.subtree, 'tree')) next.push(n.subtree);
+      }
+    });
+    level = next;
+  }
+}
+
+/**
  * The distinct blobs that the trees `roots` reach, trees included, counted with their sizes as the
  * index has them: what a set of snapshots holds after deduplication (`snap stats SNAPSHOT...`).
  * Each tree is read once, however many snapshots share it.
  */
 export async function reachedTotals(repo: Repository, roots: readonly string[], signal?: AbortSignal): Promise<Pick<IndexTotals, 'data' | 'tree'>> {
   const totals: Pick<IndexTotals, 'data' | 'tree'> = { data: { count: 0, rawBytes: 0, storedBytes: 0 }, tree: { count: 0, rawBytes: 0, storedBytes: 0 } };
-  const seen = new Set<string>();
-  const add = (id: string, type: BlobType): boolean => {
-    if (seen.has(id)) return false;
-    seen.add(id);
+  const count = (id: string, type: BlobType): void => {
     const t = totals[type];
     t.count++;
     const loc = repo.index.get(id);
@@ -78,19 +101,7 @@ export async function reachedTotals(repo: Repository, roots: readonly string[], 
       t.rawBytes += loc.rawLength;
       t.storedBytes += loc.length;
     }
-    return true;
   };
-  let level = roots.filter((id) => add(id, 'tree'));
-  while (level.length > 0) {
-    const next: string[] = [];
-    await mapLimit(level, TREE_READS, async (id) => {
-      throwIfAborted(signal);
-      for (const n of (await repo.loadTree(id)).nodes) {
-        for (const b of n.content ?? []) add(b, 'data');
-        if (n.type === 'dir' && n.subtree && add(n.subtree, 'tree')) next.push(n.subtree);
-      }
-    });
-    level = next;
-  }
+  await visitReached(repo, roots, count, new Set(), () => throwIfAborted(signal));
   return totals;
 }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { decidePacks, type PackFacts } from '../../src/engine/pruner.js';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { backup } from '../../src/engine/archiver.js';
+import { decidePacks, planPrune, type PackFacts } from '../../src/engine/pruner.js';
+import { walkTree } from '../../src/engine/walk.js';
+import { initRepo, openRepo, randomBytesSeeded, tempDir } from './helpers.js';
 
 const pack = (id: string, o: Partial<PackFacts>): PackFacts => ({ id, type: 'data', size: 1000, storageClass: 'STANDARD', ageDays: 400, indexed: true, usedBytes: 500, unusedBytes: 500, needsThaw: false, ...o });
 
@@ -35,4 +40,41 @@ describe('prune plan (cold-aware)', () => {
     expect(ds.map((d) => d.action)).toEqual(['keep', 'keep', 'repack']);
     expect(decidePacks([pack('u', { indexed: false, usedBytes: 0, unusedBytes: 1000 })])[0]!.action).toBe('delete-unreferenced');
   });
+});
+
+describe('prune plan (what the snapshots use)', () => {
+  it('counts every tree and data blob the snapshots reach as used, and refuses when the index lacks one', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = join(tmp, 'src');
+      mkdirSync(join(src, 'd', 'e'), { recursive: true });
+      writeFileSync(join(src, 'a'), randomBytesSeeded(40_000, 1));
+      writeFileSync(join(src, 'd', 'e', 'b'), randomBytesSeeded(30_000, 2));
+      const repoDir = join(tmp, 'repo');
+      const repo = await initRepo(repoDir);
+      await backup(repo, { paths: [src] });
+      writeFileSync(join(src, 'd', 'c'), randomBytesSeeded(20_000, 3));
+      await backup(await openRepo(repoDir), { paths: [src] });
+
+      const reached = new Set<string>();
+      const walked = await openRepo(repoDir);
+      for (const { snapshot } of await walked.listSnapshots()) {
+        reached.add(snapshot.tree);
+        for await (const e of walkTree(walked, snapshot.tree)) {
+          if (e.node.subtree) reached.add(e.node.subtree);
+          for (const b of e.node.content ?? []) reached.add(b);
+        }
+      }
+      expect((await planPrune(await openRepo(repoDir))).usedBlobs).toEqual(reached);
+
+      // One data pack dropped from the index (as a repair that lost it would): prune must not run.
+      const r = await openRepo(repoDir);
+      const { names, packs } = await r.loadWholeIndex();
+      const lost = [...packs.values()].find((p) => p.type === 'data')!;
+      await r.replaceIndex(names, [...packs.values()].filter((p) => p !== lost), undefined);
+      await expect(planPrune(await openRepo(repoDir))).rejects.toThrow(/data blob [0-9a-f]{64}.*used by snapshots\/[0-9a-f]{64} but not in the index/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
