@@ -63,8 +63,7 @@ export const registerInit: Register = (y) =>
     }),
   );
 
-/** The chunker parameters of the repository --from-repo: its config only (no lock, no index). */
-/** The chunker parameters (seed included) and blob ID key of --from-repo (format-spec ch. 4). */
+/** The chunker parameters (seed included) and blob ID key of --from-repo (format-spec ch. 4): its config and keys only (no lock, no index). */
 async function sourceParams(ctx: Context, a: InitArgs): Promise<{ chunker: ChunkerParams; idKey: Buffer }> {
   const from = sourceContext(ctx, a);
   try {
