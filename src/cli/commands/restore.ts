@@ -8,6 +8,7 @@ import { patternsOf, splitSnapshotPath } from '../args.js';
 import { formatBytes } from '../output.js';
 import { printPlan, requestedLine, THAW_FLAGS, thawerFor, thawPending, thawSettings, type ThawArgs } from '../thaw.js';
 import { isNativeAvailable, setMmapThreshold } from '../../native/binding.js';
+import { holdOldGeneration } from '../v8-flags.js';
 
 /**
  * A restore frees a decrypted and a decompressed buffer per blob, about 1 MiB each for large
@@ -62,6 +63,7 @@ export const registerRestore: Register = (y) =>
       const thaw = await thawSettings(a);
       // Before the crypto workers allocate anything (the setting is process-wide).
       if (isNativeAvailable()) setMmapThreshold(RESTORE_MMAP_THRESHOLD);
+      holdOldGeneration();
       const repo = await ctx.repository({ readOnly: true });
       const ref = splitSnapshotPath(a.snapshot);
       const { id, snapshot } = await repo.findSnapshot(ref.snapshot);
