@@ -1,6 +1,6 @@
 import { configToJson } from '../../format/config.js';
 import { readPackHeader } from '../../format/pack.js';
-import { IntegrityError, UsageError } from '../../errors.js';
+import { IntegrityError, NoSuchItemError, UsageError } from '../../errors.js';
 import { sha256Hex } from '../../crypto/hash.js';
 import { handle, type Register } from '../command.js';
 
@@ -10,6 +10,7 @@ interface CatArgs {
 }
 
 const KINDS = ['config', 'index', 'snapshot', 'pack', 'blob', 'tree', 'key'];
+const BLOB_ID = /^[0-9a-f]{64}$/;
 
 export const registerCat: Register = (y) =>
   y.command(
@@ -49,15 +50,15 @@ export const registerCat: Register = (y) =>
           write({ id, type, size: bytes.length, blobs: entries });
           return 0;
         }
-        case 'tree': {
-          const data = await repo.loadBlob(id, 'tree');
-          process.stdout.write(data.toString('utf8') + '\n');
-          return 0;
-        }
+        case 'tree':
         case 'blob': {
-          const loc = repo.index.get(id);
-          const data = await repo.loadBlob(id, loc?.type ?? 'data');
-          process.stdout.write(data);
+          // An ID the user typed that the index lacks is not damage (loadBlob would say so).
+          if (!BLOB_ID.test(id)) throw new UsageError(`"${a.id}" is not a blob ID (64 hex digits)`);
+          const type = repo.index.get(id)?.type;
+          if (type === undefined) throw new NoSuchItemError(`no blob ${id} in this repository's index`);
+          if (a.kind === 'tree' && type !== 'tree') throw new UsageError(`blob ${id} is a data blob, not a tree: use snap cat blob`);
+          const data = await repo.loadBlob(id, type);
+          process.stdout.write(a.kind === 'tree' ? data.toString('utf8') + '\n' : data);
           return 0;
         }
       }
