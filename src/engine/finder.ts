@@ -2,6 +2,7 @@
 // everything, no pack is read here.
 import type { Catalog, CatalogSnapshot, VersionQuery, VersionRow } from '../catalog/catalog.js';
 import { NoSuchItemError, UsageError } from '../errors.js';
+import { matchSnapshotId } from '../model/snapshot.js';
 
 export interface SnapshotFilter {
   /** Full or prefix IDs, or "latest". */
@@ -27,11 +28,8 @@ export function resolveSnapshot(all: CatalogSnapshot[], ref: string): CatalogSna
     if (!last) throw new NoSuchItemError('the repository has no snapshots');
     return last;
   }
-  if (!/^[0-9a-f]{4,64}$/i.test(ref)) throw new UsageError(`"${ref}" is not a snapshot ID (hex digits, at least 4) or "latest"`);
-  const m = all.filter((s) => s.id.startsWith(ref.toLowerCase()));
-  if (m.length === 0) throw new NoSuchItemError(`no snapshot with ID ${ref}`);
-  if (m.length > 1) throw new NoSuchItemError(`snapshot ID ${ref} is ambiguous (${m.length} matches); give more digits`);
-  return m[0]!;
+  const id = matchSnapshotId(all.map((s) => s.id), ref);
+  return all.find((s) => s.id === id)!;
 }
 
 /** The cataloged snapshots passing the filter; throws when the repository has none at all. */

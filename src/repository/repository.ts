@@ -15,7 +15,7 @@ import { open as openSealed } from '../crypto/aead.js';
 import { decodeTree } from '../format/tree.js';
 import type { Tree } from '../model/tree.js';
 import type { BlobType } from '../model/ids.js';
-import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
+import { matchSnapshotId, type Snapshot, type SnapshotEntry } from '../model/snapshot.js';
 import { IntegrityError, NoSuchItemError, NotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError } from '../errors.js';
 import { addKey, newMasterKeys, openKeys, type MasterKeys } from './keys.js';
 import { MasterIndex, type BlobLocation } from './index.js';
@@ -314,11 +314,8 @@ export class Repository {
       if (!last) throw new NoSuchItemError('no snapshot found (the repository has none matching)');
       return last;
     }
-    if (!/^[0-9a-f]{4,64}$/i.test(ref)) throw new UsageError(`"${ref}" is not a snapshot ID (hex digits, at least 4) or "latest"`);
-    const matches = (await this.listNames('snapshot')).filter((n) => n.startsWith(ref.toLowerCase()));
-    if (matches.length === 0) throw new NoSuchItemError(`no snapshot with ID ${ref}`);
-    if (matches.length > 1) throw new NoSuchItemError(`snapshot ID ${ref} is ambiguous (${matches.length} matches); give more digits`);
-    return { id: matches[0]!, snapshot: await this.loadSnapshot(matches[0]!) };
+    const id = matchSnapshotId(await this.listNames('snapshot'), ref);
+    return { id, snapshot: await this.loadSnapshot(id) };
   }
 
   // ---- blobs ---------------------------------------------------------------------------------
