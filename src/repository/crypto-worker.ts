@@ -14,6 +14,10 @@ import { Scratch } from '../util/scratch.js';
 import { READ_NOT_REGULAR, READ_OPEN_FAILED, READ_TOO_BIG, readFiles } from '../native/binding.js';
 import { NOT_REGULAR } from '../fs/metadata.js';
 import { ID_BYTES } from '../model/ids.js';
+import { lowerThreadPriority } from '../util/thread-priority.js';
+
+/** Nice levels below the main thread. */
+const WORKER_NICE_STEPS = 5;
 
 export type { RestoreResult, RestoreTask } from './restore-task.js';
 
@@ -85,6 +89,10 @@ export interface ReadError {
 
 const { key, idKey, level } = workerData as { key: Uint8Array; idKey: Uint8Array; level: number };
 const port = parentPort!;
+
+// The main thread feeds the workers (walk, trees, packs): when the three contend for two cores,
+// it goes first, and the workers take what it leaves.
+lowerThreadPriority(WORKER_NICE_STEPS);
 
 /**
  * One read buffer for every batch of small files: sealing writes its output elsewhere (zstd's
