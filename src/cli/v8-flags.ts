@@ -54,8 +54,8 @@ export function letYoungGenerationGrow(): void {
  * GCs are fast: a restore's main thread, whose file plans die after being promoted, went from
  * 20 MiB live to 67 MiB before its next full GC, and its peak RSS swung between 200 and 290 MiB
  * with that GC's timing. Held at 2x, 8 alternating rounds of a 1 GiB, 63k-file restore: peak RSS
- * 176-205 MiB (median 190) against 203-265 (220), wall time 0.96x (within noise). Not for backup:
- * there it cost ~4% more CPU (more full GCs) for 13 MiB.
+ * 176-205 MiB (median 190) against 203-265 (220); wall time 0.96x, and 0.997x in a second such run
+ * (noise). Not for backup: there it cost ~4% more CPU (more full GCs) for 13 MiB.
  */
 export function holdOldGeneration(): void {
   oldGrowingPercent = 100;

@@ -2,6 +2,7 @@ import { configToJson } from '../../format/config.js';
 import { readPackHeader } from '../../format/pack.js';
 import { IntegrityError, NoSuchItemError, UsageError } from '../../errors.js';
 import { sha256Hex } from '../../crypto/hash.js';
+import { isId } from '../../model/ids.js';
 import { handle, type Register } from '../command.js';
 
 interface CatArgs {
@@ -10,7 +11,6 @@ interface CatArgs {
 }
 
 const KINDS = ['config', 'index', 'snapshot', 'pack', 'blob', 'tree', 'key'];
-const BLOB_ID = /^[0-9a-f]{64}$/;
 
 export const registerCat: Register = (y) =>
   y.command(
@@ -53,7 +53,7 @@ export const registerCat: Register = (y) =>
         case 'tree':
         case 'blob': {
           // An ID the user typed that the index lacks is not damage (loadBlob would say so).
-          if (!BLOB_ID.test(id)) throw new UsageError(`"${a.id}" is not a blob ID (64 hex digits)`);
+          if (!isId(id)) throw new UsageError(`"${a.id}" is not a blob ID (64 hex digits)`);
           const type = repo.index.get(id)?.type;
           if (type === undefined) throw new NoSuchItemError(`no blob ${id} in this repository's index`);
           if (a.kind === 'tree' && type !== 'tree') throw new UsageError(`blob ${id} is a data blob, not a tree: use snap cat blob`);
