@@ -18,7 +18,8 @@ describe('CryptoPool', () => {
   // (measured: a first backup of 1 GiB on 2 cores took 0.94-0.95x the time).
   it.skipIf(!existsSync('/proc/thread-self'))('runs its workers 5 nice levels below the thread that made it', async () => {
     const base = Number(readFileSync('/proc/self/stat', 'latin1').split(') ')[1]!.split(' ')[16]);
-    expect(threadNices().filter((n) => n === base + 5)).toHaveLength(0);
+    const lowered = Math.min(19, base + 5); // 19 is the lowest priority
+    const before = threadNices().filter((n) => n === lowered).length;
     const idKey = randomBytes(32);
     const pool = new CryptoPool(randomBytes(32), idKey, 3);
     try {
@@ -27,7 +28,7 @@ describe('CryptoPool', () => {
       // One seal per worker at once: each is running once its result is back.
       const results = await Promise.all(Array.from({ length: availableParallelism() * 2 }, () => pool.seal(Buffer.from(data), true)));
       for (const r of results) expect(r.id).toBe(expected);
-      expect(threadNices().filter((n) => n === base + 5)).toHaveLength(availableParallelism());
+      expect(threadNices().filter((n) => n === lowered).length - before).toBe(availableParallelism());
     } finally {
       await pool.close();
     }
