@@ -2,7 +2,7 @@
 // everything, no pack is read here.
 import type { Catalog, CatalogSnapshot, VersionQuery, VersionRow } from '../catalog/catalog.js';
 import { NoSuchItemError, UsageError } from '../errors.js';
-import { matchSnapshotId } from '../model/snapshot.js';
+import { matchIdPrefix } from '../model/ids.js';
 
 export interface SnapshotFilter {
   /** Full or prefix IDs, or "latest". */
@@ -28,7 +28,7 @@ export function resolveSnapshot(all: CatalogSnapshot[], ref: string): CatalogSna
     if (!last) throw new NoSuchItemError('the repository has no snapshots');
     return last;
   }
-  const id = matchSnapshotId(all.map((s) => s.id), ref);
+  const id = matchIdPrefix(all.map((s) => s.id), ref, 'snapshot');
   return all.find((s) => s.id === id)!;
 }
 

@@ -1,3 +1,5 @@
+import { NoSuchItemError, UsageError } from '../errors.js';
+
 /** Bytes of a blob ID or an object name (SHA-256 or HMAC-SHA256). */
 export const ID_BYTES = 32;
 
@@ -12,3 +14,16 @@ export function isId(s: unknown): s is string {
 }
 
 export type BlobType = 'data' | 'tree';
+
+/**
+ * The one ID among `ids` that `ref` names: a full ID or a unique prefix of at least 4 hex digits,
+ * in either case. `kind` names what the IDs are in the errors.
+ */
+export function matchIdPrefix(ids: readonly string[], ref: string, kind: 'snapshot' | 'pack'): string {
+  if (!/^[0-9a-f]{4,64}$/i.test(ref)) throw new UsageError(`"${ref}" is not a ${kind} ID (hex digits, at least 4)${kind === 'snapshot' ? ' or "latest"' : ''}`);
+  const prefix = ref.toLowerCase();
+  const matches = ids.filter((id) => id.startsWith(prefix));
+  if (matches.length === 0) throw new NoSuchItemError(`no ${kind} with ID ${ref}`);
+  if (matches.length > 1) throw new NoSuchItemError(`${kind} ID ${ref} is ambiguous (${matches.length} matches); give more digits`);
+  return matches[0]!;
+}

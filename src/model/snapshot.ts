@@ -1,5 +1,4 @@
 // Snapshot documents as stored (format-spec ch. 8); field names match the JSON.
-import { NoSuchItemError, UsageError } from '../errors.js';
 
 export interface SnapshotSummary {
   backup_start: string;
@@ -46,14 +45,4 @@ export interface SnapshotEntry {
 
 export function shortId(id: string): string {
   return id.slice(0, 8);
-}
-
-/** The one ID among `ids` that `ref` names: a full snapshot ID or a unique prefix of at least 4 hex digits. */
-export function matchSnapshotId(ids: readonly string[], ref: string): string {
-  if (!/^[0-9a-f]{4,64}$/i.test(ref)) throw new UsageError(`"${ref}" is not a snapshot ID (hex digits, at least 4) or "latest"`);
-  const prefix = ref.toLowerCase();
-  const matches = ids.filter((id) => id.startsWith(prefix));
-  if (matches.length === 0) throw new NoSuchItemError(`no snapshot with ID ${ref}`);
-  if (matches.length > 1) throw new NoSuchItemError(`snapshot ID ${ref} is ambiguous (${matches.length} matches); give more digits`);
-  return matches[0]!;
 }

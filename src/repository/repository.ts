@@ -14,8 +14,8 @@ import { decodeHeader, type PackEntry } from '../format/pack.js';
 import { open as openSealed } from '../crypto/aead.js';
 import { decodeTree } from '../format/tree.js';
 import type { Tree } from '../model/tree.js';
-import type { BlobType } from '../model/ids.js';
-import { matchSnapshotId, type Snapshot, type SnapshotEntry } from '../model/snapshot.js';
+import { matchIdPrefix, type BlobType } from '../model/ids.js';
+import type { Snapshot, SnapshotEntry } from '../model/snapshot.js';
 import { IntegrityError, NoSuchItemError, NotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError } from '../errors.js';
 import { addKey, newMasterKeys, openKeys, type MasterKeys } from './keys.js';
 import { MasterIndex, type BlobLocation } from './index.js';
@@ -314,7 +314,7 @@ export class Repository {
       if (!last) throw new NoSuchItemError('no snapshot found (the repository has none matching)');
       return last;
     }
-    const id = matchSnapshotId(await this.listNames('snapshot'), ref);
+    const id = matchIdPrefix(await this.listNames('snapshot'), ref, 'snapshot');
     return { id, snapshot: await this.loadSnapshot(id) };
   }
 
