@@ -53,6 +53,7 @@ export const registerCheck: Register = (y) =>
       else ctx.out.line(`${r.problems.length} problems found`);
       // Blobs missing from the index while unindexed packs are stored: the index lost them, the
       // packs may well hold them. (Prune refuses to run on such a repository.)
+      if (r.damagedPacks.length > 0 || r.missingPacks > 0) ctx.out.line('hint: `snap find --pack ID` lists, in each snapshot, the files that a pack named above holds data of');
       if (r.damagedPacks.length > 0) ctx.out.line(`hint: \`snap repair packs ${r.damagedPacks.map((id) => id.slice(0, 8)).join(' ')}\` copies the intact blobs of the damaged packs into new ones and removes them; then \`snap repair snapshots\` removes what was lost from the snapshots (if the files still exist, a backup stores them again instead)`);
       if (r.missingPacks > 0) ctx.out.line('hint: packs the index names are gone: `snap repair index` drops them from the index, then `snap repair snapshots` removes their data from the snapshots (if the files still exist, a backup after `repair index` stores them again instead)');
       else if (r.missingFromIndex > 0 && r.unreferencedPacks.length > 0) ctx.out.line('hint: blobs in use are missing from the index while packs no index names are stored: `snap repair index` rebuilds the index from the packs');

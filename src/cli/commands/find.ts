@@ -1,11 +1,16 @@
 import type { Argv } from 'yargs';
 import type { CatalogSnapshot, VersionQuery } from '../../catalog/catalog.js';
 import { findVersions, selectSnapshots, type FoundVersion, type SnapshotFilter } from '../../engine/finder.js';
+import { throwIfAborted } from '../../backend/common.js';
+import { findUses } from '../../engine/walk.js';
 import { UsageError } from '../../errors.js';
 import { PathMatcher } from '../../fs/glob.js';
+import { pathText } from '../../fs/metadata.js';
+import { isId, matchIdPrefix } from '../../model/ids.js';
 import { shortId } from '../../model/snapshot.js';
 import { NODE_TYPES, type NodeType } from '../../model/tree.js';
 import { handle, type Register } from '../command.js';
+import type { Context } from '../context.js';
 import { asArray, parseSize, parseTime, snapshotFilter as commonSnapshotFilter } from '../args.js';
 import { formatBytes, table } from '../output.js';
 import { syncedCatalog } from './catalog.js';
@@ -67,6 +72,8 @@ interface FindArgs extends SnapshotFilterArgs {
   larger?: string;
   smaller?: string;
   all: boolean;
+  blob?: string[];
+  pack?: string[];
 }
 
 function nameTest(patterns: string[], ignoreCase: boolean): ((name: string) => boolean) | undefined {
@@ -93,9 +100,12 @@ export const registerFind: Register = (y) =>
           .option('older', { type: 'string', describe: 'only versions modified before this date/time' })
           .option('larger', { type: 'string', describe: 'only versions larger than SIZE (e.g. 10M)' })
           .option('smaller', { type: 'string', describe: 'only versions smaller than SIZE' })
-          .option('all', { type: 'boolean', default: false, describe: 'list every snapshot holding each version' }),
+          .option('all', { type: 'boolean', default: false, describe: 'list every snapshot holding each version' })
+          .option('blob', { type: 'string', array: true, describe: 'instead of names: the files (and, for a tree ID, the directory) using this blob, in each snapshot (full ID; repeatable). Reads the snapshots\' trees, no data pack' })
+          .option('pack', { type: 'string', array: true, describe: 'instead of names: the files and directories with blobs in this pack, as the index has it, in each snapshot (ID or unique prefix; repeatable): what a lost or damaged pack affects' }),
       ),
     handle<FindArgs>(async (ctx, a) => {
+      if (a.blob !== undefined || a.pack !== undefined) return findObjectUses(ctx, a);
       const patterns = asArray(a.patterns);
       if (patterns.length === 0 && !a.path) throw new UsageError('give a name PATTERN or --path GLOB');
       const q: VersionQuery = {};
@@ -130,3 +140,51 @@ export const registerFind: Register = (y) =>
       }
     }),
   );
+
+/**
+ * find --blob/--pack: the entries of the selected snapshots that use those objects, from the
+ * snapshots' trees (the catalog keeps no blob IDs). Trees found to use none are read once.
+ */
+async function findObjectUses(ctx: Context, a: FindArgs): Promise<number> {
+  if (asArray(a.patterns).length > 0 || a.path || a.type || a.newer || a.older || a.larger !== undefined || a.smaller !== undefined || a.all) {
+    throw new UsageError('--blob and --pack find what uses those objects: no name PATTERN or version filter goes with them (the snapshot filters do)');
+  }
+  const blobs = new Set<string>();
+  for (const id of asArray(a.blob)) {
+    if (!isId(id.toLowerCase())) throw new UsageError(`--blob: "${id}" is not a blob ID (64 hex digits)`);
+    blobs.add(id.toLowerCase());
+  }
+  const { catalog, repo } = await syncedCatalog(ctx);
+  let selected: CatalogSnapshot[];
+  try {
+    selected = selectSnapshots(catalog, snapshotFilter(a));
+  } finally {
+    catalog.close();
+  }
+  if (repo.index.indexNames.size === 0) await repo.loadIndex();
+  const packIds = repo.index.packIds();
+  const packs = new Set(asArray(a.pack).map((p) => matchIdPrefix(packIds, p, 'pack')));
+  const match = (id: string): string | undefined => {
+    if (blobs.has(id)) return id;
+    if (packs.size === 0) return undefined;
+    const pack = repo.index.get(id)?.pack;
+    return pack !== undefined && packs.has(pack) ? pack : undefined;
+  };
+  const clean = new Set<string>();
+  const rows: string[][] = [];
+  let affected = 0;
+  for (const [i, s] of selected.entries()) {
+    ctx.out.progress(`snapshot ${i + 1}/${selected.length}`);
+    const uses = await findUses(repo, (await repo.loadSnapshot(s.id)).tree, match, clean, () => throwIfAborted(ctx.signal));
+    if (uses.length > 0) affected++;
+    for (const u of uses) {
+      const path = pathText(u.path);
+      ctx.out.data({ snapshot: snapshotRef(s), path, type: u.node.type, uses: u.uses });
+      rows.push([`${shortTime(s.time)} ${shortId(s.id)}`, path, u.node.type, u.uses.map(shortId).join(' ')]);
+    }
+  }
+  ctx.out.clearProgress();
+  for (const l of table(rows, ['Snapshot', 'Path', 'Type', 'Uses'])) ctx.out.line(l);
+  ctx.out.line(`${rows.length} entries in ${affected} of ${selected.length} snapshots`);
+  return 0;
+}
