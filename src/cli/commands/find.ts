@@ -88,7 +88,7 @@ function nameTest(patterns: string[], ignoreCase: boolean): ((name: string) => b
 export const registerFind: Register = (y) =>
   y.command(
     'find [patterns..]',
-    'find file versions by name or path in all snapshots (from the local catalog; reads no data)',
+    'find file versions by name or path in all snapshots (from the local catalog; reads no data); with --pack or --blob, the files that use those objects (from the snapshots\' trees)',
     (c) =>
       snapshotFilterOptions(
         c
