@@ -95,9 +95,7 @@ function isCopyOf(copy: Snapshot, s: Snapshot, id: string): boolean {
 /** Adds the data pack holding `blob` (as the source's index describes it) to `packs`. */
 function addPack(src: Repository, packs: Map<string, PackNeed>, blob: string): void {
   const pack = src.locate(blob, 'data').pack;
-  if (packs.has(pack)) return;
-  const p = src.index.pack(pack)!;
-  packs.set(pack, { id: pack, type: p.type, size: p.size });
+  if (!packs.has(pack)) packs.set(pack, src.index.pack(pack)!);
 }
 
 /**

@@ -451,10 +451,7 @@ export class Restorer {
   }
 
   private packNeeds(): PackNeed[] {
-    return [...this.needed].map((id) => {
-      const p = this.repo.index.pack(id)!;
-      return { id, type: p.type, size: p.size };
-    });
+    return [...this.needed].map((id) => this.repo.index.pack(id)!);
   }
 
   /**

@@ -173,11 +173,10 @@ export class MasterIndex {
     return this.packs.map((p) => p.id);
   }
 
-  pack(id: string): { type: PackType; size: number } | undefined {
+  /** A pack the index describes: its ID, type and size (a copy). */
+  pack(id: string): { id: string; type: PackType; size: number } | undefined {
     const n = this.packNumbers.get(id);
-    if (n === undefined) return undefined;
-    const { type, size } = this.packs[n]!;
-    return { type, size };
+    return n === undefined ? undefined : { ...this.packs[n]! };
   }
 
   /** Blobs (each ID once: count, raw and stored bytes) by type, and packs (count and bytes) by type. */

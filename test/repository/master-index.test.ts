@@ -35,7 +35,7 @@ describe('MasterIndex', () => {
         expect(index.get(b.id)).toEqual({ pack: p.id, packType: p.type, type: b.type, offset: b.offset, length: b.length, rawLength: b.rawLength, compressed: b.compressed });
       }
     }
-    expect(index.pack(packs[1]!.id)).toEqual({ type: 'meta', size: packs[1]!.size });
+    expect(index.pack(packs[1]!.id)).toEqual({ id: packs[1]!.id, type: 'meta', size: packs[1]!.size });
     expect(index.has(id('blob 5010'))).toBe(false);
     expect(index.get(id('blob 5010'))).toBeUndefined();
     expect(index.pack(id('pack z'))).toBeUndefined();
