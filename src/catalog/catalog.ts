@@ -29,6 +29,8 @@ export interface CatalogSnapshot {
   host: string;
   tags: string[];
   paths: string[];
+  /** The snapshot's root tree. */
+  tree: string;
 }
 
 export interface VersionRow {
@@ -771,7 +773,7 @@ export class Catalog {
 
   /** Every cataloged snapshot, oldest first. */
   snapshots(): CatalogSnapshot[] {
-    const rows = this.stmt('SELECT seq, id, chain, time, host, tags, paths FROM snapshots ORDER BY time, id').all() as
+    const rows = this.stmt('SELECT seq, id, chain, time, host, tags, paths, tree FROM snapshots ORDER BY time, id').all() as
       (Omit<CatalogSnapshot, 'tags' | 'paths'> & { tags: string; paths: string })[];
     return rows.map((r) => ({ ...r, tags: JSON.parse(r.tags) as string[], paths: JSON.parse(r.paths) as string[] }));
   }

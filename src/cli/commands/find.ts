@@ -175,7 +175,7 @@ async function findObjectUses(ctx: Context, a: FindArgs): Promise<number> {
   let affected = 0;
   for (const [i, s] of selected.entries()) {
     ctx.out.progress(`snapshot ${i + 1}/${selected.length}`);
-    const uses = await findUses(repo, (await repo.loadSnapshot(s.id)).tree, match, clean, () => throwIfAborted(ctx.signal));
+    const uses = await findUses(repo, s.tree, match, clean, () => throwIfAborted(ctx.signal));
     if (uses.length > 0) affected++;
     for (const u of uses) {
       const path = pathText(u.path);
