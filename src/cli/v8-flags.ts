@@ -1,4 +1,5 @@
-// V8 settings for the snap process, set before the program's modules are loaded (main.ts).
+// V8 settings for the snap process, set before the program's modules are loaded (main.ts). Those V8
+// reads only at start-up are on node's command line, given by the launcher (src/cli/snap).
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 // V8 doubles a young generation (up to 16 MiB semispaces, in each thread) while many young

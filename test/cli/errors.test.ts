@@ -134,7 +134,7 @@ describe('errors', () => {
     for (let i = 0; i < 2000; i++) writeFileSync(join(many, `a-file-with-a-rather-long-name-${String(i).padStart(5, '0')}`), '');
     const env2 = initRepo(join(tmp.path, 'repo-pipe'));
     expect(snap(['backup', many], env2).code).toBe(0);
-    const ls = spawnSync('bash', ['-c', `set -o pipefail; ${JSON.stringify(process.execPath)} ${JSON.stringify(SNAP)} ls latest | head -1`], { env: env2 });
+    const ls = spawnSync('bash', ['-c', `set -o pipefail; ${JSON.stringify(SNAP)} ls latest | head -1`], { env: env2 });
     expect(ls.stderr.toString()).toBe('');
     expect(ls.status).toBe(0);
     expect(ls.stdout.toString()).toBe(`/${tmp.path.split('/')[1]}\n`);
@@ -178,7 +178,7 @@ describe('errors', () => {
     if (asUser) spawnSync('chmod', ['-R', 'a+rwX', repo2, tmp.path]);
     chmodSync(join(dir, 'locked'), 0o000);
     const cacheDir = join(tmp.path, 'unreadable-cache');
-    const run = () => spawnSync(process.execPath, [SNAP, 'backup', dir, '--json', '--cache-dir', cacheDir], { env: env2, ...(asUser ? { uid: 65534, gid: 65534 } : {}) });
+    const run = () => spawnSync(SNAP, ['backup', dir, '--json', '--cache-dir', cacheDir], { env: env2, ...(asUser ? { uid: 65534, gid: 65534 } : {}) });
     const r = run();
     const stderr = r.stderr.toString();
     expect(r.status).toBe(3);
@@ -200,7 +200,7 @@ describe('errors', () => {
     mkdirSync(join(dir, 'zsub'));
     writeFileSync(join(dir, 'zsub', 'f'), 'in the directory');
     if (asUser) spawnSync('chmod', ['-R', 'a+rwX', join(dir, 'zsub')]);
-    const named = spawnSync(process.execPath, [SNAP, 'backup', join(dir, 'locked'), join(dir, 'zsub'), '--json', '--cache-dir', cacheDir], { env: env2, ...(asUser ? { uid: 65534, gid: 65534 } : {}) });
+    const named = spawnSync(SNAP, ['backup', join(dir, 'locked'), join(dir, 'zsub'), '--json', '--cache-dir', cacheDir], { env: env2, ...(asUser ? { uid: 65534, gid: 65534 } : {}) });
     expect(named.status).toBe(3);
     const namedPaths = snap(['ls', 'latest', '--json'], env2).stdout.trim().split('\n').map((l) => JSON.parse(l).path);
     expect(namedPaths).toContain(join(dir, 'zsub', 'f'));

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const SNAP = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
+/** The snap command as package.json's bin installs it: the launcher, which runs the compiled program. */
+export const SNAP = resolve(import.meta.dirname, '../../src/cli/snap');
 
 export interface RunResult {
   code: number;
@@ -27,13 +28,13 @@ export function snapEnv(repo: string, extra: Record<string, string> = {}): Recor
  */
 export function snap(args: string[], env: Record<string, string>, input?: Buffer | string, timeoutMs?: number): RunResult {
   const deadline = timeoutMs === undefined ? {} : { timeout: timeoutMs, killSignal: 'SIGKILL' as const };
-  const r = spawnSync(process.execPath, [SNAP, ...args], { env, input: input ?? '', maxBuffer: 256 << 20, ...deadline });
+  const r = spawnSync(SNAP, args, { env, input: input ?? '', maxBuffer: 256 << 20, ...deadline });
   return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
 /** Runs snap asynchronously (for killing it mid-way). */
 export function snapAsync(args: string[], env: Record<string, string>) {
-  return spawn(process.execPath, [SNAP, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(SNAP, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export interface AsyncRunResult extends RunResult {
