@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { xorshift32 } from './prng.js';
 
-const SNAP = resolve(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
+/** The snap command as package.json's bin installs it (the launcher, which starts the program). */
+export const SNAP = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/snap');
 const MiB = 1024 * 1024;
 
 interface Args {
@@ -152,11 +153,11 @@ async function runTool(name: 'snap' | 'restic', corpus: string, work: string, co
   const base = { ...(process.env as Record<string, string>) };
   // Each tool's cache (snap's holds the catalog) in the work directory, removed with it.
   const env = name === 'snap' ? { ...base, SNAP_PASSWORD: 'bench', SNAP_REPOSITORY: repo, XDG_CACHE_HOME: join(work, 'snap-cache') } : { ...base, RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(work, 'restic-cache') };
-  const [cmd, pre] = name === 'snap' ? [process.execPath, [SNAP]] : ['restic', []];
+  const cmd = name === 'snap' ? SNAP : 'restic';
   // Flush dirty pages first: otherwise one step pays for the previous step's (or tool's) writeback.
   const run = (args: string[]) => {
     spawnSync('sync');
-    return measure(cmd, [...pre, ...args], env);
+    return measure(cmd, args, env);
   };
   await run(['init']);
   readWhole(corpus);

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pseudoRandomBytes } from './chunker.js';
+import { SNAP } from './main.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const VERSIONS = 12;
 const FILES = 24;
 
@@ -37,20 +37,19 @@ export async function benchPrune(): Promise<Record<string, number | string>> {
   const resticRepo = join(root, 'restic');
   const hasRestic = spawnSync('restic', ['version']).status === 0;
   try {
-    const node = process.execPath;
-    execFileSync(node, [MAIN, '-r', snapRepo, 'init', '--kdf-n', '1024', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K'], { env });
+    execFileSync(SNAP, ['-r', snapRepo, 'init', '--kdf-n', '1024', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K'], { env });
     if (hasRestic) execFileSync('restic', ['-r', resticRepo, 'init', '-q'], { env });
     for (let v = 0; v < VERSIONS; v++) {
       writeVersion(src, v);
       const time = new Date(Date.UTC(2024, v, 1)).toISOString();
-      execFileSync(node, [MAIN, '-r', snapRepo, '-q', 'backup', src, '--time', time], { env });
+      execFileSync(SNAP, ['-r', snapRepo, '-q', 'backup', src, '--time', time], { env });
       if (hasRestic) execFileSync('restic', ['-r', resticRepo, '-q', 'backup', src, '--time', time.replace('T', ' ').slice(0, 19)], { env });
     }
     // Forget every third snapshot (about a third), then prune.
-    const ids = (JSON.parse(execFileSync(node, [MAIN, '-r', snapRepo, '--json', 'snapshots'], { env, encoding: 'utf8' })) as { id: string }[]).map((s) => s.id);
+    const ids = (JSON.parse(execFileSync(SNAP, ['-r', snapRepo, '--json', 'snapshots'], { env, encoding: 'utf8' })) as { id: string }[]).map((s) => s.id);
     const forget = ids.filter((_, i) => i % 3 === 0);
-    execFileSync(node, [MAIN, '-r', snapRepo, '-q', 'forget', ...forget], { env });
-    const snapRun = timed(node, [MAIN, '-r', snapRepo, '-q', 'prune'], env);
+    execFileSync(SNAP, ['-r', snapRepo, '-q', 'forget', ...forget], { env });
+    const snapRun = timed(SNAP, ['-r', snapRepo, '-q', 'prune'], env);
     const out: Record<string, number | string> = { versions: VERSIONS, forgotten: forget.length, snap_prune_s: snapRun.seconds, snap_prune_peak_rss_mib: Math.round(snapRun.rssMiB) };
     if (hasRestic) {
       const rids = (JSON.parse(execFileSync('restic', ['-r', resticRepo, '--json', 'snapshots'], { env, encoding: 'utf8' })) as { id: string }[]).map((s) => s.id);

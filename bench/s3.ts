@@ -12,10 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3Backend } from '../src/backend/s3.js';
-import { generateCorpus } from './main.js';
+import { generateCorpus, SNAP } from './main.js';
 
 const MiB = 1024 * 1024;
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 interface S3rverInstance {
   run(): Promise<{ port: number }>;
@@ -26,7 +25,7 @@ type S3rverClass = new (o: { address: string; port: number; directory: string; s
 /** Runs snap in a child process; async because s3rver answers from this process. */
 function snapRun(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
   const start = process.hrtime.bigint();
-  const child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(SNAP, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
