@@ -461,6 +461,8 @@ describe('catalog sync of a remote repository', () => {
       mkdirSync(join(src, `d${i}`, 'sub'), { recursive: true });
       writeFileSync(join(src, `d${i}`, 'f'), `file ${i}`);
       writeFileSync(join(src, `d${i}`, 'sub', 'empty'), '');
+      // More rows than a plan of fresh trees holds (1000): applied in parts as the trees are walked.
+      for (let k = 0; k < 250; k++) writeFileSync(join(src, `d${i}`, `many-${k}`), `${i}.${k}`);
     }
     // Every kind of value the backup's trees hand over: a name that is not UTF-8, a symlink, odd
     // modes and an mtime before 1970.
