@@ -538,20 +538,23 @@ export class Catalog {
     }
     fresh.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
     if (fresh.length > 0 && repo.index.indexNames.size === 0) await repo.loadIndex();
-    for (const e of fresh) {
+    for (const [i, e] of fresh.entries()) {
       if (opts.signal?.aborted) throw new InterruptedError('catalog sync interrupted; the next command continues it');
       for (let attempt = 1; ; attempt++) {
         try {
           const planRows = opts.planRows ?? (opts.fresh?.has(e.snapshot.tree) ? FRESH_PLAN_ROWS : PLAN_ROWS);
-          result.treesLoaded += await this.addSnapshot(repo, e, opts.fresh, planRows);
+          const trees = await this.addSnapshot(repo, e, opts.fresh, planRows);
+          if (trees !== undefined) {
+            result.added++;
+            result.treesLoaded += trees;
+          }
           break;
         } catch (err) {
           if (!(err instanceof Conflict)) throw err;
           if (attempt === CONFLICT_RETRIES) throw new Error(`other processes kept changing the catalog while snapshot ${e.id.slice(0, 8)} was added`, { cause: err });
         }
       }
-      result.added++;
-      opts.onProgress?.(result.added, fresh.length);
+      opts.onProgress?.(i + 1, fresh.length);
     }
     // Set by the write transactions (markSync): a sync that never got the write lock (another
     // process held it past the busy timeout) leaves no marker to be taken for an interruption.
@@ -580,7 +583,11 @@ export class Catalog {
     })();
   }
 
-  private async addSnapshot(repo: Repository, e: SnapshotEntry, fresh: FreshTrees | undefined, planRows: number): Promise<number> {
+  /** Adds a snapshot; returns the trees it read, or undefined when another process added it first. */
+  private async addSnapshot(repo: Repository, e: SnapshotEntry, fresh: FreshTrees | undefined, planRows: number): Promise<number | undefined> {
+    // Another sync committed it after this one listed it (begin() then found the chain's head
+    // moved: a Conflict brought this sync back here).
+    if (this.stmt('SELECT 1 FROM snapshots WHERE id = ?').get(e.id)) return undefined;
     const key = chainKey(e.snapshot);
     const chain = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
     const plan: Plan = { paths: [], opens: [], closes: [], treesLoaded: 0 };

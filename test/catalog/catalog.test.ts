@@ -277,6 +277,42 @@ describe('catalog equals a naive walk of every snapshot', () => {
     again.close();
   }, 30_000);
 
+  it('snapshots another process adds while this sync compares them are left to it, not retried until it gives up', async () => {
+    const h = await buildHistory('twice', 3);
+    const file = join(tmp, 'twice', 'catalog.db');
+    const other = Catalog.open(file, h.repo.config.id);
+    // The other process syncs everything, and commits, once this sync has listed the snapshots and
+    // reads the first tree.
+    let raced = false;
+    const racing = new Proxy(h.backend, {
+      get(target, key) {
+        const value = Reflect.get(target, key) as unknown;
+        if (key === 'load') {
+          return async (handle: { type: string }, opts?: unknown) => {
+            if (handle.type === 'meta' && !raced) {
+              raced = true;
+              await other.sync(h.repo);
+            }
+            return h.backend.load(handle as never, opts as never);
+          };
+        }
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const repo = await Repository.open(racing, 'pw');
+    const cat = Catalog.open(file, repo.config.id);
+    const progress: number[] = [];
+    const res = await cat.sync(repo, { onProgress: (done) => progress.push(done) });
+    expect(raced).toBe(true);
+    const ids = (await h.repo.listSnapshots()).map((e) => e.id);
+    expect(res.added).toBe(0);
+    expect(progress).toEqual(ids.map((_, i) => i + 1));
+    expect(cat.snapshots().map((s) => s.id).sort()).toEqual(ids.sort());
+    expect(catalogLines(cat)).toEqual(naiveLines(await naive(h.repo)));
+    cat.close();
+    other.close();
+  }, 30_000);
+
   it('a sync limited to one chain (as after a backup) adds only its snapshots; a full sync adds the rest', async () => {
     const file = join(tmp, 'chain', 'catalog.db');
     let cat: Catalog | undefined;
