@@ -285,12 +285,12 @@ function unpackDir(b: Buffer, owners: readonly string[]): CatalogDir {
   while (o < b.length) {
     const flags = b.readUInt8(o++);
     const name = nameValue(bytes());
-    const vkey = b.readBigInt64LE(o);
+    const vkey = getInt64(b, o);
     const type = b.readUInt8(o + 8);
     o += 9;
     const content = bytes();
     const size = b.readDoubleLE(o);
-    const mtime = b.readBigInt64LE(o + 8);
+    const mtime = getInt64(b, o + 8);
     const mode = b.readUInt32LE(o + 16);
     const uid = b.readUInt32LE(o + 20);
     const gid = b.readUInt32LE(o + 24);
@@ -312,15 +312,23 @@ const nameKey = (n: Name) => (typeof n === 'string' ? 's' + n : 'b' + n.toString
 const sha256 = (s: Buffer) => hash('sha256', s, 'buffer');
 const hash16 = (s: Buffer) => sha256(s).subarray(0, 16);
 
-// 64-bit values are copied through this array's bytes: Buffer's writeBigInt64LE makes several
-// BigInts per call (~270 bytes of garbage), for every node of a backup.
+// 64-bit values are copied through this array's bytes: Buffer's writeBigInt64LE and
+// readBigInt64LE make several BigInts per call (~270 and ~90 bytes of garbage), for every node of
+// a backup (written once, read by the catalog's sync: 126k reads took 15 ms, 4 ms this way).
+// Little-endian on any machine, as ch. 13.2's key material and readBigInt64LE are.
 const int64 = new BigInt64Array(1);
 const int64Bytes = new Uint8Array(int64.buffer);
+const nativeLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function putInt64(b: Buffer, o: number, v: bigint): number {
   int64[0] = v;
-  b.set(int64Bytes, o);
+  for (let k = 0; k < 8; k++) b[o + k] = int64Bytes[nativeLE ? k : 7 - k]!;
   return o + 8;
+}
+
+function getInt64(b: Buffer, o: number): bigint {
+  for (let k = 0; k < 8; k++) int64Bytes[nativeLE ? k : 7 - k] = b[o + k]!;
+  return int64[0]!;
 }
 
 /** Key material of versions (ch. 13.2), built here rather than as strings. */
