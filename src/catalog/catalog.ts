@@ -712,7 +712,7 @@ export class Catalog {
   private begin(e: SnapshotEntry, key: string, chain: { id: number; head: number } | undefined): Applying {
     const s = e.snapshot;
     const now = this.db.prepare('SELECT id, head FROM chains WHERE key = ?').get(key) as { id: number; head: number } | undefined;
-    if (now?.head !== chain?.head || this.db.prepare('SELECT 1 FROM snapshots WHERE id = ?').get(e.id)) throw new Conflict();
+    if (now?.head !== chain?.head || this.stmt('SELECT 1 FROM snapshots WHERE id = ?').get(e.id)) throw new Conflict();
     this.markSync();
     const seq = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get());
     this.setMeta('next_seq', String(seq + 1));

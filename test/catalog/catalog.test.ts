@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Handle, LoadOptions } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Catalog, FreshTrees } from '../../src/catalog/catalog.js';
 import { backup } from '../../src/engine/archiver.js';
@@ -121,6 +122,22 @@ function mutate(root: string, r: () => number, step: number, deleted: Map<string
   if (step === 4) for (const f of [...live]) if (f.startsWith('dir3/')) live.delete(f);
 }
 
+/** The backend with `before` run, and awaited, ahead of each load: to fail a load, or to race it. */
+function beforeLoads(backend: MemoryBackend, before: (handle: Handle) => void | Promise<void>): MemoryBackend {
+  return new Proxy(backend, {
+    get(target, key) {
+      const value = Reflect.get(target, key) as unknown;
+      if (key === 'load') {
+        return async (handle: Handle, opts?: LoadOptions) => {
+          await before(handle);
+          return target.load(handle, opts);
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 async function buildHistory(name: string, steps: number, opts: { sync?: (repo: Repository) => Promise<void>; forgetAt?: number[] } = {}): Promise<History & { srcA: string }> {
   const backend = new MemoryBackend(name);
   const repo = await Repository.init(backend, 'pw', { kdfN: 1024 });
@@ -216,15 +233,8 @@ describe('catalog equals a naive walk of every snapshot', () => {
   it('a sync that fails while a large plan is being applied leaves no part of that snapshot', async () => {
     const h = await buildHistory('spill-fail', 2);
     let metaLoads = 0;
-    const failing = new Proxy(h.backend, {
-      get(target, key) {
-        const value = Reflect.get(target, key) as unknown;
-        if (key === 'load') {
-          return (handle: { type: string }, opts?: unknown) =>
-            handle.type === 'meta' && ++metaLoads > 3 ? Promise.reject(new Error('disk gone')) : h.backend.load(handle as never, opts as never);
-        }
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const failing = beforeLoads(h.backend, (handle) => {
+      if (handle.type === 'meta' && ++metaLoads > 3) throw new Error('disk gone');
     });
     const repo = await Repository.open(failing, 'pw');
     const cat = Catalog.open(join(tmp, 'spill-fail-cache', 'catalog.db'), repo.config.id);
@@ -245,20 +255,11 @@ describe('catalog equals a naive walk of every snapshot', () => {
     const file = join(tmp, 'busy', 'catalog.db');
     let other: Database.Database | undefined;
     // Another process starts a long write just after this sync has listed the snapshots.
-    const racing = new Proxy(h.backend, {
-      get(target, key) {
-        const value = Reflect.get(target, key) as unknown;
-        if (key === 'load') {
-          return (handle: { type: string }, opts?: unknown) => {
-            if (handle.type === 'snapshot' && !other) {
-              other = new Database(file);
-              other.exec('BEGIN IMMEDIATE');
-            }
-            return h.backend.load(handle as never, opts as never);
-          };
-        }
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const racing = beforeLoads(h.backend, (handle) => {
+      if (handle.type === 'snapshot' && !other) {
+        other = new Database(file);
+        other.exec('BEGIN IMMEDIATE');
+      }
     });
     const repo = await Repository.open(racing, 'pw');
     const cat = Catalog.open(file, repo.config.id, { busyTimeoutMs: 50 });
@@ -284,20 +285,11 @@ describe('catalog equals a naive walk of every snapshot', () => {
     // The other process syncs everything, and commits, once this sync has listed the snapshots and
     // reads the first tree.
     let raced = false;
-    const racing = new Proxy(h.backend, {
-      get(target, key) {
-        const value = Reflect.get(target, key) as unknown;
-        if (key === 'load') {
-          return async (handle: { type: string }, opts?: unknown) => {
-            if (handle.type === 'meta' && !raced) {
-              raced = true;
-              await other.sync(h.repo);
-            }
-            return h.backend.load(handle as never, opts as never);
-          };
-        }
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const racing = beforeLoads(h.backend, async (handle) => {
+      if (handle.type === 'meta' && !raced) {
+        raced = true;
+        await other.sync(h.repo);
+      }
     });
     const repo = await Repository.open(racing, 'pw');
     const cat = Catalog.open(file, repo.config.id);
